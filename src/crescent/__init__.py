@@ -1,0 +1,27 @@
+"""Crescent: a language model improves itself with no outside data (Sun et al., 2025, arXiv 2502.13441).
+
+Python API::
+
+    from crescent import GenerateConfig, generate
+    result = generate(GenerateConfig(out="runs/demo", questions=50, votes=3))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crescent.config import GenerateConfig
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from crescent.pipeline.generate import GenerateResult
+
+
+def generate(config: GenerateConfig, **kwargs: Any) -> GenerateResult:
+    from crescent.pipeline.generate import generate as run
+
+    return run(config, **kwargs)
+
+
+__all__ = ["GenerateConfig", "__version__", "generate"]

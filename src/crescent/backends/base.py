@@ -1,0 +1,85 @@
+"""The one small interface every model backend implements.
+
+The pipeline, eval and training code only ever see these types, so a backend is
+swappable (llama.cpp, transformers, an OpenAI-compatible server, a fake for tests)
+without touching any step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+Message = dict[str, str]
+"""A chat message: ``{"role": "user" | "assistant" | "system", "content": str}``."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """Sample ``n`` completions of one chat prompt.
+
+    ``seed`` belongs to the request, not the backend, so that a resumed run draws
+    exactly the samples an uninterrupted run would have drawn.
+    """
+
+    messages: tuple[Message, ...]
+    n: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    tokens: int
+    finish_reason: str = "stop"  # "stop" or "length"
+
+
+@dataclass
+class Usage:
+    """Running token counters, shared by a backend's calls."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prefill_tokens: int = 0  # prompt tokens actually evaluated (a shared prefix counts once)
+    requests: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the pipeline needs from a model."""
+
+    name: str
+    usage: Usage
+
+    def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
+        """Return, for each request, its ``n`` completions in order."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Pooled hidden states of the model itself, float32 of shape ``(len(texts), dim)``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def derive_seed(*parts: object) -> int:
+    """A stable 31-bit seed from any parts (``hash()`` is salted per process, so unusable here)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & 0x7FFF_FFFF
+
+
+class BackendError(RuntimeError):
+    """A model could not be loaded or did not answer; the message says what to do."""

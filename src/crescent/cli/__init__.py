@@ -1,0 +1,48 @@
+"""``crescent``: a thin CLI. Each command builds one config object and calls the Python API."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from crescent.cli import generate as _generate
+from crescent.errors import CrescentError
+from crescent.progress import console
+
+app = typer.Typer(
+    name="crescent",
+    help="A language model makes its own question-answer training data, then trains on it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Crescent: bait -> self-dedup -> majority vote -> train, with the model alone. Add --debug for tracebacks."""
+
+
+_generate.register(app)
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except CrescentError as exc:
+        if debug:
+            raise
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except Exception as exc:  # an unexpected failure: still one line, with a way to see more
+        if debug:
+            raise
+        console.print(
+            f"[red]error:[/red] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+            highlight=False, soft_wrap=True,
+        )
+        sys.exit(1)

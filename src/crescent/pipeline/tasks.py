@@ -1,0 +1,59 @@
+"""Units of sampling work that an executor ships to wherever a backend lives.
+
+They are top-level functions over plain data so that Ray can pickle them; they
+return plain data, and never decide anything (decisions stay with the driver).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from crescent.backends.base import Backend, Completion, SampleRequest, SamplingParams
+from crescent.pipeline.bait import Candidate, bait_requests, clean_question
+
+
+@dataclass(frozen=True)
+class BaitBatch:
+    batch: int
+    first_attempt: int
+    prompt: str
+    seed: int
+    size: int
+    params: SamplingParams
+
+
+@dataclass
+class BaitResult:
+    candidates: list[Candidate]
+    vectors: np.ndarray  # raw pooled embeddings of the cleaned candidates, in order
+
+
+def run_bait_batch(backend: Backend, task: BaitBatch) -> BaitResult:
+    (completions,) = backend.sample(bait_requests(task.prompt, task.seed, task.batch, task.size), task.params)
+    candidates = []
+    for offset, completion in enumerate(completions):
+        question, reason = clean_question(completion.text)
+        candidates.append(
+            Candidate(task.first_attempt + offset, completion.text, question, reason, completion.tokens)
+        )
+    cleaned = [c.question for c in candidates if c.question is not None]
+    vectors = backend.embed(cleaned) if cleaned else np.zeros((0, 0), dtype=np.float32)
+    return BaitResult(candidates, vectors)
+
+
+@dataclass(frozen=True)
+class SampleBatch:
+    keys: tuple[str, ...]
+    requests: tuple[SampleRequest, ...]
+    params: SamplingParams
+
+
+def run_sample_batch(backend: Backend, task: SampleBatch) -> list[list[Completion]]:
+    return backend.sample(task.requests, task.params)
+
+
+def run_embed(backend: Backend, texts: Sequence[str]) -> np.ndarray:
+    return backend.embed(list(texts))

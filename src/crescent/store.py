@@ -1,0 +1,114 @@
+"""The SQLite run store: every candidate, decision and vote of a run, and its config.
+
+It plays the role of datatrove's completion markers: each unit of work (a bait
+batch, one question's votes, one eval item) is written in a single transaction
+together with its "done" mark, so a SIGKILL at any moment loses at most the work
+in flight and a rerun never writes a row twice. WAL mode keeps readers (progress,
+export) off the writer's back.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from crescent.errors import ConfigMismatch, CrescentError
+
+STORE_NAME = "run.sqlite"
+_META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+
+
+class RunStore:
+    def __init__(self, directory: Path, schema: str, kind: str) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / STORE_NAME
+        self.kind = kind
+        _prepare_directory(self.directory)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_META_SCHEMA + schema)
+        except sqlite3.DatabaseError as exc:
+            raise CrescentError(
+                f"{self.path} is not a usable run store ({exc}); use another --out directory"
+            ) from exc
+        stored_kind = self.get_meta("kind")
+        if stored_kind is None:
+            self.set_meta("kind", kind)
+        elif stored_kind != kind:
+            raise CrescentError(
+                f"{self.directory} holds a '{stored_kind}' run, not '{kind}'; use another --out directory"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """All-or-nothing: the body's writes land together or not at all."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def get_meta(self, key: str) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
+
+    def bind_config(self, fingerprint: dict[str, Any]) -> bool:
+        """Record the run's config, or check a rerun against it. Returns True when resuming."""
+        stored = self.get_meta("config")
+        if stored is None:
+            self.set_meta("config", fingerprint)
+            return False
+        changed = sorted(k for k in stored.keys() | fingerprint.keys() if stored.get(k) != fingerprint.get(k))
+        if changed:
+            detail = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed[:3])
+            raise ConfigMismatch(
+                f"{self.directory} holds a run with a different config ({detail}); "
+                "rerun with the original options or use a new --out directory"
+            )
+        return True
+
+    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        return self.db.execute(sql, params).fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _prepare_directory(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise CrescentError(f"--out {directory} is a file, not a directory; choose a directory path")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrescentError(
+            f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
+        ) from exc
+    if any(directory.iterdir()) and not (directory / STORE_NAME).exists():
+        raise CrescentError(
+            f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
+        )
+    probe = directory / ".crescent-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temp file and rename, so a crash never leaves a half-written output."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,106 @@
+"""The whole pipeline on the fake backend: output shape, resume, and config binding."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crescent.config import GenerateConfig
+from crescent.errors import ConfigMismatch, CrescentError
+from crescent.pipeline.generate import generate
+
+
+def _config(out: Path, **overrides) -> GenerateConfig:
+    values = dict(out=out, backend="fake", questions=12, votes=3, quiet=True, batch_size=8)
+    values.update(overrides)
+    return GenerateConfig(**values)
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_generate_writes_chat_rows_and_stats(tmp_path: Path) -> None:
+    result = generate(_config(tmp_path / "run"))
+    rows = _rows(result.data_path)
+    assert rows and len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert set(row) >= {"id", "question", "answer", "solution", "votes", "consensus", "messages"}
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        assert row["question"] in row["messages"][0]["content"]
+        assert row["messages"][1]["content"] == row["solution"]
+        assert row["consensus"] >= 0.5 and sum(row["votes"].values()) == 3
+    stats = result.stats
+    assert stats["bait"]["accepted"] == 12 and stats["stop_reason"] == "target_reached"
+    assert stats["bait"]["attempts"] == stats["bait"]["accepted"] + sum(stats["bait"]["rejected"].values())
+    assert stats["vote"]["kept"] == len(rows) == stats["export"]["rows"]
+    assert sum(stats["vote"]["consensus_histogram"].values()) == stats["vote"]["questions"]
+    assert stats["config"]["votes"] == 3 and json.loads(result.stats_path.read_text()) == stats
+
+
+def test_output_loads_with_datasets(tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    result = generate(_config(tmp_path / "run"))
+    dataset = datasets.load_dataset("json", data_files=str(result.data_path), split="train")
+    assert dataset.num_rows == result.stats["export"]["rows"]
+    assert dataset[0]["messages"][0]["role"] == "user"
+
+
+def test_no_accepted_question_is_a_near_duplicate(tmp_path: Path) -> None:
+    config = _config(tmp_path / "run", questions=20, dedup_threshold=0.8)
+    generate(config)
+    db = sqlite3.connect(config.out / "run.sqlite")
+    vectors = np.stack(
+        [np.frombuffer(b, dtype=np.float32) for (b,) in db.execute("SELECT vector FROM questions")]
+    )
+    sims = vectors @ vectors.T
+    np.fill_diagonal(sims, -1)
+    assert sims.max() < 0.8
+
+
+def test_budget_exhaustion_is_reported(tmp_path: Path) -> None:
+    result = generate(_config(tmp_path / "run", questions=30, max_attempts=40, model="distinct=10"))
+    assert result.stats["stop_reason"] == "budget_exhausted"
+    assert result.stats["bait"]["attempts"] == 40 and result.stats["bait"]["accepted"] <= 10
+
+
+def test_resume_extends_without_redoing_or_duplicating(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    generate(_config(out, questions=5))
+    db = sqlite3.connect(out / "run.sqlite")
+    votes_before = db.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
+    second = generate(_config(out, questions=12))
+    assert second.stats["resumed"] and second.stats["sessions"] == 2
+    assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 12 * 3 > votes_before
+    assert db.execute("SELECT COUNT(DISTINCT question_id) FROM outcomes").fetchone()[0] == 12
+    fresh = generate(_config(tmp_path / "fresh", questions=12))
+    assert fresh.data_path.read_text() == second.data_path.read_text()  # resume changes nothing
+
+
+def test_rerun_with_contradicting_config_stops(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    generate(_config(out, questions=3))
+    before = (out / "data.jsonl").read_text()
+    with pytest.raises(ConfigMismatch, match="votes"):
+        generate(_config(out, questions=3, votes=5))
+    assert (out / "data.jsonl").read_text() == before
+
+
+def test_garbage_model_fails_clearly_and_keeps_the_store(tmp_path: Path) -> None:
+    config = _config(tmp_path / "run", model="garbage=1", questions=3, max_attempts=24)
+    with pytest.raises(CrescentError, match="no usable question in 24 attempts"):
+        generate(config)
+    stats = json.loads((config.out / "stats.json").read_text())
+    assert stats["bait"]["attempts"] == 24 and stats["bait"]["accepted"] == 0
+
+
+def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
+    first = generate(_config(tmp_path / "a", questions=4))
+    taken = [row["question"] for row in _rows(first.data_path)]
+    second = generate(_config(tmp_path / "b", questions=4, exclude=[first.data_path]))
+    assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
+    assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0

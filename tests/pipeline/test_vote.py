@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from crescent.backends.base import Completion
+from crescent.pipeline.vote import decide, vote_request
+
+
+def _c(text: str, finish: str = "stop") -> Completion:
+    return Completion(text=text, tokens=len(text.split()), finish_reason=finish)
+
+
+def test_majority_by_mathematical_equality() -> None:
+    outcome = decide(
+        [
+            _c("so 18 total. The answer is 18."),
+            _c("#### 18.00"),
+            _c("The answer is $18"),
+            _c("The answer is 20."),
+        ],
+        min_consensus=0.5,
+    )
+    assert outcome.kept and outcome.answer == "18"
+    assert outcome.consensus == 0.75
+    assert sum(outcome.counts.values()) == 4 and len(outcome.counts) == 2
+
+
+def test_low_consensus_and_no_answer_are_dropped_with_reasons() -> None:
+    low = decide([_c("The answer is 1."), _c("The answer is 2."), _c("The answer is 3.")], min_consensus=0.5)
+    assert (low.kept, low.reason) == (False, "low_consensus")
+    none = decide([_c("I do not know."), _c("")], min_consensus=0.0)
+    assert (none.kept, none.reason, none.answer) == (False, "no_answer", None)
+
+
+def test_winning_solution_prefers_a_finished_sample() -> None:
+    outcome = decide(
+        [_c("cut off ... The answer is 7", finish="length"), _c("Full work. The answer is 7.")],
+        min_consensus=0.5,
+    )
+    assert outcome.solution == "Full work. The answer is 7."
+
+
+def test_vote_request_is_stable_per_question() -> None:
+    a = vote_request("q-1", "How many?", "Solve.", votes=5, seed=0)
+    assert a.n == 5 and a.seed == vote_request("q-1", "How many?", "Solve.", votes=5, seed=0).seed
+    assert a.seed != vote_request("q-2", "How many?", "Solve.", votes=5, seed=0).seed

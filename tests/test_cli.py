@@ -1,0 +1,150 @@
+"""The CLI's contract: one-line errors with a non-zero exit, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from crescent.cli import main
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    old = sys.argv
+    sys.argv = ["crescent", *argv]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _generate(out: Path, *extra: str) -> list[str]:
+    return [
+        "generate",
+        "--backend",
+        "fake",
+        "--questions",
+        "4",
+        "--votes",
+        "3",
+        "--quiet",
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_generate_prints_where_the_data_went(tmp_path: Path, capsys) -> None:
+    code, out, _ = _run(_generate(tmp_path / "run"), capsys)
+    assert code == 0
+    assert out.strip().endswith("data.jsonl") and Path(out.strip().splitlines()[-1]).exists()
+
+
+def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert "Traceback" not in err
+    text = " ".join(lines)
+    assert text.startswith("error:")
+    for needle in needles:
+        assert needle in text
+
+
+def test_missing_model_file(tmp_path: Path, capsys) -> None:
+    code, _, err = _run(
+        ["generate", "--model", str(tmp_path / "nope.gguf"), "--out", str(tmp_path / "r")], capsys
+    )
+    _assert_one_line_error(code, err, "model file not found", "nope.gguf")
+
+
+def test_corrupt_model_file(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"not a model at all")
+    code, _, err = _run(["generate", "--model", str(bad), "--out", str(tmp_path / "r")], capsys)
+    _assert_one_line_error(code, err, "not a GGUF model file", "bad.gguf")
+
+
+def test_truncated_gguf(tmp_path: Path, capsys) -> None:
+    from crescent.models import default_model_path
+
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(default_model_path().read_bytes()[:100_000])
+    code, _, err = _run(["generate", "--model", str(truncated), "--out", str(tmp_path / "r")], capsys)
+    _assert_one_line_error(code, err, "truncated.gguf")
+
+
+def test_bad_option_value(tmp_path: Path, capsys) -> None:
+    code, _, err = _run(_generate(tmp_path / "r", "--dedup-threshold", "7"), capsys)
+    _assert_one_line_error(code, err, "dedup_threshold")
+
+
+def test_malformed_yaml_config(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("questions: [1, 2\nvotes: 3\n")
+    code, _, err = _run(_generate(tmp_path / "r", "--config", str(config)), capsys)
+    _assert_one_line_error(code, err, "malformed YAML", "c.yaml", "line")
+
+
+def test_yaml_config_with_unknown_field(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("questionz: 3\n")
+    code, _, err = _run(_generate(tmp_path / "r", "--config", str(config)), capsys)
+    _assert_one_line_error(code, err, "questionz")
+
+
+def test_yaml_config_fills_fields_and_flags_win(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("questions: 2\nvotes: 5\nbackend: fake\n")
+    code, _, _ = _run(
+        ["generate", "--config", str(config), "--votes", "3", "--quiet", "--out", str(tmp_path / "r")], capsys
+    )
+    assert code == 0
+    stats = json.loads((tmp_path / "r" / "stats.json").read_text())
+    assert stats["config"]["questions"] == 2 and stats["config"]["votes"] == 3
+
+
+def test_foreign_out_dir_is_refused_and_untouched(tmp_path: Path, capsys) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("precious")
+    code, _, err = _run(_generate(foreign), capsys)
+    _assert_one_line_error(code, err, "not empty", "mine")
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
+
+def test_out_path_is_a_file(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    code, _, err = _run(_generate(target), capsys)
+    _assert_one_line_error(code, err, "is a file")
+
+
+def test_unwritable_out_dir(tmp_path: Path, capsys) -> None:
+    # /proc refuses new directories even to root, unlike a chmod-ed folder
+    code, _, err = _run(_generate(Path("/proc/crescent-test-run")), capsys)
+    _assert_one_line_error(code, err, "cannot create --out directory", "/proc/crescent-test-run")
+
+
+def test_contradicting_rerun_keeps_existing_output(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "r"
+    assert _run(_generate(out), capsys)[0] == 0
+    before = (out / "data.jsonl").read_text()
+    code, _, err = _run(
+        ["generate", "--backend", "fake", "--questions", "4", "--votes", "5", "--quiet", "--out", str(out)],
+        capsys,
+    )
+    _assert_one_line_error(code, err, "different config", "votes")
+    assert (out / "data.jsonl").read_text() == before
+
+
+def test_garbage_model(tmp_path: Path, capsys) -> None:
+    code, _, err = _run(_generate(tmp_path / "r", "--model", "garbage=1", "--max-attempts", "16"), capsys)
+    _assert_one_line_error(code, err, "no usable question")
+    assert (tmp_path / "r" / "run.sqlite").exists()
