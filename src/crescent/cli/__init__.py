@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from crescent.cli import eval as _eval
 from crescent.cli import generate as _generate
 from crescent.errors import CrescentError
 from crescent.progress import console
@@ -25,6 +26,7 @@ def _root() -> None:
 
 
 _generate.register(app)
+_eval.register(app)
 
 
 def main() -> None:

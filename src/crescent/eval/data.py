@@ -1,0 +1,141 @@
+"""Benchmark items and few-shot examples, read from user JSONL with errors that name file and line.
+
+Few-shot examples are drawn once per run with a fixed seed and shared by every item, so scores are
+reproducible and a backend with a prompt cache evaluates the long shared prefix once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from crescent.answers import extract_answer
+from crescent.backends.base import derive_seed
+from crescent.errors import CrescentError
+from crescent.pipeline.sources import read_jsonl
+
+__all__ = ["EvalItem", "Shot", "draw_shots", "file_sha256", "format_solution", "gold_answer", "load_items"]
+
+# GSM8K's calculator annotations ("<<48/2=24>>") are tool-use markup, not text a model should learn to write.
+_CALCULATOR = re.compile(r"<<[^<>\n]{0,200}>>")
+_FINAL_LINE = re.compile(r"^[ \t]*####[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
+_HAS_MARKER = re.compile(r"\bthe answer is\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    position: int  # 0-based order in the file: ``limit`` takes a prefix of this order
+    id: str
+    question: str
+    gold: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Shot:
+    line: int
+    question: str
+    solution: str
+
+
+def gold_answer(raw: object) -> str:
+    """The reference answer; a GSM8K-original full solution ("... #### 72") is reduced to its number."""
+    text = str(raw).strip()
+    if "####" in text:
+        return extract_answer(text) or text
+    return text
+
+
+def load_items(path: Path) -> list[EvalItem]:
+    """Every row of a benchmark file; ids come from the row's ``id`` or, failing that, its line number."""
+    items: list[EvalItem] = []
+    seen: dict[str, int] = {}
+    for number, row in read_jsonl(path, required=("question", "answer")):
+        raw_id = row.get("id")
+        item_id = str(raw_id).strip() if raw_id is not None and str(raw_id).strip() else str(number)
+        if item_id in seen:
+            raise CrescentError(
+                f"{path}:{number}: duplicate id '{item_id}' (first on line {seen[item_id]}); make ids unique"
+            )
+        seen[item_id] = number
+        question = str(row["question"]).strip()
+        items.append(EvalItem(len(items), item_id, question, gold_answer(row["answer"]), number))
+    if not items:
+        raise CrescentError(f"{path} holds no rows; pass a JSONL file with 'question' and 'answer' per line")
+    return items
+
+
+def format_solution(solution: str, answer: str | None = None) -> str:
+    """A worked example in the format the solve prompt asks for, ending in "The answer is N."
+
+    GSM8K solutions end in "#### N" and carry "<<...>>" calculator annotations; a shot that shows either
+    teaches the model a format that the instruction (and answer extraction) does not expect.
+    """
+    text = _CALCULATOR.sub("", solution).strip()
+    final = list(_FINAL_LINE.finditer(text))
+    if final:
+        last = final[-1]
+        value = last.group(1).strip().rstrip(".")
+        text = (text[: last.start()].rstrip() + f"\nThe answer is {value}.").strip()
+    elif answer is not None and not _HAS_MARKER.search(text):
+        text = f"{text}\nThe answer is {str(answer).strip().rstrip('.')}."
+    return text
+
+
+def _shot_from_row(path: Path, number: int, row: dict) -> Shot:
+    answer = row.get("answer")
+    solution = row.get("solution")
+    if not (isinstance(solution, str) and solution.strip()):
+        if isinstance(answer, str) and "####" in answer:  # GSM8K-original rows keep the solution in 'answer'
+            solution, answer = answer, None
+        else:
+            raise CrescentError(
+                f"{path}:{number}: a few-shot example needs a worked 'solution' field (or a GSM8K-style "
+                "'answer' ending in '#### N')"
+            )
+    answer_text = None if answer is None else str(answer)
+    return Shot(number, str(row["question"]).strip(), format_solution(solution, answer_text))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def draw_shots(source: Path, count: int, seed: int, data: Path, items: list[EvalItem]) -> list[Shot]:
+    """``count`` examples from ``source``; never from the evaluated file, nor one of its questions."""
+    if _same_file(source, data):
+        raise CrescentError(
+            f"--fewshot-from {source} is the evaluated file; draw shots from another split (e.g. train.jsonl)"
+        )
+    evaluated = {_normalize(item.question) for item in items}
+    pool = [
+        _shot_from_row(source, number, row)
+        for number, row in read_jsonl(source, required=("question",))
+        if _normalize(str(row["question"])) not in evaluated
+    ]
+    if len(pool) < count:
+        raise CrescentError(
+            f"--fewshot-from {source} has {len(pool)} usable examples (not in {data}) but --shots is "
+            f"{count}; lower --shots or use a larger file"
+        )
+    return random.Random(derive_seed("fewshot", seed)).sample(pool, count)
+
+
+def _normalize(question: str) -> str:
+    return " ".join(question.split()).lower()
+
+
+def file_sha256(path: Path) -> str:
+    """Content digest, so a resumed eval is known to score the very same items and shots."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

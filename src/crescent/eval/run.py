@@ -1,0 +1,266 @@
+"""The ``eval`` driver: score a model's (majority) answers on a benchmark, resumable.
+
+It mirrors ``pipeline/generate.py``: sampling goes through an executor, every scored item is written to
+the run store in the same transaction as its outputs, and a rerun with the same config (``limit`` may
+grow) scores only the items not yet done. Answers are extracted, voted and compared by
+``crescent.answers``, the very code that labels generated data, so eval scores and training labels agree.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crescent.answers import answers_equal, extract_answer, tally
+from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
+from crescent.config import EvalConfig, fingerprint
+from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
+from crescent.eval.stats import wilson_interval
+from crescent.executors import Executor, create_executor
+from crescent.pipeline.tasks import SampleBatch, run_sample_batch
+from crescent.pipeline.vote import MAX_SOLUTION_CHARS
+from crescent.progress import make_progress
+from crescent.prompts import solve_messages
+from crescent.store import RunStore, write_atomic
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+  position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, question TEXT NOT NULL, gold TEXT NOT NULL,
+  prediction TEXT, correct INTEGER NOT NULL, consensus REAL NOT NULL, counts TEXT NOT NULL,
+  tokens INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outputs (
+  item_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL,
+  finish_reason TEXT, PRIMARY KEY (item_id, idx));
+CREATE TABLE IF NOT EXISTS sessions (
+  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
+"""
+
+
+_Outputs = dict[str, list[tuple[str, str | None, str | None]]]  # item id -> [(text, answer, finish_reason)]
+
+
+@dataclass
+class EvalResult:
+    out: Path
+    results_path: Path
+    predictions_path: Path
+    results: dict[str, Any]
+
+
+def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult:
+    """Score (or finish scoring) the first ``limit`` items; write results.json and predictions.jsonl."""
+    # Read every input before creating --out or loading a model: a bad line should cost nothing.
+    items = load_items(config.data)
+    shots: list[Shot] = []
+    if config.shots:
+        assert config.fewshot_from is not None  # EvalConfig's validator guarantees it
+        shots = draw_shots(config.fewshot_from, config.shots, config.seed, config.data, items)
+    selected = items[: config.limit] if config.limit else items
+    store = RunStore(config.out, SCHEMA, kind="eval")
+    owns_executor = executor is None
+    try:
+        resumed = store.bind_config(_fingerprint(config))
+        if owns_executor:
+            executor = create_executor(
+                config.executor, config, workers=config.workers, address=config.ray_address
+            )
+        assert executor is not None
+        _score(config, store, executor, selected, shots)
+        backend = executor.local_backend
+        usage = backend.usage if backend is not None else None
+        return _export(config, store, selected, shots, resumed, usage)
+    finally:
+        if owns_executor and executor is not None:
+            executor.close()
+        store.close()
+
+
+def _fingerprint(config: EvalConfig) -> dict[str, Any]:
+    """What decides every item's result: file *contents* (not paths, so moving a file is harmless)."""
+    values = fingerprint(config, EvalConfig.RESUMABLE_CHANGES | {"data", "fewshot_from"})
+    values["data_sha256"] = file_sha256(config.data)
+    uses_shots = config.shots > 0 and config.fewshot_from is not None
+    values["fewshot_sha256"] = file_sha256(config.fewshot_from) if uses_shots else None
+    return values
+
+
+def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> SampleRequest:
+    """Seeded by the item id alone, so batching, resuming and ``limit`` never change an item's samples."""
+    pairs = [(s.question, s.solution) for s in shots]
+    return SampleRequest(
+        messages=solve_messages(item.question, config.solve_instruction, pairs),
+        n=config.votes,
+        seed=derive_seed("eval", config.seed, item.id),
+    )
+
+
+class _Session:
+    """Wall time and tokens of this invocation, added to the store with each commit."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+        self.started = time.perf_counter()
+        self.id: int | None = None
+
+    def commit(self, tokens: int) -> None:
+        """Call inside a transaction; the row is created with the first work, so no-op reruns add none."""
+        if self.id is None:
+            self.id = self.store.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
+        self.store.db.execute(
+            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?",
+            (time.perf_counter() - self.started, tokens, self.id),
+        )
+
+
+def _score(
+    config: EvalConfig, store: RunStore, executor: Executor, selected: list[EvalItem], shots: list[Shot]
+) -> None:
+    scored = dict(store.db.execute("SELECT id, correct FROM items").fetchall())
+    done = {item.id: bool(scored[item.id]) for item in selected if item.id in scored}
+    todo = [item for item in selected if item.id not in done]
+    right, finished = sum(done.values()), len(done)
+    per_batch = max(1, config.batch_size // config.votes)
+    params = SamplingParams(config.sampling_temperature, config.top_p, config.max_tokens)
+    by_id = {item.id: item for item in todo}
+    tasks = (
+        SampleBatch(
+            keys=tuple(item.id for item in chunk),
+            requests=tuple(item_request(config, item, shots) for item in chunk),
+            params=params,
+        )
+        for chunk in (todo[i : i + per_batch] for i in range(0, len(todo), per_batch))
+    )
+    session = _Session(store)
+    with make_progress(config.quiet) as progress:
+        info = _running(right, finished)
+        bar = progress.add_task("eval", total=len(selected), completed=finished, info=info)
+        for task, results in executor.imap(run_sample_batch, tasks):
+            with store.transaction():
+                tokens = 0
+                for item_id, completions in zip(task.keys, results, strict=True):
+                    correct, item_tokens = _record(store, by_id[item_id], completions)
+                    right += correct
+                    tokens += item_tokens
+                session.commit(tokens)
+            finished += len(task.keys)
+            progress.update(bar, completed=finished, info=_running(right, finished))
+
+
+def _running(right: int, done: int) -> str:
+    return f"acc {right / done:.1%}" if done else ""
+
+
+def _record(store: RunStore, item: EvalItem, completions: list[Completion]) -> tuple[bool, int]:
+    """Write one item and its outputs (inside the caller's transaction); returns (correct, tokens)."""
+    answers = [extract_answer(c.text) for c in completions]
+    result = tally(answers)
+    correct = answers_equal(item.gold, result.winner)
+    tokens = sum(c.tokens for c in completions)
+    for idx, (completion, answer) in enumerate(zip(completions, answers, strict=True)):
+        store.db.execute(
+            "INSERT INTO outputs (item_id, idx, text, answer, tokens, finish_reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (item.id, idx, completion.text[:MAX_SOLUTION_CHARS], answer, completion.tokens,
+             completion.finish_reason),
+        )
+    store.db.execute(
+        "INSERT INTO items (position, id, question, gold, prediction, correct, consensus, counts, tokens)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (item.position, item.id, item.question, item.gold, result.winner, int(correct), result.consensus,
+         json.dumps(result.as_counts(), ensure_ascii=False), tokens),
+    )
+    return correct, tokens
+
+
+def _export(
+    config: EvalConfig, store: RunStore, selected: list[EvalItem], shots: list[Shot], resumed: bool,
+    usage: Usage | None,
+) -> EvalResult:
+    rows = store.db.execute(
+        "SELECT id, question, gold, prediction, correct, consensus, counts, tokens FROM items"
+        " WHERE position < ? ORDER BY position",
+        (len(selected),),
+    ).fetchall()
+    outputs: _Outputs = {}
+    for item_id, text, answer, finish in store.db.execute(
+        "SELECT o.item_id, o.text, o.answer, o.finish_reason FROM outputs o JOIN items i ON i.id = o.item_id"
+        " WHERE i.position < ? ORDER BY i.position, o.idx",
+        (len(selected),),
+    ):
+        outputs.setdefault(item_id, []).append((text, answer, finish))
+    shot_pairs = [(s.question, s.solution) for s in shots]
+    lines = []
+    for item_id, question, gold, prediction, correct, consensus, counts, tokens in rows:
+        outs = outputs.get(item_id, [])
+        record = {
+            "id": item_id,
+            "question": question,
+            "prompt": list(solve_messages(question, config.solve_instruction, shot_pairs)),
+            "outputs": [text for text, _, _ in outs],
+            "answers": [answer for _, answer, _ in outs],
+            "finish_reasons": [finish for _, _, finish in outs],
+            "prediction": prediction,
+            "gold": gold,
+            "correct": bool(correct),
+            "consensus": round(consensus, 4),
+            "votes": json.loads(counts),
+            "tokens": tokens,
+        }
+        lines.append(json.dumps(record, ensure_ascii=False))
+    predictions_path = config.out / "predictions.jsonl"
+    write_atomic(predictions_path, "".join(line + "\n" for line in lines))
+    results = _summary(config, store, rows, outputs, shots, resumed, usage)
+    results_path = config.out / "results.json"
+    write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return EvalResult(config.out, results_path, predictions_path, results)
+
+
+def _summary(
+    config: EvalConfig, store: RunStore, rows: list[tuple[Any, ...]], outputs: _Outputs, shots: list[Shot],
+    resumed: bool, usage: Usage | None,
+) -> dict[str, Any]:
+    n = len(rows)
+    right = sum(int(r[4]) for r in rows)
+    no_answer = sum(1 for r in rows if r[3] is None)
+    all_outputs = [o for outs in outputs.values() for o in outs]
+    unextracted = sum(1 for o in all_outputs if o[1] is None)
+    truncated = sum(1 for o in all_outputs if o[2] == "length")
+    low, high = wilson_interval(right, n)
+    # Throughput counts every token this store ever generated, over the wall time that produced them.
+    generated = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM items")
+    wall = store.scalar("SELECT COALESCE(SUM(wall_s), 0) FROM sessions")
+    results: dict[str, Any] = {
+        "accuracy": round(right / n, 4),
+        "correct": right,
+        "n": n,
+        "ci95": [round(low, 4), round(high, 4)],
+        "extraction_failure_rate": round(no_answer / n, 4),
+        "output_extraction_failure_rate": _rate(unextracted, len(all_outputs)),
+        "truncated_rate": _rate(truncated, len(all_outputs)),
+        "votes": config.votes,
+        "temperature": config.sampling_temperature,
+        "shots": [{"line": s.line, "question": s.question} for s in shots],
+        "tokens": sum(int(r[7]) for r in rows),
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
+        "resumed": resumed,
+        "sessions": store.scalar("SELECT COUNT(*) FROM sessions"),
+        "data_sha256": file_sha256(config.data),
+        "config": config.model_dump(mode="json"),
+    }
+    if usage is not None:
+        results["backend_usage_this_session"] = {
+            "prompt_tokens": usage.prompt_tokens,
+            "prefill_tokens": usage.prefill_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "requests": usage.requests,
+        }
+    return results
+
+
+def _rate(part: int, whole: int) -> float:
+    return round(part / whole, 4) if whole else 0.0
