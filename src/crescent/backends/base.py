@@ -56,6 +56,15 @@ class Usage:
     requests: int = 0
     extra: dict[str, float] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "prefill_tokens": self.prefill_tokens,
+            "completion_tokens": self.completion_tokens,
+            "requests": self.requests,
+            **self.extra,
+        }
+
 
 @runtime_checkable
 class Backend(Protocol):

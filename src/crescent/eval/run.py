@@ -253,12 +253,7 @@ def _summary(
         "config": config.model_dump(mode="json"),
     }
     if usage is not None:
-        results["backend_usage_this_session"] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "prefill_tokens": usage.prefill_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "requests": usage.requests,
-        }
+        results["backend_usage_this_session"] = usage.as_dict()
     return results
 
 

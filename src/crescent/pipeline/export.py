@@ -107,12 +107,7 @@ def collect_stats(
         "config": config.model_dump(mode="json"),
     }
     if usage is not None:
-        stats["backend_usage_this_session"] = {
-            "prompt_tokens": usage.prompt_tokens,
-            "prefill_tokens": usage.prefill_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "requests": usage.requests,
-        }
+        stats["backend_usage_this_session"] = usage.as_dict()
     return stats
 
 

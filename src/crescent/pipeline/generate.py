@@ -11,7 +11,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -140,8 +139,12 @@ def _bait_and_dedup(
     size = config.batch_size
     next_batch, recorded = _resume_point(store, size)
     params = SamplingParams(config.bait_temperature, config.bait_top_p, config.bait_max_tokens)
+    # Enough batches to spend the remaining budget, and no more: a parallel executor
+    # samples ahead, and a batch beyond the budget would be thrown away.
+    batches = -(-(budget - attempts + len(recorded)) // size)
     tasks: Iterator[BaitBatch] = (
-        BaitBatch(b, b * size, config.bait_prompt, config.seed, size, params) for b in count(next_batch)
+        BaitBatch(b, b * size, config.bait_prompt, config.seed, size, params)
+        for b in range(next_batch, next_batch + batches)
     )
     pending: list[tuple[BaitBatch, BaitResult]] = []
     pending_attempts = 0
