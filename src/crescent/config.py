@@ -269,3 +269,33 @@ class PruneConfig(BaseModel):
     out: Path = Field(..., description="output folder: model/ and model.gguf")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
     gguf_dtype: Literal["f16", "f32"] = Field("f16", description="GGUF weight type (never re-quantized)")
+
+
+class ImproveConfig(BaseModel):
+    """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    out: Path = Field(..., description="run directory: round-N/{data,train,eval}, rounds.json, report.html")
+    model: str | None = Field(None, description="starting model (GGUF path); empty = embedded SmolLM2-135M")
+    student: str | None = Field(
+        None, description="distillation: train this model (GGUF/HF) on data from --model, not --model itself"
+    )
+    rounds: int = Field(1, ge=1, le=20)
+    questions: int = Field(100, ge=1)
+    votes: int = Field(5, ge=1, le=64)
+    eval_data: Path = Field(..., description="JSONL benchmark for every round's eval")
+    eval_limit: int | None = Field(None, ge=1)
+    eval_shots: int = Field(0, ge=0, le=32)
+    fewshot_from: Path | None = None
+    seed: int = 0
+    lora: bool = False
+    epochs: float = Field(1.0, gt=0.0)
+    lr: float | None = Field(None, gt=0.0)
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together (generate, eval)")
+    train_batch_size: int = Field(8, ge=1)
+    max_tokens: int = Field(320, ge=8, description="answer length cap (votes and eval)")
+    threads: int | None = Field(None, ge=1)
+    generate_backend: BackendName = Field("llamacpp", description="engine for generate/eval (fake = tests)")
+    quiet: bool = False

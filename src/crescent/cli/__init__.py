@@ -8,6 +8,8 @@ import typer
 
 from crescent.cli import eval as _eval
 from crescent.cli import generate as _generate
+from crescent.cli import improve as _improve
+from crescent.cli import train as _train
 from crescent.errors import CrescentError
 from crescent.progress import console
 
@@ -27,6 +29,8 @@ def _root() -> None:
 
 _generate.register(app)
 _eval.register(app)
+_train.register(app)
+_improve.register(app)
 
 
 def main() -> None:

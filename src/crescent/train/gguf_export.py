@@ -1,0 +1,210 @@
+"""Write a transformers Llama model as a GGUF file that crescent's llama.cpp backend can load.
+
+Route: the weights are written fresh with ``gguf.GGUFWriter`` (F16 matrices by default, F32 norms; never
+re-quantized), the architecture keys come from the HF config, and the tokenizer and general metadata are
+copied from a *template* GGUF: the file the model was originally read from, or the embedded SmolLM2
+GGUF when the model's tokenizer is that one (a model trained from the default, a pruned student). So
+the default model round-trips with no external tool. For other architectures or tokenizers, llama.cpp's
+``convert_hf_to_gguf.py`` is used when it is installed locally (set ``CRESCENT_CONVERT_HF_TO_GGUF`` to
+its path, or put it on PATH); it is never bundled.
+
+The one subtle step: llama.cpp stores the rows of ``attn_q``/``attn_k`` interleaved per head for its
+rotary embedding, and transformers' GGUF loader undoes that when reading (``_reverse_permute_weights``
+in ``transformers/modeling_gguf_pytorch_utils.py``). Export applies the forward permutation, exactly the
+inverse, so that GGUF -> HF -> GGUF gives back the same tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from crescent.errors import CrescentError
+from crescent.models import default_model_path
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+GGUFType = Literal["f16", "f32"]
+CONVERTER_ENV = "CRESCENT_CONVERT_HF_TO_GGUF"
+_COPIED_PREFIXES = ("general.", "tokenizer.")
+_NOT_COPIED = {"general.architecture", "general.file_type", "general.quantization_version"}
+
+
+def export_gguf(
+    model: PreTrainedModel,
+    out: Path,
+    *,
+    tokenizer: PreTrainedTokenizerBase | None = None,
+    source_gguf: Path | None = None,
+    model_dir: Path | None = None,
+    dtype: GGUFType = "f16",
+) -> Path:
+    """Write ``model`` to ``out`` atomically; ``model_dir`` (its saved HF folder) enables the converter."""
+    out = Path(out)
+    problem = unsupported_reason(model)
+    if problem is None:
+        template = choose_template(model, tokenizer, source_gguf)
+        tmp = out.with_name(out.name + ".tmp")
+        write_llama_gguf(model, tmp, template=template, dtype=dtype)
+        os.replace(tmp, out)
+        return out
+    converter = find_converter()
+    if converter is None or model_dir is None:
+        raise CrescentError(
+            f"cannot export this model to GGUF ({problem}); install llama.cpp's convert_hf_to_gguf.py "
+            f"and set {CONVERTER_ENV} to its path, or use the HF folder with --backend transformers"
+        )
+    return _run_converter(converter, Path(model_dir), out, dtype)
+
+
+def unsupported_reason(model: PreTrainedModel) -> str | None:
+    """Why the built-in writer cannot express this model, or None when it can."""
+    cfg = model.config
+    if cfg.model_type != "llama":
+        return f"architecture '{cfg.model_type}' is not llama"
+    if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False):
+        return "the model has attention or MLP biases"
+    rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    if rope.get("rope_type", "default") != "default":
+        return f"rope scaling '{rope.get('rope_type')}' is not supported by the built-in writer"
+    return None
+
+
+def choose_template(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase | None, source_gguf: Path | None
+) -> Path:
+    """The GGUF whose tokenizer metadata the export reuses: its source file, or else the embedded one."""
+    candidates = [source_gguf] if source_gguf is not None else []
+    candidates.append(default_model_path())
+    for path in candidates:
+        tokens = next(
+            (value for name, _, _, value in template_metadata(path) if name == "tokenizer.ggml.tokens"), []
+        )
+        if len(tokens) != model.config.vocab_size:
+            continue
+        if tokenizer is None or tokenizer.convert_ids_to_tokens(list(range(len(tokens)))) == tokens:
+            return Path(path)
+    raise CrescentError(
+        "cannot export to GGUF: the model's tokenizer is not the one of its source GGUF nor of the embedded "
+        f"SmolLM2 model; install llama.cpp's convert_hf_to_gguf.py and set {CONVERTER_ENV} to its path"
+    )
+
+
+def template_metadata(path: Path) -> list[tuple[str, Any, Any, Any]]:
+    """The general and tokenizer keys of a GGUF as ``(name, type, array item type, value)``."""
+    stat = Path(path).stat()
+    return _read_metadata(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_metadata(path: str, _mtime: int, _size: int) -> list[tuple[str, Any, Any, Any]]:
+    """Cached: ``GGUFReader`` parses a 49k-token vocabulary in Python, which takes seconds."""
+    import gguf
+
+    fields = []
+    for field in gguf.GGUFReader(path).fields.values():
+        if not field.name.startswith(_COPIED_PREFIXES) or field.name in _NOT_COPIED:
+            continue
+        vtype = field.types[0]
+        sub_type = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+        fields.append((field.name, vtype, sub_type, field.contents()))
+    return fields
+
+
+def permute_for_gguf(weights: np.ndarray, n_head: int) -> np.ndarray:
+    """Interleave each head's rows as llama.cpp's rotary embedding reads them (the loader's inverse)."""
+    return (
+        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )
+
+
+def write_llama_gguf(model: PreTrainedModel, out: Path, *, template: Path, dtype: GGUFType = "f16") -> None:
+    import gguf
+    import torch
+
+    cfg = model.config
+    arch = "llama"
+    writer = gguf.GGUFWriter(str(out), arch)
+    for name, vtype, sub_type, value in template_metadata(template):
+        writer.add_key_value(name, value, vtype, sub_type=sub_type)
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    rope = getattr(cfg, "rope_parameters", None) or {}
+    writer.add_context_length(cfg.max_position_embeddings)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_rope_freq_base(float(rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))))
+    writer.add_layer_norm_rms_eps(float(cfg.rms_norm_eps))
+    writer.add_vocab_size(cfg.vocab_size)
+    writer.add_rope_dimension_count(head_dim)
+    if head_dim != cfg.hidden_size // cfg.num_attention_heads:
+        writer.add_key_length(head_dim)
+        writer.add_value_length(head_dim)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
+
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    for hf_name, tensor in model.state_dict().items():
+        if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
+            continue  # llama.cpp reuses token_embd when there is no output tensor
+        base, _, suffix = hf_name.rpartition(".")
+        gguf_name = names.get_name(base)
+        if gguf_name is None:
+            if "rotary_emb" in base:
+                continue  # a computed buffer, not a weight
+            raise CrescentError(f"cannot export tensor {hf_name} to GGUF: no llama.cpp name for it")
+        array = tensor.detach().to(torch.float32).cpu().numpy()
+        if gguf_name.endswith("attn_q"):
+            array = permute_for_gguf(array, cfg.num_attention_heads)
+        elif gguf_name.endswith("attn_k"):
+            array = permute_for_gguf(array, cfg.num_key_value_heads)
+        if array.ndim > 1 and dtype == "f16":
+            array = array.astype(np.float16)
+        writer.add_tensor(f"{gguf_name}.{suffix}", np.ascontiguousarray(array))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def find_converter() -> Path | None:
+    """llama.cpp's ``convert_hf_to_gguf.py`` if the user has it locally (never downloaded)."""
+    explicit = os.environ.get(CONVERTER_ENV)
+    if explicit:
+        return Path(explicit) if Path(explicit).is_file() else None
+    for name in ("convert_hf_to_gguf.py", "convert-hf-to-gguf.py", "convert_hf_to_gguf"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def _run_converter(converter: Path, model_dir: Path, out: Path, dtype: GGUFType) -> Path:
+    tmp = out.with_name(out.name + ".tmp")
+    command = (
+        [str(converter)]
+        if os.access(converter, os.X_OK) and converter.suffix != ".py"
+        else [sys.executable, str(converter)]
+    )
+    result = subprocess.run(
+        [*command, str(model_dir), "--outfile", str(tmp), "--outtype", dtype],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not tmp.is_file():
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise CrescentError(f"{converter.name} failed on {model_dir}: {last[0][:300]}")
+    os.replace(tmp, out)
+    return out

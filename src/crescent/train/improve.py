@@ -1,0 +1,187 @@
+"""``crescent improve``: rounds of generate -> train -> eval, each step resumable.
+
+Round 0 evaluates the starting model. Round r generates data with the current
+model (or with the fixed teacher when distilling into ``--student``), fine-tunes
+the current model on it, evaluates the result, and hands its GGUF to round r+1.
+Each step writes into its own folder with its own run store or checkpoint, so a
+killed run reruns the same command and continues inside the step where it
+stopped; a finished step is recognised by its output file and skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crescent.config import EvalConfig, GenerateConfig, ImproveConfig, TrainConfig, fingerprint
+from crescent.errors import ConfigMismatch
+from crescent.eval.compare import compare_runs
+from crescent.store import write_atomic
+
+ROUNDS_FILE = "rounds.json"
+_RESUMABLE = frozenset({"quiet", "threads", "out"})
+
+
+@dataclass
+class ImproveResult:
+    out: Path
+    rounds_path: Path
+    report_path: Path
+    rounds: list[dict[str, Any]]
+
+
+def improve(config: ImproveConfig) -> ImproveResult:
+    config.out.mkdir(parents=True, exist_ok=True)
+    _bind(config)
+    trainee = config.student or config.model  # the model whose weights change
+    teacher_gguf = config.model
+    current_gguf, current_train_source = trainee, trainee
+    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, current_gguf, 0))]
+    for r in range(1, config.rounds + 1):
+        base = config.out / f"round-{r}"
+        data_model = teacher_gguf if config.student else current_gguf
+        data = _generate(config, data_model, base / "data", r)
+        trained = _train(config, current_train_source, data, base / "train")
+        current_train_source = str(trained / "model")
+        gguf = trained / "model.gguf"
+        current_gguf = str(gguf) if gguf.exists() else current_train_source
+        eval_dir = _evaluate(config, current_gguf, r)
+        rounds.append(_round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained))
+        write_atomic(config.out / ROUNDS_FILE, json.dumps(rounds, indent=2) + "\n")
+    rounds_path = config.out / ROUNDS_FILE
+    write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
+    from crescent.report import write_report
+
+    report_path = write_report(config, rounds)
+    return ImproveResult(config.out, rounds_path, report_path, rounds)
+
+
+def _bind(config: ImproveConfig) -> None:
+    """Refuse to resume a run directory that holds an improve run with other options."""
+    marker = config.out / "improve_config.json"
+    current = fingerprint(config, _RESUMABLE)
+    if marker.exists():
+        stored = json.loads(marker.read_text())
+        changed = sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
+        if changed:
+            raise ConfigMismatch(
+                f"{config.out} holds an improve run with other options ({', '.join(changed[:3])}); "
+                "rerun with the original options or use a new --out directory"
+            )
+    else:
+        write_atomic(marker, json.dumps(current, indent=2))
+
+
+def _engine(config: ImproveConfig, model: str | None) -> tuple[str, str | None]:
+    """Backend and model string for generate/eval: GGUF files run on llama.cpp, HF folders on transformers."""
+    if config.generate_backend == "fake":
+        return "fake", None
+    if model is not None and Path(model).is_dir():
+        return "transformers", model
+    return config.generate_backend, model
+
+
+def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: int) -> Path:
+    from crescent.pipeline.generate import generate
+
+    backend, model = _engine(config, model)
+
+    result = generate(
+        GenerateConfig(
+            out=out,
+            model=model,
+            backend=backend,
+            questions=config.questions,
+            votes=config.votes,
+            seed=config.seed + round_index,
+            batch_size=config.batch_size,
+            vote_max_tokens=config.max_tokens,
+            threads=config.threads,
+            quiet=config.quiet,
+            exclude=[config.eval_data],
+        )
+    )
+    return result.data_path
+
+
+def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> Path:
+    if (out / "train_stats.json").exists():
+        return out
+    from crescent.train.sft import train
+
+    train(
+        TrainConfig(
+            model=model,
+            data=data,
+            out=out,
+            lora=config.lora,
+            epochs=config.epochs,
+            lr=config.lr,
+            max_steps=config.max_steps,
+            seed=config.seed,
+            batch_size=config.train_batch_size,
+            threads=config.threads,
+            quiet=config.quiet,
+        )
+    )
+    return out
+
+
+def _evaluate(config: ImproveConfig, model: str | None, round_index: int) -> Path:
+    from crescent.eval.run import evaluate
+
+    out = config.out / f"round-{round_index}" / "eval"
+    backend, model = _engine(config, model)
+    evaluate(
+        EvalConfig(
+            out=out,
+            model=model,
+            backend=backend,
+            data=config.eval_data,
+            limit=config.eval_limit,
+            shots=config.eval_shots,
+            fewshot_from=config.fewshot_from,
+            seed=config.seed,
+            batch_size=config.batch_size,
+            max_tokens=config.max_tokens,
+            threads=config.threads,
+            quiet=config.quiet,
+        )
+    )
+    return out
+
+
+def _round_record(
+    config: ImproveConfig,
+    r: int,
+    *,
+    eval_dir: Path,
+    data_dir: Path | None = None,
+    train_dir: Path | None = None,
+) -> dict[str, Any]:
+    results = json.loads((eval_dir / "results.json").read_text())
+    record: dict[str, Any] = {
+        "round": r,
+        "eval": {k: results.get(k) for k in ("accuracy", "n", "ci95", "extraction_failure_rate", "wall_s")},
+    }
+    if data_dir is not None:
+        stats = json.loads((data_dir / "stats.json").read_text())
+        record["data"] = {
+            "rows": stats["export"]["rows"],
+            "accepted": stats["bait"]["accepted"],
+            "attempts": stats["bait"]["attempts"],
+            "mean_consensus": stats["vote"]["mean_consensus"],
+            "consensus_histogram": stats["vote"]["consensus_histogram"],
+            "tokens_per_s": stats["tokens_per_s"],
+        }
+    if train_dir is not None:
+        stats = json.loads((train_dir / "train_stats.json").read_text())
+        record["train"] = {
+            k: stats.get(k) for k in ("final_loss", "loss_curve", "train_time_s", "tokens_per_s", "steps")
+        }
+    if r > 0:
+        paired = compare_runs(config.out / "round-0" / "eval", eval_dir)
+        record["vs_round_0"] = {k: paired[k] for k in ("n", "difference", "difference_ci95", "mcnemar_p")}
+    return record

@@ -1,0 +1,260 @@
+"""``crescent train``: supervised fine-tuning on crescent's own ``data.jsonl``, full or LoRA, resumable.
+
+Loss on the answer only. TRL's ``assistant_only_loss`` needs ``{% generation %}`` markers in the chat
+template, which SmolLM2's template lacks (and TRL ships no patched copy of it), so each chat is split into
+a conversational *prompt* (every turn before the last) and *completion* (the final assistant turn); TRL then
+tokenizes ``prompt + completion`` with the model's own template and sets the label of every prompt token
+to -100 (``completion_only_loss``). The completion includes the template's end-of-turn token, so the
+model also learns to stop.
+
+The run folder holds ``checkpoints/`` (every ``save_steps``; a rerun resumes from the newest one, if the
+config that shapes the training is unchanged), then ``model/`` (HF folder; a LoRA adapter is merged
+first), ``model.gguf`` (for the llama.cpp backend) and ``train_stats.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from transformers import TrainerCallback
+
+from crescent.config import TrainConfig, fingerprint
+from crescent.errors import ConfigMismatch, CrescentError
+from crescent.pipeline.sources import read_jsonl
+from crescent.store import write_atomic
+
+if TYPE_CHECKING:
+    from trl import SFTTrainer
+
+    from crescent.train.loading import LoadedModel
+
+ROLES = ("system", "user", "assistant")
+MAX_CONTENT_CHARS = (
+    100_000  # training rows are untrusted text too: refuse absurd ones instead of tokenizing them
+)
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    model_dir: Path
+    gguf_path: Path | None
+    stats_path: Path
+    stats: dict[str, Any]
+
+
+def read_chat_rows(path: Path) -> list[dict[str, list[dict[str, str]]]]:
+    """``{"prompt": [...], "completion": [last assistant turn]}`` per row; errors name ``file:line``."""
+    rows = []
+    for number, row in read_jsonl(Path(path)):
+        where = f"{path}:{number}"
+        messages = row.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise CrescentError(
+                f"{where}: missing or empty field 'messages' (a list of {{role, content}} turns)"
+            )
+        for turn in messages:
+            if (
+                not isinstance(turn, dict)
+                or turn.get("role") not in ROLES
+                or not isinstance(turn.get("content"), str)
+            ):
+                raise CrescentError(
+                    f"{where}: each item of 'messages' needs a role ({'/'.join(ROLES)}) and text content"
+                )
+            if len(turn["content"]) > MAX_CONTENT_CHARS:
+                raise CrescentError(
+                    f"{where}: a message is longer than {MAX_CONTENT_CHARS} characters; shorten it"
+                )
+        if messages[-1]["role"] != "assistant" or len(messages) < 2:
+            raise CrescentError(
+                f"{where}: 'messages' must end with an assistant turn that follows a user turn"
+            )
+        turns = [{"role": t["role"], "content": t["content"]} for t in messages]
+        rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
+    if not rows:
+        raise CrescentError(f"{path} holds no rows; pass the data.jsonl written by crescent generate")
+    return rows
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Fine-tune, save ``model/`` (+ ``model.gguf``) and ``train_stats.json``; resumes a checkpointed run."""
+    import torch
+
+    from crescent.train.loading import load_model
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    rows = read_chat_rows(config.data)
+    out = Path(config.out)
+    checkpoints = out / "checkpoints"
+    resume_from = _bind_run(config, out, checkpoints)
+    loaded = load_model(config.model)
+    trainer = make_trainer(config, loaded, rows)
+    meter = _Meter()
+    trainer.add_callback(meter)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    model = trainer.model
+    if config.lora:
+        model = model.merge_and_unload()
+    model_dir = out / "model"
+    model.save_pretrained(str(model_dir))
+    loaded.tokenizer.save_pretrained(str(model_dir))
+    gguf_path, gguf_note = _export(config, model, loaded, model_dir)
+    stats = _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note)
+    stats_path = out / "train_stats.json"
+    write_atomic(stats_path, json.dumps(stats, indent=2) + "\n")
+    return TrainResult(out, model_dir, gguf_path, stats_path, stats)
+
+
+def make_trainer(config: TrainConfig, loaded: LoadedModel, rows: list[dict]) -> SFTTrainer:
+    """The TRL trainer for one run (public so tests can inspect its tokenized dataset and labels)."""
+    import torch
+    from datasets import Dataset
+    from transformers import PrinterCallback
+    from trl import SFTConfig, SFTTrainer
+
+    cuda = torch.cuda.is_available()
+    # 135M-class models fit in memory; recomputing activations would only slow training down. Newer
+    # transformers renamed the option (the old name still works but warns).
+    fields = {f.name for f in dataclasses.fields(SFTConfig)}
+    checkpointing = next(n for n in ("activation_checkpointing", "gradient_checkpointing") if n in fields)
+    args = SFTConfig(
+        output_dir=str(Path(config.out) / "checkpoints"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        warmup_steps=config.warmup_steps,
+        max_length=config.max_length,
+        completion_only_loss=True,
+        logging_steps=config.logging_steps,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        seed=config.seed,
+        data_seed=config.seed,
+        report_to="none",
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=config.quiet,
+        dataloader_num_workers=0,
+        **{checkpointing: False},
+    )
+    peft_config = None
+    if config.lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
+    trainer = SFTTrainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=loaded.tokenizer,
+        peft_config=peft_config,
+    )
+    if config.quiet:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def _bind_run(config: TrainConfig, out: Path, checkpoints: Path) -> Path | None:
+    """Record what shapes this run; return the checkpoint to resume from (refusing a changed config)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    wanted = fingerprint(config, TrainConfig.RESUMABLE_CHANGES)
+    wanted["data_sha256"] = hashlib.sha256(Path(config.data).read_bytes()).hexdigest()
+    record = out / "train_config.json"
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last and record.is_file():
+        saved = json.loads(record.read_text())
+        changed = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
+        if changed:
+            raise ConfigMismatch(
+                f"{out} holds checkpoints of a run with a different {changed[0]} "
+                f"({saved.get(changed[0])!r} there, {wanted.get(changed[0])!r} now); "
+                "use a new --out or the same options"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(record, json.dumps(wanted, indent=2) + "\n")
+    return Path(last) if last else None
+
+
+def _export(
+    config: TrainConfig, model: Any, loaded: LoadedModel, model_dir: Path
+) -> tuple[Path | None, str | None]:
+    """Write model.gguf; a model the exporter cannot express is reported in the stats, not fatal,
+    because the HF folder is already saved and usable with ``--backend transformers``."""
+    if not config.gguf:
+        return None, "disabled (--no-gguf)"
+    from crescent.train.gguf_export import export_gguf
+
+    try:
+        path = export_gguf(
+            model,
+            Path(config.out) / "model.gguf",
+            tokenizer=loaded.tokenizer,
+            source_gguf=loaded.source_gguf,
+            model_dir=model_dir,
+            dtype=config.gguf_dtype,
+        )
+    except CrescentError as exc:
+        return None, str(exc)
+    return path, None
+
+
+class _Meter(TrainerCallback):
+    """Wall time and tokens of this session only: a resumed run's state also counts its checkpoint's."""
+
+    def __init__(self) -> None:
+        self.started = self.ended = time.perf_counter()
+        self.tokens_start = self.tokens_end = 0
+        self.steps_start = 0
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
+        self.tokens_start = self.tokens_end = state.num_input_tokens_seen
+        self.steps_start = state.global_step
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.ended = time.perf_counter()
+        self.tokens_end = state.num_input_tokens_seen
+
+
+def _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note) -> dict[str, Any]:
+    state = trainer.state
+    curve = [{"step": e["step"], "loss": round(e["loss"], 5)} for e in state.log_history if "loss" in e]
+    seconds = meter.ended - meter.started
+    tokens = meter.tokens_end - meter.tokens_start
+    return {
+        "method": "lora" if config.lora else "full",
+        "rows": len(rows),
+        "steps": state.global_step,
+        "steps_this_session": state.global_step - meter.steps_start,
+        "epochs": round(state.epoch or 0.0, 4),
+        "learning_rate": config.learning_rate,
+        "loss_curve": curve,
+        "first_loss": curve[0]["loss"] if curve else None,
+        "final_loss": curve[-1]["loss"] if curve else None,
+        "train_time_s": round(seconds, 2),
+        "tokens_seen": state.num_input_tokens_seen,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "resumed_from": resume_from.name if resume_from else None,
+        "gguf": str(gguf_path) if gguf_path else {"skipped": gguf_note},
+        "config": config.model_dump(mode="json"),
+    }
