@@ -29,9 +29,18 @@ from crescent.pipeline.sources import read_questions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 SYNONYMS = [
-    ("How many", "What is the number of"), ("how many", "what number of"), ("How much", "What amount"),
-    ("buys", "purchases"), ("bought", "purchased"), ("has", "owns"), ("each", "every"), ("total", "overall"),
-    ("gives", "hands"), ("wants", "would like"), ("makes", "earns"), ("If", "Suppose"),
+    ("How many", "What is the number of"),
+    ("how many", "what number of"),
+    ("How much", "What amount"),
+    ("buys", "purchases"),
+    ("bought", "purchased"),
+    ("has", "owns"),
+    ("each", "every"),
+    ("total", "overall"),
+    ("gives", "hands"),
+    ("wants", "would like"),
+    ("makes", "earns"),
+    ("If", "Suppose"),
 ]
 NAMES = ["Alice", "Bob", "Carla", "Diego", "Emma", "Farid", "Grace", "Hiro"]
 CAPITALISED = re.compile(r"(?<=[a-z,.] )[A-Z][a-z]{2,}\b")
@@ -55,10 +64,14 @@ def separation(pos: np.ndarray, neg: np.ndarray) -> dict[str, float]:
     best = int(np.argmax(accuracy))
     auc = float((pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean())
     return {
-        "best_threshold": round(float(candidates[best]), 4), "balanced_accuracy": round(float(accuracy[best]), 4),
-        "auc": round(auc, 4), "paraphrase_p5": round(float(np.percentile(pos, 5)), 4),
-        "paraphrase_median": round(float(np.median(pos)), 4), "different_median": round(float(np.median(neg)), 4),
-        "different_p95": round(float(np.percentile(neg, 95)), 4), "different_max": round(float(neg.max()), 4),
+        "best_threshold": round(float(candidates[best]), 4),
+        "balanced_accuracy": round(float(accuracy[best]), 4),
+        "auc": round(auc, 4),
+        "paraphrase_p5": round(float(np.percentile(pos, 5)), 4),
+        "paraphrase_median": round(float(np.median(pos)), 4),
+        "different_median": round(float(np.median(neg)), 4),
+        "different_p95": round(float(np.percentile(neg, 95)), 4),
+        "different_max": round(float(neg.max()), 4),
     }
 
 
@@ -95,7 +108,8 @@ def main() -> None:
 
     mean = ref.mean(axis=0)
     report = {
-        "model": args.model or "embedded SmolLM2-135M-Instruct Q4_1", "pairs": len(sample),
+        "model": args.model or "embedded SmolLM2-135M-Instruct Q4_1",
+        "pairs": len(sample),
         "raw": separation(cosines(unit(base), unit(para_vec)), cosines(unit(base), unit(other_vec))),
         "centered": separation(
             cosines(center_and_normalize(base, mean), center_and_normalize(para_vec, mean)),

@@ -42,7 +42,7 @@ class FakeBackend:
 
     @classmethod
     def from_spec(cls, spec: str | None) -> FakeBackend:
-        """Options from the ``--model`` string (e.g. ``"delay=0.05,garbage=1"``), so tests can drive the CLI."""
+        """Options from the ``--model`` string (``"delay=0.05,garbage=1"``), so tests can drive the CLI."""
         kwargs: dict[str, float] = {}
         for part in filter(None, (spec or "").split(",")):
             key, _, value = part.partition("=")

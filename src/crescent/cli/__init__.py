@@ -24,7 +24,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root() -> None:
-    """Crescent: bait -> self-dedup -> majority vote -> train, with the model alone. Add --debug for tracebacks."""
+    """Crescent: bait, self-dedup, majority vote, train: the model alone. Add --debug for tracebacks."""
 
 
 _generate.register(app)
