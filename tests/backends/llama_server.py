@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -30,12 +30,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(model: Path, log: Path, *, n_ctx: int = 2048, ready_s: float = 120.0) -> Iterator[str]:
-    """Yield the server's base URL (``http://127.0.0.1:PORT/v1``); its output goes to ``log``."""
+def running_server(
+    model: Path, log: Path, *, n_ctx: int = 2048, ready_s: float = 120.0, extra_args: Sequence[str] = ()
+) -> Iterator[str]:
+    """Yield the server's base URL (``http://127.0.0.1:PORT/v1``); its output goes to ``log``.
+
+    ``extra_args`` are more ``llama_cpp.server`` flags (e.g. ``--flash_attn true``).
+    """
     port = free_port()
     command = [
         sys.executable, __file__, "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", "1", "--n_threads_batch", "1",
+        "--n_ctx", str(n_ctx), "--n_threads", "1", "--n_threads_batch", "1", *extra_args,
     ]
     with log.open("wb") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -135,16 +135,16 @@ class InterruptAfter:
 
 
 def test_interrupted_eval_resumes_without_duplicates(tmp_path: Path) -> None:
-    data = write_jsonl(tmp_path / "sums.jsonl", sums(6))
-    config = make_config(tmp_path, data, batch_size=2)
+    data = write_jsonl(tmp_path / "sums.jsonl", sums(20))
+    config = make_config(tmp_path, data, batch_size=2)  # 8 items per backend call
     executor, _ = local(config)
     with pytest.raises(KeyboardInterrupt):
         evaluate(config, executor=InterruptAfter(executor, after=1))
     assert not (config.out / "results.json").exists()
     executor, backend = local(config)
     r = evaluate(config, executor=executor).results
-    assert backend.usage.requests == 4  # the committed first batch (2 items) is not redone
-    assert r["n"] == 6 and r["sessions"] == 2
+    assert backend.usage.requests == 12  # the committed first call (8 items) is not redone
+    assert r["n"] == 20 and r["sessions"] == 2
     reference = make_config(tmp_path, data, out=tmp_path / "reference")
     executor, _ = local(reference)
     evaluate(reference, executor=executor)

@@ -59,3 +59,21 @@ def test_restore_rebuilds_state_from_stored_vectors() -> None:
     dedup.restore(["Old question?"], np.stack([_unit(1, 0)]))
     assert dedup.decide("Old question", _unit(0, 1)).reason == "exact_duplicate"
     assert dedup.decide("Reworded old question?", _unit(1, 0.05)).reason == "near_duplicate"
+
+
+def test_vector_index_keeps_positions_when_it_becomes_an_ivf_index(monkeypatch) -> None:
+    import crescent.pipeline.dedup as dedup_module
+
+    monkeypatch.setattr(dedup_module, "FLAT_LIMIT", 300)
+    monkeypatch.setattr(dedup_module, "IVF_LISTS", 4)
+    monkeypatch.setattr(dedup_module, "IVF_PROBES", 4)  # every cell: results must equal exact search
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(500, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = VectorIndex(8)
+    index.add(vectors[:250])
+    assert type(index.index).__name__ == "IndexFlatIP"
+    index.add(vectors[250:])  # crosses the limit: trained on stored + new, stored ones keep their positions
+    assert type(index.index).__name__ == "IndexIVFFlat" and len(index) == 500
+    sims, ids = index.nearest(vectors[[3, 260, 499]])
+    assert ids.tolist() == [3, 260, 499] and np.allclose(sims, 1.0, atol=1e-5)

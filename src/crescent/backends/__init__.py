@@ -11,6 +11,7 @@ from crescent.errors import CrescentError
 
 _REGISTRY: dict[str, str] = {
     "llamacpp": "crescent.backends.llamacpp:LlamaCppBackend",
+    "llamacpp-simple": "crescent.backends.llamacpp:SimpleLlamaCppBackend",
     "transformers": "crescent.backends.transformers:TransformersBackend",
     "openai": "crescent.backends.openai:OpenAIBackend",
     "fake": "crescent.backends.fake:FakeBackend",

@@ -134,7 +134,7 @@ class BatchDecoder:
     def run(
         self, prompts: Sequence[list[int]], jobs: Sequence[Job], params: SamplingParams, usage: Usage
     ) -> dict[Job, Completion]:
-        """Decode every job; returns each job's completion. Jobs of one prompt should be adjacent."""
+        """Decode every job and return its completion; adjacent jobs of one prompt share its evaluation."""
         if not jobs:
             return {}
         longest = max(len(prompts[job.prompt]) for job in jobs)
@@ -222,10 +222,11 @@ class BatchDecoder:
                 batch.logits[i] = k == take - 1 and take == len(seq.feed)
                 batch.n_tokens += 1
             added[s] = take
-        if batch.n_tokens:
-            code = self.ll.llama_decode(self.ctx, batch)
-            if code != 0:
-                raise BackendError(f"llama_decode failed (code {code}); lower --batch-size or raise --n-ctx")
+        if not batch.n_tokens:  # every active sequence waits on a prompt nobody evaluates: a scheduler bug
+            raise RuntimeError("batched decoder stalled: no sequence has tokens to evaluate")
+        code = self.ll.llama_decode(self.ctx, batch)
+        if code != 0:
+            raise BackendError(f"llama_decode failed (code {code}); lower --batch-size or raise --n-ctx")
         offset = 0
         for s in order:
             seq = self.slots[s]

@@ -21,7 +21,7 @@ from crescent.config import EvalConfig, fingerprint
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor, create_executor
-from crescent.pipeline.tasks import SampleBatch, run_sample_batch
+from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.pipeline.vote import MAX_SOLUTION_CHARS
 from crescent.progress import make_progress
 from crescent.prompts import solve_messages
@@ -123,7 +123,7 @@ def _score(
     done = {item.id: bool(scored[item.id]) for item in selected if item.id in scored}
     todo = [item for item in selected if item.id not in done]
     right, finished = sum(done.values()), len(done)
-    per_batch = max(1, config.batch_size // config.votes)
+    per_batch = max(1, samples_per_call(config.batch_size) // config.votes)
     params = SamplingParams(config.sampling_temperature, config.top_p, config.max_tokens)
     by_id = {item.id: item for item in todo}
     tasks = (

@@ -18,7 +18,10 @@ MAX_RAW_CHARS = 20_000  # model output is untrusted: never process more than thi
 
 _LEAD_IN = re.compile(
     r"^\s*(?:(?:sure|okay|ok|certainly|of course|here(?:'s| is)[^:\n]{0,60})[!.,:]?\s*)*"
-    r"(?:\**\s*(?:math\s+)?(?:word\s+)?(?:problem|question)(?:\s*\d{1,3})?\s*\**\s*[:.\-]\s*\**\s*)?",
+    r"(?:#\d{1,4}\s*[:.)]\s*)?"
+    r"(?:\**\s*(?:(?:a|an|the|my|new)\s+)*(?:new\s+)?(?:high[- ]school(?:[- ]level)?\s+)?"
+    r"(?:math(?:ematics)?\s+)?(?:word\s+)?(?:problem|question)(?:\s*#?\d{1,3})?(?:\s+is)?"
+    r"\s*\**\s*[:.\-]\s*\**\s*)?",
     re.IGNORECASE,
 )
 _SOLUTION_MARKER = re.compile(r"\n\s*\**\s*(?:solution|answer|step\s*1|hint)\b", re.IGNORECASE)

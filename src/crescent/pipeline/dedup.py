@@ -19,12 +19,14 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from crescent.eval.contamination import NgramIndex
 from crescent.pipeline.bait import normalized_key
 
-FLAT_LIMIT = 50_000  # exact search up to this many vectors (~3 ms per query at dim 576)
+FLAT_LIMIT = 50_000  # exact search up to here: one query scans 115 MB (17 ms on a busy 2-core box)
 IVF_LISTS = 1024  # inverted lists of the large index (k-means cells)
 IVF_PROBES = 8  # cells searched per query
 IVF_TRAIN_PER_LIST = 40  # k-means sample size per cell (faiss warns below 39)
+IVF_TRAIN_ITERATIONS = 10  # k-means rounds; faiss's 25 would cost as many dot products as adding 10^6
 
 
 def center_and_normalize(vectors: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -39,12 +41,12 @@ class VectorIndex:
     Up to ``FLAT_LIMIT`` vectors the search is exact and adding is free, which covers
     every run we expect (thousands of questions). Beyond it the index becomes faiss
     ``IndexIVFFlat`` (k-means on a sample of what is stored, then ``IVF_PROBES`` of
-    ``IVF_LISTS`` cells per query). We chose it over HNSW because building HNSW for
-    10^6 vectors of dim 576 took minutes on 2 cores, while IVF adds them with one
-    matrix product per chunk; ``benchmarks/dedup.py`` measures time and recall@1 at
-    10^6 (see benchmarks/README.md). The cells are trained once, when the limit is
-    crossed, so a resumed run that restores more than ``FLAT_LIMIT`` vectors at once
-    may train slightly different cells than the uninterrupted run did.
+    ``IVF_LISTS`` cells per query). We chose it over HNSW because HNSW (M=32,
+    efConstruction=80) took 97 CPU-seconds to add 10^5 vectors of dim 576, while IVF
+    adds 10^6 with one matrix product per chunk; ``benchmarks/dedup.py`` measures time
+    and recall@1 at 10^6 (see benchmarks/README.md). The cells are trained once, when
+    the limit is crossed, so a resumed run that restores more than ``FLAT_LIMIT``
+    vectors at once may train slightly different cells than the uninterrupted run did.
     """
 
     def __init__(self, dim: int) -> None:
@@ -73,6 +75,7 @@ class VectorIndex:
         sample = np.concatenate([stored[old], new[fresh]])
         quantizer = faiss.IndexFlatIP(self.dim)
         index = faiss.IndexIVFFlat(quantizer, self.dim, IVF_LISTS, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = IVF_TRAIN_ITERATIONS
         index.train(sample)
         index.nprobe = IVF_PROBES
         for part in (stored, new):
@@ -110,6 +113,7 @@ class Deduplicator:
         self.excluded = VectorIndex(len(self.mean))
         self.seen_keys: set[str] = set()
         self.excluded_keys: set[str] = set()
+        self.excluded_ngrams = NgramIndex()  # a shared 13-gram = a benchmark question lightly edited
 
     def restore(self, questions: Iterable[str], vectors: np.ndarray) -> None:
         """Rebuild state from the store on resume (vectors are the stored, already-normalised ones)."""
@@ -118,6 +122,7 @@ class Deduplicator:
 
     def exclude(self, questions: list[str], raw_vectors: np.ndarray) -> None:
         self.excluded_keys.update(normalized_key(q) for q in questions)
+        self.excluded_ngrams.add_all(questions)
         self.excluded.add(center_and_normalize(raw_vectors, self.mean))
 
     def is_exact_duplicate(self, question: str) -> str | None:
@@ -133,6 +138,8 @@ class Deduplicator:
         exact = self.is_exact_duplicate(question)
         if exact:
             return Decision(False, exact, 1.0)
+        if self.excluded_ngrams.find(question) is not None:
+            return Decision(False, "excluded_ngram", None)
         row = vector.reshape(1, -1)
         if len(self.excluded):
             sim_excluded = float(self.excluded.nearest(row)[0][0])

@@ -30,6 +30,7 @@ from crescent.pipeline.tasks import (
     run_bait_batch,
     run_embed,
     run_sample_batch,
+    samples_per_call,
 )
 from crescent.pipeline.vote import decide, vote_request
 from crescent.progress import make_progress
@@ -136,7 +137,7 @@ def _bait_and_dedup(
         return "budget_exhausted"
     mean = store.get_meta("embedding_mean")
     dedup = _make_deduplicator(config, store, executor, np.asarray(mean)) if mean is not None else None
-    size = config.batch_size
+    size = samples_per_call(config.batch_size)
     next_batch, recorded = _resume_point(store, size)
     params = SamplingParams(config.bait_temperature, config.bait_top_p, config.bait_max_tokens)
     # Enough batches to spend the remaining budget, and no more: a parallel executor
@@ -276,7 +277,7 @@ def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress,
     total = min(store.scalar("SELECT COUNT(*) FROM questions"), config.questions)
     bar = progress.add_task("voting", total=total, completed=total - len(todo), info="")
     params = SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens)
-    per_batch = max(1, config.batch_size // config.votes)
+    per_batch = max(1, samples_per_call(config.batch_size) // config.votes)
     tasks = (
         SampleBatch(
             keys=tuple(qid for qid, _ in chunk),

@@ -1,0 +1,286 @@
+"""Does generated data contain benchmark questions? Long n-gram overlap plus near-duplicate embeddings.
+
+A model that writes its own training data can reproduce questions it memorised, and training on them
+inflates the very benchmark used to measure the gain. Two complementary checks flag such questions:
+
+* n-gram overlap, as in the GPT-3 and Llama contamination studies: a generated question that shares any
+  word 13-gram (lowercase, punctuation dropped) with a benchmark question is flagged, with the shared
+  n-gram as evidence. It catches verbatim copies with a changed ending or number, never paraphrases.
+* near-duplicate embeddings: the model's own pooled hidden states, centered with the mean of the
+  benchmark questions and normalised (as the generate step's self-dedup does, see
+  ``crescent.pipeline.dedup``); a cosine at or above the dedup threshold is flagged. It catches
+  rewordings, at the price of the threshold's false positives on same-template questions.
+
+``NgramIndex`` is also what ``generate --exclude`` uses to reject n-gram copies while generating.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field
+
+from crescent.config import BackendConfig, GenerateConfig
+from crescent.errors import CrescentError
+from crescent.pipeline.sources import read_jsonl
+from crescent.progress import console
+from crescent.store import write_atomic
+
+if TYPE_CHECKING:
+    from crescent.backends.base import Backend
+
+NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
+MIN_SHORT_NGRAM = 8  # a question shorter than n words counts whole only from this length (as GPT-3)
+MAX_TEXT_CHARS = 20_000  # untrusted text: never tokenize more than this
+MAX_REPORT_CHARS = 2_000  # question text kept per flagged row
+EMBED_CHUNK = 64  # texts per backend.embed call
+_WORD = re.compile(r"[^\W_]+")  # letters and digits; punctuation and underscores separate words
+
+
+def words(text: str) -> list[str]:
+    """The normalised lowercase word tokens n-grams are made of ("It's 5%!" -> it, s, 5)."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower())
+
+
+@dataclass(frozen=True)
+class NgramMatch:
+    key: int  # what the caller passed to ``NgramIndex.add`` for the matched text
+    ngram: str  # the shared words, space separated
+
+
+class NgramIndex:
+    """A set-based index of every word n-gram of some texts; a query returns its first shared n-gram.
+
+    A text shorter than ``n`` words is indexed whole when it has at least ``MIN_SHORT_NGRAM`` words (a
+    short benchmark question copied verbatim is still found); shorter texts are left to exact and
+    embedding checks, since a 3-word "n-gram" would match half of all questions.
+    """
+
+    def __init__(self, n: int = NGRAM) -> None:
+        if n < 1:
+            raise ValueError("n-gram size must be at least 1")
+        self.n = n
+        self._owner: dict[str, int] = {}  # n-gram -> key of the first text that has it
+        self._sizes: set[int] = set()  # window sizes present (n, and shorter texts' lengths)
+
+    def __len__(self) -> int:
+        return len(self._owner)
+
+    def add(self, text: str, key: int = 0) -> None:
+        tokens = words(text)
+        size = min(self.n, len(tokens))
+        if size < min(self.n, MIN_SHORT_NGRAM):
+            return
+        self._sizes.add(size)
+        for gram in _windows(tokens, size):
+            self._owner.setdefault(gram, key)
+
+    def add_all(self, texts: Iterable[str]) -> None:
+        for key, text in enumerate(texts):
+            self.add(text, key)
+
+    def find(self, text: str) -> NgramMatch | None:
+        tokens = words(text)
+        for size in sorted(self._sizes, reverse=True):
+            for gram in _windows(tokens, size):
+                key = self._owner.get(gram)
+                if key is not None:
+                    return NgramMatch(key, gram)
+        return None
+
+
+def _windows(tokens: Sequence[str], size: int) -> Iterator[str]:
+    for start in range(len(tokens) - size + 1):
+        yield " ".join(tokens[start : start + size])
+
+
+class ContaminationConfig(BackendConfig):
+    """``crescent contamination``: flag generated questions that overlap benchmark questions."""
+
+    data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
+    against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
+    out: Path = Field(..., description="output folder: flagged.jsonl and summary.json")
+    ngram: int = Field(NGRAM, ge=1, le=64, description="word n-gram size of the overlap check")
+    threshold: float = Field(
+        GenerateConfig.model_fields["dedup_threshold"].default,
+        gt=-1.0,
+        le=1.0,
+        description="flag a centered cosine >= this (default: generate's dedup threshold for the same model)",
+    )
+    embeddings: bool = Field(True, description="also run the embedding check (loads the model)")
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class Question:
+    file: str
+    line: int
+    id: str
+    text: str
+
+
+@dataclass
+class ContaminationResult:
+    flagged_path: Path
+    summary_path: Path
+    summary: dict[str, Any]
+    flagged: list[dict[str, Any]]
+
+
+def load_questions(path: Path) -> list[Question]:
+    """Every row's question; its id is the row's ``id`` or, failing that, ``FILE:LINE``."""
+    rows = []
+    for line, row in read_jsonl(path, required=("question",)):
+        question = row["question"]
+        if not isinstance(question, str):
+            kind = type(question).__name__
+            raise CrescentError(f"{path}:{line}: field 'question' must be a string, not {kind}; fix the row")
+        raw_id = row.get("id")
+        qid = str(raw_id) if raw_id is not None and str(raw_id).strip() else f"{Path(path).name}:{line}"
+        rows.append(Question(str(path), line, qid, question))
+    if not rows:
+        raise CrescentError(f"{path} holds no rows; pass a JSONL file with a 'question' field per line")
+    return rows
+
+
+def nearest_benchmark(
+    backend: Backend, generated: Sequence[str], benchmark: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centered cosine and position of each generated question's nearest benchmark question."""
+    # Imported here: crescent.pipeline.dedup imports this module for NgramIndex.
+    from crescent.pipeline.dedup import VectorIndex, center_and_normalize
+
+    reference = _embed(backend, benchmark)
+    mean = reference.mean(axis=0)
+    index = VectorIndex(reference.shape[1])
+    index.add(center_and_normalize(reference, mean))
+    return index.nearest(center_and_normalize(_embed(backend, generated), mean))
+
+
+def _embed(backend: Backend, texts: Sequence[str]) -> np.ndarray:
+    capped = [t[:MAX_TEXT_CHARS] for t in texts]
+    chunks = [capped[i : i + EMBED_CHUNK] for i in range(0, len(capped), EMBED_CHUNK)]
+    return np.concatenate([backend.embed(chunk) for chunk in chunks])
+
+
+def check_contamination(config: ContaminationConfig, backend: Backend | None = None) -> ContaminationResult:
+    """Write ``flagged.jsonl`` (one row per flagged pair and reason) and ``summary.json``.
+
+    ``backend`` lets a caller reuse a loaded model; by default the config's model is loaded (only when
+    ``config.embeddings``) and closed again.
+    """
+    generated = load_questions(config.data)
+    against = list(dict.fromkeys(config.against))  # a file named twice counts once
+    benchmark = [q for path in against for q in load_questions(path)]
+    if config.embeddings and len(benchmark) < 2:
+        raise CrescentError(
+            f"the embedding check centers on the mean of the benchmark questions, and --against has only "
+            f"{len(benchmark)}; add more benchmark rows or pass --no-embeddings"
+        )
+    flagged = _ngram_flags(config.ngram, generated, benchmark)
+    if config.embeddings:
+        owns = backend is None
+        if backend is None:
+            from crescent.backends import create_backend
+
+            backend = create_backend(config)
+        try:
+            status = f"embedding {len(generated) + len(benchmark)} questions"
+            with nullcontext() if config.quiet else console.status(status):
+                flagged += _embedding_flags(backend, config.threshold, generated, benchmark)
+        finally:
+            if owns:
+                backend.close()
+    return _write(config, flagged, _summary(config, against, generated, benchmark, flagged))
+
+
+def _ngram_flags(n: int, generated: list[Question], benchmark: list[Question]) -> list[dict[str, Any]]:
+    index = NgramIndex(n)
+    index.add_all(q.text for q in benchmark)
+    flagged = []
+    for q in generated:
+        match = index.find(q.text)
+        if match is not None:
+            flagged.append(_pair(q, benchmark[match.key], "ngram", ngram=match.ngram))
+    return flagged
+
+
+def _embedding_flags(
+    backend: Backend, threshold: float, generated: list[Question], benchmark: list[Question]
+) -> list[dict[str, Any]]:
+    sims, ids = nearest_benchmark(backend, [q.text for q in generated], [q.text for q in benchmark])
+    return [
+        _pair(q, benchmark[int(pos)], "embedding", similarity=round(float(sim), 4))
+        for q, sim, pos in zip(generated, sims, ids, strict=True)
+        if pos >= 0 and sim >= threshold
+    ]
+
+
+def _pair(generated: Question, benchmark: Question, reason: str, **evidence: Any) -> dict[str, Any]:
+    return {
+        "generated_id": generated.id,
+        "generated_line": generated.line,
+        "generated_question": generated.text[:MAX_REPORT_CHARS],
+        "benchmark_file": benchmark.file,
+        "benchmark_id": benchmark.id,
+        "benchmark_line": benchmark.line,
+        "benchmark_question": benchmark.text[:MAX_REPORT_CHARS],
+        "reason": reason,
+        **evidence,
+    }
+
+
+def _summary(
+    config: ContaminationConfig,
+    against: list[Path],
+    generated: list[Question],
+    benchmark: list[Question],
+    flagged: list[dict[str, Any]],
+) -> dict[str, Any]:
+    n = len(generated)
+    reasons = ("ngram", "embedding")
+    by_reason = {r: {f["generated_line"] for f in flagged if f["reason"] == r} for r in reasons}
+    any_reason = by_reason["ngram"] | by_reason["embedding"]
+    counts = {
+        "ngram": len(by_reason["ngram"]),
+        "embedding": len(by_reason["embedding"]),
+        "both": len(by_reason["ngram"] & by_reason["embedding"]),
+        "any": len(any_reason),
+    }
+    pairs = Counter((f["benchmark_file"], f["reason"]) for f in flagged)
+    per_file = {str(path): {r: pairs[(str(path), r)] for r in reasons} for path in against}
+    return {
+        "generated": n,
+        "benchmark": {str(p): sum(1 for q in benchmark if q.file == str(p)) for p in against},
+        "flagged": counts,
+        "rates": {k: round(v / n, 4) for k, v in counts.items()},
+        "per_benchmark_file": per_file,
+        "ngram": config.ngram,
+        "threshold": config.threshold if config.embeddings else None,
+        "embeddings": config.embeddings,  # False: the embedding counts are 0 because it did not run
+        "config": config.model_dump(mode="json"),
+    }
+
+
+def _write(
+    config: ContaminationConfig, flagged: list[dict[str, Any]], summary: dict[str, Any]
+) -> ContaminationResult:
+    try:
+        config.out.mkdir(parents=True, exist_ok=True)
+        flagged_path, summary_path = config.out / "flagged.jsonl", config.out / "summary.json"
+        write_atomic(flagged_path, "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in flagged))
+        write_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise CrescentError(
+            f"cannot write to --out {config.out}: {exc.strerror}; choose a writable folder"
+        ) from exc
+    return ContaminationResult(flagged_path, summary_path, summary, flagged)

@@ -1,0 +1,126 @@
+"""The llama.cpp backends on the real embedded SmolLM2 GGUF: short generations, so the file stays fast.
+
+threads=1 everywhere: on a shared 2-core machine two spinning OpenMP threads per process slow llama.cpp
+down by an order of magnitude when another process is busy, and one thread is enough for a 135M model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crescent.backends import create_backend
+from crescent.backends.base import BackendError, SampleRequest, SamplingParams
+from crescent.backends.llamacpp import LlamaCppBackend, SimpleLlamaCppBackend
+from crescent.config import BackendConfig
+
+pytestmark = pytest.mark.slow
+
+ADD = ({"role": "user", "content": "What is 2+3? Answer briefly."},)
+WRITE = ({"role": "user", "content": "Write a short math word problem."},)
+COLORS = ({"role": "user", "content": "Name three colors and say why you like them."},)
+SHORT = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=12)
+
+
+def _config(batch_size: int) -> BackendConfig:
+    return BackendConfig(batch_size=batch_size, n_ctx=512, threads=1)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    backend = create_backend(_config(4))
+    yield backend
+    backend.close()
+
+
+def _texts(completions) -> list[str]:
+    return [c.text for c in completions]
+
+
+def test_default_llamacpp_backend_is_the_batched_engine(backend) -> None:
+    assert isinstance(backend, LlamaCppBackend)
+
+
+def test_completions_are_nonempty_and_respect_max_tokens(backend) -> None:
+    (completions,) = backend.sample([SampleRequest(WRITE, n=3, seed=1)], SHORT)
+    assert len(completions) == 3
+    for c in completions:
+        assert c.text.strip()
+        assert 1 <= c.tokens <= SHORT.max_tokens
+        assert c.finish_reason == ("length" if c.tokens == SHORT.max_tokens else "stop")
+    assert any(c.finish_reason == "length" for c in completions)  # 12 tokens cannot finish a word problem
+
+
+def test_same_seed_same_text_and_different_seed_different_text(backend) -> None:
+    first = backend.sample([SampleRequest(WRITE, n=2, seed=7)], SHORT)[0]
+    again = backend.sample([SampleRequest(WRITE, n=2, seed=7)], SHORT)[0]
+    other = backend.sample([SampleRequest(WRITE, n=2, seed=8)], SHORT)[0]
+    assert _texts(first) == _texts(again)
+    assert _texts(first) != _texts(other)
+    assert first[0].text != first[1].text  # samples j=0 and j=1 draw from different seeds
+
+
+def test_samples_of_one_request_share_one_prompt_evaluation(backend) -> None:
+    prompt_len = len(backend.model.chat_tokens(ADD))
+    before = (backend.usage.prefill_tokens, backend.usage.prompt_tokens)
+    greedy = SamplingParams(temperature=0.0, max_tokens=8)
+    (completions,) = backend.sample([SampleRequest(ADD, n=4, seed=3)], greedy)
+    assert backend.usage.prefill_tokens - before[0] == prompt_len
+    assert backend.usage.prompt_tokens - before[1] == 4 * prompt_len
+    # greedy decoding from copied KV caches must match the sequence that evaluated the prompt
+    assert len(set(_texts(completions))) == 1 and "5" in completions[0].text
+
+
+def test_results_do_not_depend_on_batch_composition() -> None:
+    """Alone in 4 slots vs. beside another request in 2 slots (so slots are refilled mid-run)."""
+    alone = create_backend(_config(4))
+    crowded = create_backend(_config(2))
+    try:
+        expected = _texts(alone.sample([SampleRequest(WRITE, n=3, seed=11)], SHORT)[0])
+        requests = [SampleRequest(COLORS, n=2, seed=3), SampleRequest(WRITE, n=3, seed=11)]
+        mixed = crowded.sample(requests, SHORT)
+        assert _texts(mixed[1]) == expected
+        assert len(mixed[0]) == 2 and all(c.text for c in mixed[0])
+        # refilled slots fork the prompt from a slot that holds it: far fewer than 5 prompt evaluations
+        prompts = len(crowded.model.chat_tokens(COLORS)) + len(crowded.model.chat_tokens(WRITE))
+        assert crowded.usage.prefill_tokens < prompts + 5
+    finally:
+        alone.close()
+        crowded.close()
+
+
+def test_stop_string_cuts_the_text(backend) -> None:
+    params = SamplingParams(temperature=0.0, max_tokens=16, stop=(" is",))
+    (completions,) = backend.sample([SampleRequest(ADD, n=1, seed=0)], params)
+    assert completions[0].text == "The answer"
+    assert completions[0].finish_reason == "stop"
+
+
+def test_prompt_longer_than_the_context_is_refused(backend) -> None:
+    huge = ({"role": "user", "content": "seven " * 600},)
+    with pytest.raises(BackendError, match="n-ctx"):
+        backend.sample([SampleRequest(huge, n=1, seed=0)], SHORT)
+
+
+def test_embed_shape_and_identical_texts(backend) -> None:
+    texts = ["Tom has 3 apples and buys 5 more. How many apples?", "What is the capital of France?"]
+    vectors = backend.embed([texts[0], texts[1], texts[0]])
+    assert vectors.shape == (3, 576) and vectors.dtype == np.float32
+    assert np.array_equal(vectors[0], vectors[2])
+    assert not np.allclose(vectors[0], vectors[1])
+    # in another batch a text's cells sit elsewhere, which changes float summation order only
+    np.testing.assert_allclose(backend.embed([texts[0]])[0], vectors[0], rtol=1e-4, atol=1e-4)
+    assert backend.embed([]).shape == (0, 576)
+
+
+def test_simple_fallback_path_samples_and_embeds_like_the_batched_one(backend) -> None:
+    simple = SimpleLlamaCppBackend(_config(4))
+    try:
+        (completions,) = simple.sample([SampleRequest(ADD, n=2, seed=5)], SHORT)
+        assert len(completions) == 2 and all(c.text.strip() and c.tokens <= 12 for c in completions)
+        text = "Tom has 3 apples and buys 5 more. How many apples?"
+        a, b = simple.embed([text])[0], backend.embed([text])[0]
+        assert a.shape == (576,)
+        assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999  # one dedup threshold fits both
+    finally:
+        simple.close()
