@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -91,7 +92,7 @@ def main() -> None:
     para = [paraphrase(q, rng) for q in sample]
     others = [sample[(i + 1 + rng.randrange(len(sample) - 1)) % len(sample)] for i in range(len(sample))]
 
-    backend = create_backend(BackendConfig(model=args.model, backend=args.backend))
+    backend = create_backend(BackendConfig(model=args.model, backend=args.backend, threads=args.threads))
     try:
         vectors = backend.embed(reference + sample + para)
     finally:
@@ -107,14 +108,28 @@ def main() -> None:
         return v / np.linalg.norm(v, axis=1, keepdims=True)
 
     mean = ref.mean(axis=0)
+    centered_base = center_and_normalize(base, mean)
+    centered_para = center_and_normalize(para_vec, mean)
+    # Dedup compares a candidate with its *nearest* accepted question, a maximum over
+    # many pairs, so false rejections grow with the accepted set: measure that too.
+    sims = centered_base @ centered_base.T
+    np.fill_diagonal(sims, -1.0)
+    nearest_other = sims.max(axis=1)
+    para_sims = cosines(centered_base, centered_para)
     report = {
         "model": args.model or "embedded SmolLM2-135M-Instruct Q4_1",
         "pairs": len(sample),
         "raw": separation(cosines(unit(base), unit(para_vec)), cosines(unit(base), unit(other_vec))),
         "centered": separation(
-            cosines(center_and_normalize(base, mean), center_and_normalize(para_vec, mean)),
-            cosines(center_and_normalize(base, mean), center_and_normalize(other_vec, mean)),
+            para_sims, cosines(centered_base, center_and_normalize(other_vec, mean))
         ),
+        "centered_nearest_neighbour": {
+            f"{t:.2f}": {
+                "paraphrase_recall": round(float((para_sims >= t).mean()), 4),
+                "false_rejection": round(float((nearest_other >= t).mean()), 4),
+            }
+            for t in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85)
+        },
         "example_paraphrase": [sample[0], para[0]],
     }
     print(json.dumps(report, indent=2))
