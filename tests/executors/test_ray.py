@@ -212,7 +212,7 @@ def test_generate_on_ray_writes_the_same_data_as_local(executor: Any, tmp_path: 
 def test_generate_with_an_actor_killed_mid_run_matches_local(executor: Any, tmp_path: Path) -> None:
     local = generate(_fake_config(tmp_path / "local"))
     config = _fake_config(tmp_path / "ray")
-    killing = _KillingExecutor(executor, kill_at=5)
+    killing = _KillingExecutor(executor, kill_at=3)  # inside the bait stage, with work in flight
     on_ray = generate(config, executor=killing)
     assert killing.killed and executor.replacements == 1 and executor.resubmitted >= 1
     assert on_ray.data_path.read_bytes() == local.data_path.read_bytes()
