@@ -104,3 +104,23 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     second = generate(_config(tmp_path / "b", questions=4, exclude=[first.data_path]))
     assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
     assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
+
+
+@pytest.mark.slow
+def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
+    """The real default model end to end: one bait call of 16 samples, 2 votes per question."""
+    config = GenerateConfig(
+        out=tmp_path / "run", questions=2, votes=2, batch_size=4, max_attempts=16, bait_max_tokens=64,
+        vote_max_tokens=64, quiet=True,
+    )
+    result = generate(config)
+    stats = result.stats
+    assert stats["stop_reason"] in {"target_reached", "budget_exhausted"}
+    assert 1 <= stats["bait"]["accepted"] <= 2 and stats["bait"]["attempts"] <= 16
+    db = sqlite3.connect(config.out / "run.sqlite")
+    questions = [q for (q,) in db.execute("SELECT question FROM questions")]
+    assert all(q.endswith("?") for q in questions)
+    assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 2 * len(questions)
+    assert stats["tokens_generated"] > 0 and stats["backend_usage_this_session"]["prefill_tokens"] > 0
+    for row in _rows(result.data_path):
+        assert row["messages"][1]["content"] == row["solution"] and row["answer"] is not None
