@@ -96,11 +96,20 @@ def run_lm_eval(
         output = lm_eval.simple_evaluate(
             model="local-chat-completions",
             model_args={
-                "model": "smollm2", "base_url": f"{url}/chat/completions", "num_concurrent": 1,
-                "max_retries": 2, "tokenized_requests": False, "timeout": 900,
+                "model": "smollm2",
+                "base_url": f"{url}/chat/completions",
+                "num_concurrent": 1,
+                "max_retries": 2,
+                "tokenized_requests": False,
+                "timeout": 900,
             },
-            tasks=[config], task_manager=TaskManager(), limit=n, apply_chat_template=True,
-            gen_kwargs=dict(SERVER_GEN_KWARGS), log_samples=True, bootstrap_iters=0,
+            tasks=[config],
+            task_manager=TaskManager(),
+            limit=n,
+            apply_chat_template=True,
+            gen_kwargs=dict(SERVER_GEN_KWARGS),
+            log_samples=True,
+            bootstrap_iters=0,
             use_cache=str(work / f"lm_eval_cache_{config['task']}_{'_'.join(server_args) or 'default'}"),
         )
     assert output is not None
@@ -114,8 +123,23 @@ def run_crescent(
     """``crescent eval`` in a subprocess, as a user runs it; resumable, so a larger --n reuses items."""
     out = work / f"crescent_eval_{data.stem}_max{max_tokens}_batch{batch_size}"
     command = [
-        sys.executable, "-m", "crescent", "eval", "--data", str(data), "--limit", str(n), "--out", str(out),
-        "--threads", "1", "--max-tokens", str(max_tokens), "--batch-size", str(batch_size), "--quiet",
+        sys.executable,
+        "-m",
+        "crescent",
+        "eval",
+        "--data",
+        str(data),
+        "--limit",
+        str(n),
+        "--out",
+        str(out),
+        "--threads",
+        "1",
+        "--max-tokens",
+        str(max_tokens),
+        "--batch-size",
+        str(batch_size),
+        "--quiet",
     ]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT)
@@ -236,7 +260,8 @@ def summarize(items: list[dict[str, Any]]) -> dict[str, Any]:
     for name in FILTERS:
         reasons = [i[f"reason_vs_{name}"] for i in items if i[f"reason_vs_{name}"]]
         summary[f"disagreements_vs_{name}"] = {
-            "total": len(reasons), **{r: reasons.count(r) for r in ("extraction", "prompt", "generation")}
+            "total": len(reasons),
+            **{r: reasons.count(r) for r in ("extraction", "prompt", "generation")},
         }
     return summary
 
@@ -261,11 +286,16 @@ def print_report(summary: dict[str, Any], items: list[dict[str, Any]]) -> None:
         if not (item["reason_vs_strict-match"] or item["reason_vs_flexible-extract"]):
             continue
         c, lm = item["crescent"], item["lm_eval"]
-        cells = [f"{escape(str(x['answer']))[:20]} {'✓' if x['correct'] else '✗'}"
-                 for x in (c, lm["strict-match"], lm["flexible-extract"])]
+        cells = [
+            f"{escape(str(x['answer']))[:20]} {'✓' if x['correct'] else '✗'}"
+            for x in (c, lm["strict-match"], lm["flexible-extract"])
+        ]
         table.add_row(
-            escape(item["id"]), escape(item["gold"]), *cells,
-            item["reason_vs_strict-match"] or "", item["reason_vs_flexible-extract"] or "",
+            escape(item["id"]),
+            escape(item["gold"]),
+            *cells,
+            item["reason_vs_strict-match"] or "",
+            item["reason_vs_flexible-extract"] or "",
         )
     console.print(table)
     for name in FILTERS:
@@ -295,11 +325,17 @@ def main() -> None:
     result = {
         "summary": summary,
         "setup": {
-            "task": args.task, "data": str(args.data), "n": args.n, "max_tokens": args.max_tokens,
-            "setup": args.setup, "server_args": list(server_args), "crescent_batch_size": batch_size,
-            "decoding": "greedy, 0-shot, llama.cpp threads=1", "lm_eval_model": "local-chat-completions",
-            "server_gen_kwargs": SERVER_GEN_KWARGS, "wall_s": {"crescent": round(crescent_s, 1),
-                                                               "lm_eval": round(lm_eval_s, 1)},
+            "task": args.task,
+            "data": str(args.data),
+            "n": args.n,
+            "max_tokens": args.max_tokens,
+            "setup": args.setup,
+            "server_args": list(server_args),
+            "crescent_batch_size": batch_size,
+            "decoding": "greedy, 0-shot, llama.cpp threads=1",
+            "lm_eval_model": "local-chat-completions",
+            "server_gen_kwargs": SERVER_GEN_KWARGS,
+            "wall_s": {"crescent": round(crescent_s, 1), "lm_eval": round(lm_eval_s, 1)},
         },
         "items": items,
     }

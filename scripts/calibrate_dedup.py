@@ -120,9 +120,7 @@ def main() -> None:
         "model": args.model or "embedded SmolLM2-135M-Instruct Q4_1",
         "pairs": len(sample),
         "raw": separation(cosines(unit(base), unit(para_vec)), cosines(unit(base), unit(other_vec))),
-        "centered": separation(
-            para_sims, cosines(centered_base, center_and_normalize(other_vec, mean))
-        ),
+        "centered": separation(para_sims, cosines(centered_base, center_and_normalize(other_vec, mean))),
         "centered_nearest_neighbour": {
             f"{t:.2f}": {
                 "paraphrase_recall": round(float((para_sims >= t).mean()), 4),

@@ -68,7 +68,7 @@ class GenerateConfig(BackendConfig):
         gt=-1.0,
         le=1.0,
         description="reject a question whose centered cosine to its nearest accepted one is >= this "
-        "(0.75: scripts/calibrate_dedup.py on SmolLM2-135M keeps 96% paraphrase recall at 3% false rejection)",
+        "(0.75: scripts/calibrate_dedup.py on SmolLM2-135M: 96% paraphrase recall, 3% false rejection)",
     )
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"

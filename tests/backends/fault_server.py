@@ -97,18 +97,33 @@ class FaultServer:
             n = int(body.get("n") or 1)
             n = n if self.max_n is None else min(n, self.max_n)
             choices = [
-                {"index": i, "message": {"role": "assistant", "content": chat_text(body["seed"], i)},
-                 "finish_reason": "stop"}
+                {
+                    "index": i,
+                    "message": {"role": "assistant", "content": chat_text(body["seed"], i)},
+                    "finish_reason": "stop",
+                }
                 for i in reversed(range(n))  # out of order on purpose: clients must sort by index
             ]
-            usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": TOKENS_PER_CHOICE * n,
-                     "total_tokens": PROMPT_TOKENS + TOKENS_PER_CHOICE * n}
-            return {"id": "x", "object": "chat.completion", "model": body["model"], "choices": choices,
-                    "usage": usage}
+            usage = {
+                "prompt_tokens": PROMPT_TOKENS,
+                "completion_tokens": TOKENS_PER_CHOICE * n,
+                "total_tokens": PROMPT_TOKENS + TOKENS_PER_CHOICE * n,
+            }
+            return {
+                "id": "x",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": choices,
+                "usage": usage,
+            }
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"index": i, "embedding": embedding(t, self.dim)} for i, t in enumerate(texts)][::-1]
-        return {"object": "list", "model": body["model"], "data": data,
-                "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)}}
+        return {
+            "object": "list",
+            "model": body["model"],
+            "data": data,
+            "usage": {"prompt_tokens": len(texts), "total_tokens": len(texts)},
+        }
 
 
 class _QuietServer(ThreadingHTTPServer):

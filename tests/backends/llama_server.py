@@ -39,8 +39,21 @@ def running_server(
     """
     port = free_port()
     command = [
-        sys.executable, __file__, "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", str(n_ctx), "--n_threads", "1", "--n_threads_batch", "1", *extra_args,
+        sys.executable,
+        __file__,
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        "1",
+        "--n_threads_batch",
+        "1",
+        *extra_args,
     ]
     with log.open("wb") as sink:
         proc = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -196,8 +196,18 @@ def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tm
     from crescent.pipeline.generate import generate
 
     config = GenerateConfig(
-        out=tmp_path / "run", backend="openai", base_url=llama_server, model="default", questions=2, votes=2,
-        batch_size=4, max_attempts=4, bait_max_tokens=48, vote_max_tokens=32, threads=1, quiet=True,
+        out=tmp_path / "run",
+        backend="openai",
+        base_url=llama_server,
+        model="default",
+        questions=2,
+        votes=2,
+        batch_size=4,
+        max_attempts=4,
+        bait_max_tokens=48,
+        vote_max_tokens=32,
+        threads=1,
+        quiet=True,
     )
     started = time.perf_counter()
     result = generate(config)
@@ -217,8 +227,14 @@ def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tm
     from crescent.eval.run import evaluate
 
     eval_config = EvalConfig(
-        out=tmp_path / "eval", data=GSM8K / "test.jsonl", limit=2, backend="openai", base_url=llama_server,
-        model="default", max_tokens=32, quiet=True,
+        out=tmp_path / "eval",
+        data=GSM8K / "test.jsonl",
+        limit=2,
+        backend="openai",
+        base_url=llama_server,
+        model="default",
+        max_tokens=32,
+        quiet=True,
     )
     started = time.perf_counter()
     scored = evaluate(eval_config)

@@ -97,8 +97,14 @@ def test_copy_and_overlap_are_flagged_and_a_new_question_is_not(
 
 def test_without_embeddings_no_model_is_needed(tmp_path: Path, files: tuple[Path, Path, list[str]]) -> None:
     data, bench, _ = files
-    cfg = ContaminationConfig(data=data, against=[bench], out=tmp_path / "out", model="/nonexistent.gguf",
-                              embeddings=False, quiet=True)
+    cfg = ContaminationConfig(
+        data=data,
+        against=[bench],
+        out=tmp_path / "out",
+        model="/nonexistent.gguf",
+        embeddings=False,
+        quiet=True,
+    )
     result = check_contamination(cfg)
     assert {f["reason"] for f in result.flagged} == {"ngram"} and result.summary["flagged"]["embedding"] == 0
 
@@ -130,7 +136,9 @@ def test_embedding_check_needs_several_benchmark_questions(tmp_path: Path, files
 
 
 def test_cli_writes_both_files_and_errors_in_one_line(
-    tmp_path: Path, files: tuple[Path, Path, list[str]], capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    files: tuple[Path, Path, list[str]],
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data, bench, _ = files

@@ -198,8 +198,11 @@ def test_fewshot_prompt_uses_clean_shots_that_skip_evaluated_questions(tmp_path:
         tmp_path / "train.jsonl",
         [
             {"question": leaked, "answer": "13", "solution": "3 + 10 = <<3+10=13>>13\n#### 13"},
-            {"question": "Tom has 2 cats and 5 dogs. How many pets?", "answer": "7",
-             "solution": "2 + 5 = <<2+5=7>>7 pets\n#### 7"},
+            {
+                "question": "Tom has 2 cats and 5 dogs. How many pets?",
+                "answer": "7",
+                "solution": "2 + 5 = <<2+5=7>>7 pets\n#### 7",
+            },
             {"question": "Lia reads 4 books and 4 more. How many?", "answer": "8 books\n#### 8"},
         ],
     )

@@ -32,7 +32,6 @@ except ImportError:  # the extra is optional; only the install-hint test runs wi
     ray = None
 
 
-
 def needs_ray(test: Callable[..., None]) -> Callable[..., None]:
     """Mark a test as needing the optional ray extra, and skip it when that is not installed."""
     skip = pytest.mark.skipif(ray is None, reason="needs pip install 'crescent-llm[ray]'")
@@ -224,8 +223,16 @@ def test_generate_with_an_actor_killed_mid_run_matches_local(executor: Any, tmp_
 def test_generate_with_the_embedded_model_on_two_actors(ray_cluster: None, tmp_path: Path) -> None:
     # Two bait batches at most (one per actor): enough for 3 questions with seed 0, and short on 2 busy cores.
     config = GenerateConfig(
-        out=tmp_path / "run", questions=3, votes=2, workers=2, executor="ray", bait_max_tokens=48,
-        vote_max_tokens=40, batch_size=4, max_attempts=8, quiet=True,
+        out=tmp_path / "run",
+        questions=3,
+        votes=2,
+        workers=2,
+        executor="ray",
+        bait_max_tokens=48,
+        vote_max_tokens=40,
+        batch_size=4,
+        max_attempts=8,
+        quiet=True,
     )
     result = generate(config)
     _check_invariants(result, config, create_backend(config))

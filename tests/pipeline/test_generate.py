@@ -110,8 +110,14 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
 def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
     """The real default model end to end: one bait call of 16 samples, 2 votes per question."""
     config = GenerateConfig(
-        out=tmp_path / "run", questions=2, votes=2, batch_size=4, max_attempts=16, bait_max_tokens=64,
-        vote_max_tokens=64, quiet=True,
+        out=tmp_path / "run",
+        questions=2,
+        votes=2,
+        batch_size=4,
+        max_attempts=16,
+        bait_max_tokens=64,
+        vote_max_tokens=64,
+        quiet=True,
     )
     result = generate(config)
     stats = result.stats

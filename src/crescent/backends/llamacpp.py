@@ -244,7 +244,11 @@ class LlamaCppBackend:
         self.usage = Usage()
         self.model = GgufModel(str(self.path), llama_cpp)
         self.decoder = BatchDecoder(
-            llama_cpp, self.model.model, self.model.vocab, n_seq=config.batch_size, n_ctx=config.n_ctx,
+            llama_cpp,
+            self.model.model,
+            self.model.vocab,
+            n_seq=config.batch_size,
+            n_ctx=config.n_ctx,
             threads=self.threads,
         )
         self._embedder: _Embedder | None = None
@@ -293,8 +297,12 @@ class SimpleLlamaCppBackend:
 
     def _open(self, *, embedding: bool):
         kwargs = dict(
-            model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
-            verbose=False, embedding=embedding,
+            model_path=str(self.path),
+            n_ctx=self.n_ctx,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            verbose=False,
+            embedding=embedding,
         )
         if embedding:
             kwargs["pooling_type"] = self._llama_cpp.LLAMA_POOLING_TYPE_MEAN
@@ -303,9 +311,7 @@ class SimpleLlamaCppBackend:
             with _quiet_stderr(), _plain_buffers_for_high_level_api(self._llama_cpp):
                 return self._llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError) as exc:
-            raise CrescentError(
-                f"llama.cpp could not load {self.path} ({exc}); {_CORRUPT}"
-            ) from exc
+            raise CrescentError(f"llama.cpp could not load {self.path} ({exc}); {_CORRUPT}") from exc
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
         return [[self._complete(r, params, derive_seed(r.seed, j)) for j in range(r.n)] for r in requests]

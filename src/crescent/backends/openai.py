@@ -105,7 +105,9 @@ class OpenAIBackend:
         if concurrency < 1 or (retry is not None and retry.max_attempts < 1):
             raise CrescentError("openai backend: concurrency and max_attempts must be at least 1")
         if not config.base_url:
-            raise CrescentError("--backend openai needs --base-url URL (for example http://127.0.0.1:8000/v1)")
+            raise CrescentError(
+                "--backend openai needs --base-url URL (for example http://127.0.0.1:8000/v1)"
+            )
         parts = urlsplit(config.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise CrescentError(f"invalid --base-url '{config.base_url}': give http(s)://host:port/v1")
@@ -121,8 +123,10 @@ class OpenAIBackend:
         self._embeddings = embeddings  # "auto" becomes "server" or "local" at the first embed()
         self._local: Backend | None = None
         self._client = openai.AsyncOpenAI(
-            base_url=self.base_url, api_key=os.environ.get(config.api_key_env) or "EMPTY",
-            max_retries=0, timeout=timeout_s,
+            base_url=self.base_url,
+            api_key=os.environ.get(config.api_key_env) or "EMPTY",
+            max_retries=0,
+            timeout=timeout_s,
         )
         self._loop = asyncio.new_event_loop()
         # One worker thread drives the loop, so sample() also works under a caller's running loop.
@@ -161,17 +165,24 @@ class OpenAIBackend:
             ]
         return completions + [t.result()[0] for t in extra]
 
-    async def _chat(self, request: SampleRequest, params: SamplingParams, *, n: int, seed: int
-                    ) -> list[Completion]:
+    async def _chat(
+        self, request: SampleRequest, params: SamplingParams, *, n: int, seed: int
+    ) -> list[Completion]:
         kwargs: dict[str, Any] = dict(
-            model=self.model, messages=list(request.messages), n=n, seed=seed,
-            temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
+            model=self.model,
+            messages=list(request.messages),
+            n=n,
+            seed=seed,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_tokens,
         )
         if params.stop:
             kwargs["stop"] = list(params.stop)
         cap = 32 * params.max_tokens + 1024  # untrusted text: never keep more than max_tokens could explain
         body = await self._post(
-            "/chat/completions", lambda: self._client.chat.completions.with_raw_response.create(**kwargs),
+            "/chat/completions",
+            lambda: self._client.chat.completions.with_raw_response.create(**kwargs),
             lambda b: _parse_chat(b, cap),
         )
         choices, usage = body
@@ -239,7 +250,8 @@ class OpenAIBackend:
             console.print(
                 f"[yellow]warning:[/yellow] no embeddings from {escape(self.base_url)} ({reason});"
                 f" dedup uses local embeddings of {escape(str(path))} ({escape(why)})",
-                highlight=False, soft_wrap=True,
+                highlight=False,
+                soft_wrap=True,
             )
             # batch_size 1: this copy only embeds, so its decoder's KV cache should stay small.
             update = {"backend": "llamacpp", "model": str(path), "batch_size": 1}

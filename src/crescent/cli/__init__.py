@@ -51,6 +51,7 @@ def main() -> None:
             raise
         console.print(
             f"[red]error:[/red] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
         sys.exit(1)

@@ -45,17 +45,32 @@ def contamination_command(
     from crescent.eval.contamination import ContaminationConfig, check_contamination
 
     cfg = load_config(
-        ContaminationConfig, config, data=data, against=against or None, out=out, ngram=ngram,
-        threshold=threshold, embeddings=embeddings, model=model, backend=backend, batch_size=batch_size,
-        n_ctx=n_ctx, threads=threads, quiet=quiet or None,
+        ContaminationConfig,
+        config,
+        data=data,
+        against=against or None,
+        out=out,
+        ngram=ngram,
+        threshold=threshold,
+        embeddings=embeddings,
+        model=model,
+        backend=backend,
+        batch_size=batch_size,
+        n_ctx=n_ctx,
+        threads=threads,
+        quiet=quiet or None,
     )
     result = check_contamination(cfg)
     summary = result.summary
     table = Table(title=f"contamination of {summary['generated']} generated questions", title_justify="left")
     for column in ("check", "flagged", "rate"):
         table.add_column(column, justify="left" if column == "check" else "right")
-    labels = {"ngram": f"{summary['ngram']}-gram overlap", "embedding": f"embedding >= {cfg.threshold:g}",
-              "both": "both", "any": "any"}
+    labels = {
+        "ngram": f"{summary['ngram']}-gram overlap",
+        "embedding": f"embedding >= {cfg.threshold:g}",
+        "both": "both",
+        "any": "any",
+    }
     for key, label in labels.items():
         if key in ("embedding", "both") and not summary["embeddings"]:
             continue
@@ -67,7 +82,8 @@ def contamination_command(
             f"[yellow]{pair['reason']}[/yellow] {escape(evidence)}: "
             f"{escape(pair['generated_question'][:SHOWN_CHARS])} <-> "
             f"{escape(pair['benchmark_id'])}: {escape(pair['benchmark_question'][:SHOWN_CHARS])}",
-            highlight=False, soft_wrap=True,
+            highlight=False,
+            soft_wrap=True,
         )
     typer.echo(str(result.summary_path))
 

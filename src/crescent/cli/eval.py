@@ -59,10 +59,27 @@ def run_command(
     from crescent.eval.run import evaluate
 
     cfg = load_config(
-        EvalConfig, config, data=data, out=out, model=model, backend=backend, shots=shots,
-        fewshot_from=fewshot_from, limit=limit, votes=votes, seed=seed, temperature=temperature,
-        max_tokens=max_tokens, batch_size=batch_size, executor=executor, ray_address=address, workers=workers,
-        base_url=base_url, n_ctx=n_ctx, threads=threads, quiet=quiet or None,
+        EvalConfig,
+        config,
+        data=data,
+        out=out,
+        model=model,
+        backend=backend,
+        shots=shots,
+        fewshot_from=fewshot_from,
+        limit=limit,
+        votes=votes,
+        seed=seed,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        batch_size=batch_size,
+        executor=executor,
+        ray_address=address,
+        workers=workers,
+        base_url=base_url,
+        n_ctx=n_ctx,
+        threads=threads,
+        quiet=quiet or None,
     )
     result = evaluate(cfg)
     r = result.results
@@ -71,7 +88,8 @@ def run_command(
         f"[green]done[/green]: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI "
         f"[{low:.1%}, {high:.1%}], no answer {r['extraction_failure_rate']:.1%}; "
         f"{r['tokens']} tokens in {r['wall_s']} s ({r['tokens_per_s']} tok/s)",
-        highlight=False, markup=True,
+        highlight=False,
+        markup=True,
     )
     typer.echo(str(result.results_path))
 
@@ -93,7 +111,9 @@ def compare_command(
     for key, label, only in (("a", "A", "a_only_correct"), ("b", "B", "b_only_correct")):
         low, high = report[f"ci95_{key}"]
         table.add_row(
-            f"{label}: {escape(report[key])}", f"{report[f'accuracy_{key}']:.1%}", f"[{low:.1%}, {high:.1%}]",
+            f"{label}: {escape(report[key])}",
+            f"{report[f'accuracy_{key}']:.1%}",
+            f"[{low:.1%}, {high:.1%}]",
             str(report[only]),
         )
     low, high = report["difference_ci95"]

@@ -164,20 +164,39 @@ def _record(store: RunStore, item: EvalItem, completions: list[Completion]) -> t
         store.db.execute(
             "INSERT INTO outputs (item_id, idx, text, answer, tokens, finish_reason)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (item.id, idx, completion.text[:MAX_SOLUTION_CHARS], answer, completion.tokens,
-             completion.finish_reason),
+            (
+                item.id,
+                idx,
+                completion.text[:MAX_SOLUTION_CHARS],
+                answer,
+                completion.tokens,
+                completion.finish_reason,
+            ),
         )
     store.db.execute(
         "INSERT INTO items (position, id, question, gold, prediction, correct, consensus, counts, tokens)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (item.position, item.id, item.question, item.gold, result.winner, int(correct), result.consensus,
-         json.dumps(result.as_counts(), ensure_ascii=False), tokens),
+        (
+            item.position,
+            item.id,
+            item.question,
+            item.gold,
+            result.winner,
+            int(correct),
+            result.consensus,
+            json.dumps(result.as_counts(), ensure_ascii=False),
+            tokens,
+        ),
     )
     return correct, tokens
 
 
 def _export(
-    config: EvalConfig, store: RunStore, selected: list[EvalItem], shots: list[Shot], resumed: bool,
+    config: EvalConfig,
+    store: RunStore,
+    selected: list[EvalItem],
+    shots: list[Shot],
+    resumed: bool,
     usage: Usage | None,
 ) -> EvalResult:
     rows = store.db.execute(
@@ -220,8 +239,13 @@ def _export(
 
 
 def _summary(
-    config: EvalConfig, store: RunStore, rows: list[tuple[Any, ...]], outputs: _Outputs, shots: list[Shot],
-    resumed: bool, usage: Usage | None,
+    config: EvalConfig,
+    store: RunStore,
+    rows: list[tuple[Any, ...]],
+    outputs: _Outputs,
+    shots: list[Shot],
+    resumed: bool,
+    usage: Usage | None,
 ) -> dict[str, Any]:
     n = len(rows)
     right = sum(int(r[4]) for r in rows)
