@@ -38,7 +38,9 @@ def improve(config: ImproveConfig) -> ImproveResult:
     trainee = config.student or config.model  # the model whose weights change
     teacher_gguf = config.model
     current_gguf, current_train_source = trainee, trainee
+    rounds_path = config.out / ROUNDS_FILE
     rounds = [_round_record(config, 0, eval_dir=_evaluate(config, current_gguf, 0))]
+    write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")  # progress is readable after every round
     for r in range(1, config.rounds + 1):
         base = config.out / f"round-{r}"
         data_model = teacher_gguf if config.student else current_gguf
@@ -49,9 +51,7 @@ def improve(config: ImproveConfig) -> ImproveResult:
         current_gguf = str(gguf) if gguf.exists() else current_train_source
         eval_dir = _evaluate(config, current_gguf, r)
         rounds.append(_round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained))
-        write_atomic(config.out / ROUNDS_FILE, json.dumps(rounds, indent=2) + "\n")
-    rounds_path = config.out / ROUNDS_FILE
-    write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
+        write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
     from crescent.report import write_report
 
     report_path = write_report(config, rounds)
