@@ -12,6 +12,7 @@ import pytest
 from crescent.backends import create_backend
 from crescent.backends.base import BackendError, SampleRequest, SamplingParams
 from crescent.backends.llamacpp import LlamaCppBackend, SimpleLlamaCppBackend
+from crescent.backends.llamacpp_batch import common_prefix_length
 from crescent.config import BackendConfig
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,38 @@ def test_results_do_not_depend_on_batch_composition() -> None:
     finally:
         alone.close()
         crowded.close()
+
+
+def _behind_shots(question: str) -> tuple[dict[str, str], ...]:
+    shots = (
+        ("Tom has 3 apples and buys 5 more. How many apples does he have?", "3 + 5 = 8. The answer is 8."),
+        ("A box holds 12 eggs. How many eggs are in 4 boxes?", "12 * 4 = 48. The answer is 48."),
+    )
+    turns = [
+        {"role": role, "content": text} for q, a in shots for role, text in (("user", q), ("assistant", a))
+    ]
+    return (*turns, {"role": "user", "content": question})
+
+
+def test_prompts_with_a_common_prefix_evaluate_it_once() -> None:
+    """Few-shot eval: items behind the same worked examples copy those cells instead of re-evaluating."""
+    questions = ["What is 7 + 6?", "Sam had 10 pens and lost 4. How many are left?", "What is 9 * 3?"]
+    requests = [SampleRequest(_behind_shots(q), n=1, seed=i) for i, q in enumerate(questions)]
+    greedy = SamplingParams(temperature=0.0, max_tokens=10)
+    shared = create_backend(_config(2))  # 3 prompts over 2 slots: waiting, then copying from a done slot
+    try:
+        together = _texts(c for (c,) in shared.sample(requests, greedy))
+        prompts = [shared.model.chat_tokens(r.messages) for r in requests]
+        common = min(common_prefix_length(prompts[0], p) for p in prompts[1:])
+        assert common > 60
+        assert (
+            shared.usage.prefill_tokens
+            <= sum(prompts_len - common for prompts_len in map(len, prompts)) + common + 3
+        )
+        one_by_one = [_texts(shared.sample([r], greedy)[0])[0] for r in requests]
+        assert together == one_by_one
+    finally:
+        shared.close()
 
 
 def test_stop_string_cuts_the_text(backend) -> None:

@@ -5,6 +5,10 @@ where the matrix products become compute bound, so sampling K votes (or a bait
 batch) together is the cheap way to sample. Each request's prompt is evaluated
 once and its KV cells are copied to the other sequences that sample from it; a
 finished sequence's slot is refilled at once from the queue (continuous batching).
+Prompts that merely *start* alike (every eval item behind the same few-shot turns,
+every vote prompt behind the same instruction) share that common prefix the same
+way: a new sequence copies the longest prefix some slot holds, or waits a step for
+a slot that is evaluating it, and evaluates only the rest.
 
 The KV cache has one stream per slot (``kv_unified=False``): a token attends only
 to its own sequence's cells, so attention cost does not grow with the number of
@@ -30,6 +34,15 @@ from crescent.backends.base import BackendError, Completion, SamplingParams, Usa
 KV_ROUND = 256  # per-sequence KV capacity is rounded up to this many cells
 MIN_STEP_TOKENS = 512  # tokens per decode call (prompt chunks + one per generating sequence)
 MAX_COMPLETION_BYTES = 64_000  # model output is untrusted: never keep more than this per sample
+MIN_SHARED_PREFIX = 16  # a shorter common prefix costs less to evaluate again than to copy or wait for
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 @dataclass(frozen=True)
@@ -48,7 +61,8 @@ class _Seq:
     feed: list[int]  # tokens to evaluate at the next step
     pos: int  # cells of this slot's KV stream in use
     in_prompt: bool = True  # ``feed`` holds prompt tokens (counted as prefill)
-    waiting_on: int | None = None  # slot whose prompt this sequence will fork once evaluated
+    waiting_on: int | None = None  # slot evaluating a prefix of this sequence's prompt
+    wait_for: int = 0  # cells of that slot's KV to copy once they are evaluated
     logit_idx: int = -1
     generated: int = 0
     data: bytearray = field(default_factory=bytearray)
@@ -146,8 +160,7 @@ class BatchDecoder:
             )
         self.ll.llama_memory_clear(self.mem, True)
         self.prompts, self.params, self.usage = prompts, params, usage
-        self.owner: list[int | None] = [None] * self.n_seq  # prompt whose tokens start each slot's KV
-        self.ready = [False] * self.n_seq  # that prompt is fully evaluated there
+        self.cells: list[list[int]] = [[] for _ in range(self.n_seq)]  # tokens in each slot's KV
         self.slots: list[_Seq | None] = [None] * self.n_seq
         self.results: dict[Job, Completion] = {}
         queue = deque(jobs)
@@ -162,44 +175,57 @@ class BatchDecoder:
         return self.results
 
     def _fill(self, queue: deque[Job]) -> None:
-        """Give every free slot the next job, re-using a prompt already in some slot's KV when possible."""
+        """Give every free slot the next job, starting from the longest prefix of its prompt in reach."""
         while queue and None in self.slots:
             job = queue.popleft()
-            free = [s for s, seq in enumerate(self.slots) if seq is None]
-            slot = next((s for s in free if self.owner[s] == job.prompt and self.ready[s]), free[0])
             prompt = self.prompts[job.prompt]
-            own = self.owner[slot] == job.prompt and self.ready[slot]
-            source = slot if own else self._prompt_holder(job.prompt)
+            free = [s for s, seq in enumerate(self.slots) if seq is None]
+            slot = max(free, key=lambda s: common_prefix_length(self.cells[s], prompt))
             seq = _Seq(job, self._sampler(self.params, job.seed), feed=[], pos=0)
             self.slots[slot] = seq
-            if source is not None and self.ready[source]:
-                self._fork(source, slot, keep=len(prompt) - 1)
-                seq.feed, seq.pos = [prompt[-1]], len(prompt) - 1
-            elif source is not None:
-                seq.waiting_on = source  # its prompt is being evaluated this step: fork right after
-                self.owner[slot], self.ready[slot] = job.prompt, False
-            else:
-                self.ll.llama_memory_seq_rm(self.mem, slot, -1, -1)
-                self.owner[slot], self.ready[slot] = job.prompt, False
-                seq.feed = list(prompt)
-
-    def _prompt_holder(self, prompt: int) -> int | None:
-        """A slot whose KV starts with ``prompt`` (evaluated, or being evaluated by an active sequence)."""
-        for s in range(self.n_seq):
-            if self.owner[s] != prompt:
+            source, shared = self._evaluated_prefix(prompt)
+            pending, coming = self._pending_prefix(prompt, exclude=slot)
+            if pending is not None and coming >= shared + MIN_SHARED_PREFIX:
+                seq.waiting_on, seq.wait_for = pending, coming
+                self.cells[slot] = []  # its KV is replaced on release: nobody may copy it meanwhile
                 continue
-            seq = self.slots[s]
-            if self.ready[s] or (seq is not None and seq.waiting_on is None):
-                return s
-        return None
+            keep = min(shared, len(prompt) - 1)
+            if source == slot or keep >= MIN_SHARED_PREFIX:
+                self._fork(source, slot, keep)
+            else:
+                keep = 0
+                self.ll.llama_memory_seq_rm(self.mem, slot, -1, -1)
+                self.cells[slot] = []
+            seq.feed, seq.pos = list(prompt[keep:]), keep
+
+    def _evaluated_prefix(self, prompt: list[int]) -> tuple[int | None, int]:
+        """The slot whose evaluated KV starts with the longest prefix of ``prompt``, and that length."""
+        best, length = None, 0
+        for s in range(self.n_seq):
+            n = common_prefix_length(self.cells[s], prompt)
+            if n > length:
+                best, length = s, n
+        return best, length
+
+    def _pending_prefix(self, prompt: list[int], exclude: int) -> tuple[int | None, int]:
+        """The slot whose prompt, still being evaluated, will hold the longest prefix of ``prompt``."""
+        best, length = None, 0
+        for s, seq in enumerate(self.slots):
+            if s == exclude or seq is None or not seq.in_prompt or seq.waiting_on is not None:
+                continue
+            n = common_prefix_length(self.cells[s] + seq.feed, prompt)
+            if n > length:
+                best, length = s, n
+        return best, length
 
     def _fork(self, source: int, slot: int, keep: int) -> None:
         """Make ``slot``'s KV the first ``keep`` cells of ``source``'s (a stream copy, then a trim)."""
         if source != slot:
             self.ll.llama_memory_seq_rm(self.mem, slot, -1, -1)
             self.ll.llama_memory_seq_cp(self.mem, source, slot, -1, -1)
-            self.owner[slot], self.ready[slot] = self.owner[source], True
+            self.cells[slot] = list(self.cells[source])
         self.ll.llama_memory_seq_rm(self.mem, slot, keep, -1)
+        del self.cells[slot][keep:]
 
     def _step(self) -> None:
         batch, budget = self.batch, self.step_tokens
@@ -235,23 +261,35 @@ class BatchDecoder:
                 self.usage.prefill_tokens += take
             seq.pos += take
             seq.logit_idx = offset + take - 1 if take == len(seq.feed) else -1
+            self.cells[s].extend(seq.feed[:take])
             seq.feed = seq.feed[take:]
             offset += take
+        self._release_waiters()
         for s in order:
             seq = self.slots[s]
             if seq is not None and seq.logit_idx >= 0:
-                if seq.in_prompt and seq.feed == []:
-                    self.ready[s] = True
-                    self._release_waiters(s, seq.logit_idx)
                 self._advance(s, seq.logit_idx)
 
-    def _release_waiters(self, source: int, logit_idx: int) -> None:
-        """Sequences waiting on ``source``'s prompt fork its KV and sample from the same logits."""
+    def _release_waiters(self) -> None:
+        """Waiters whose prefix is now evaluated copy it; a waiter on its whole prompt shares the logits."""
         for s, seq in enumerate(self.slots):
-            if seq is not None and seq.waiting_on == source:
-                self._fork(source, s, keep=self.slots[source].pos)
-                seq.waiting_on, seq.pos = None, self.slots[source].pos
-                self._advance(s, logit_idx)
+            if seq is None or seq.waiting_on is None:
+                continue
+            source = seq.waiting_on
+            evaluated = len(self.cells[source])
+            if evaluated < seq.wait_for:
+                continue
+            prompt = self.prompts[seq.job.prompt]
+            logits = self.slots[source].logit_idx
+            seq.waiting_on = None
+            if seq.wait_for == len(prompt) == evaluated and logits >= 0:
+                self._fork(source, s, keep=len(prompt))
+                seq.pos = len(prompt)
+                self._advance(s, logits)
+            else:
+                keep = min(seq.wait_for, len(prompt) - 1)
+                self._fork(source, s, keep)
+                seq.feed, seq.pos = list(prompt[keep:]), keep
 
     def _advance(self, slot: int, logit_idx: int) -> None:
         """Sample the next token of the sequence in ``slot``; finish it or queue the token."""
