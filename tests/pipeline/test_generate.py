@@ -106,6 +106,28 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
 
 
+def test_a_resumed_run_does_not_embed_the_exclude_file_again(tmp_path: Path, monkeypatch) -> None:
+    from crescent.backends.fake import FakeBackend
+
+    benchmark = generate(_config(tmp_path / "bench", questions=4)).data_path
+    excluded = [row["question"] for row in _rows(benchmark)]
+    calls: list[list[str]] = []
+    original = FakeBackend.embed
+
+    def recording(self, texts):
+        calls.append(list(texts))
+        return original(self, texts)
+
+    monkeypatch.setattr(FakeBackend, "embed", recording)
+    generate(_config(tmp_path / "run", questions=4, exclude=[benchmark]))
+    assert excluded in calls
+    calls.clear()
+    again = generate(_config(tmp_path / "run", questions=6, exclude=[benchmark]))
+    assert calls and excluded not in calls  # new candidates are embedded, the benchmark is not
+    assert again.stats["bait"]["accepted"] == 6
+    assert not set(excluded) & {row["question"] for row in _rows(again.data_path)}
+
+
 @pytest.mark.slow
 def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
     """The real default model end to end: one bait call of 16 samples, 2 votes per question."""

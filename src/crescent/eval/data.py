@@ -6,7 +6,6 @@ reproducible and a backend with a prompt cache evaluates the long shared prefix 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import re
@@ -16,7 +15,7 @@ from pathlib import Path
 from crescent.answers import extract_answer
 from crescent.backends.base import derive_seed
 from crescent.errors import CrescentError
-from crescent.pipeline.sources import read_jsonl
+from crescent.pipeline.sources import file_sha256, read_jsonl
 
 __all__ = ["EvalItem", "Shot", "draw_shots", "file_sha256", "format_solution", "gold_answer", "load_items"]
 
@@ -130,12 +129,3 @@ def draw_shots(source: Path, count: int, seed: int, data: Path, items: list[Eval
 
 def _normalize(question: str) -> str:
     return " ".join(question.split()).lower()
-
-
-def file_sha256(path: Path) -> str:
-    """Content digest, so a resumed eval is known to score the very same items and shots."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

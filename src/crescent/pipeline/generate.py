@@ -22,7 +22,7 @@ from crescent.executors import Executor, create_executor
 from crescent.pipeline.bait import MAX_RAW_CHARS
 from crescent.pipeline.dedup import Deduplicator, center_and_normalize
 from crescent.pipeline.export import export_run, question_id
-from crescent.pipeline.sources import read_questions
+from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
     BaitResult,
@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
   consensus REAL NOT NULL, counts TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
   id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS excluded (
+  sha256 TEXT PRIMARY KEY, rows INTEGER NOT NULL, vectors BLOB NOT NULL);
 """
 
 
@@ -261,11 +263,26 @@ def _make_deduplicator(
         dedup.restore([q for q, _ in rows], vectors)
     for path in config.exclude:
         questions = read_questions(path)
-        chunks = [questions[i : i + 64] for i in range(0, len(questions), 64)]
-        vectors = [v for _, v in executor.imap(run_embed, chunks)]
-        if vectors:
-            dedup.exclude(questions, np.concatenate(vectors))
+        dedup.exclude(questions, _excluded_vectors(store, executor, path, questions))
     return dedup
+
+
+def _excluded_vectors(store: RunStore, executor: Executor, path: Path, questions: list[str]) -> np.ndarray:
+    """Embeddings of an --exclude file, computed once per run directory (keyed by the file's contents).
+
+    A benchmark of a few thousand questions costs minutes of CPU to embed; a resumed run re-uses them.
+    """
+    sha = file_sha256(path)
+    row = store.db.execute("SELECT rows, vectors FROM excluded WHERE sha256 = ?", (sha,)).fetchone()
+    if row is not None and row[0] == len(questions):
+        return np.frombuffer(row[1], dtype=np.float32).reshape(len(questions), -1)
+    chunks = [questions[i : i + 64] for i in range(0, len(questions), 64)]
+    vectors = np.concatenate([v for _, v in executor.imap(run_embed, chunks)]).astype(np.float32)
+    with store.db:
+        store.db.execute(
+            "INSERT OR REPLACE INTO excluded VALUES (?, ?, ?)", (sha, len(questions), vectors.tobytes())
+        )
+    return vectors
 
 
 def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress, session: _Session) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,3 +44,12 @@ def read_questions(path: Path) -> list[str]:
     if not rows:
         raise CrescentError(f"{path} holds no rows; pass a JSONL file with a 'question' field per line")
     return rows
+
+
+def file_sha256(path: Path) -> str:
+    """Content digest: a resumed run knows it reads the very same file, wherever it was moved."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
