@@ -118,6 +118,9 @@ def test_prompts_with_a_common_prefix_evaluate_it_once() -> None:
         )
         one_by_one = [_texts(shared.sample([r], greedy)[0])[0] for r in requests]
         assert together == one_by_one
+        profile = shared.usage.extra  # 2 slots, 3 prompts of 10 tokens: some steps had a slot idle
+        assert profile["decode_steps"] >= 10 and profile["decode_s"] > 0
+        assert 0.5 < profile["slot_occupancy"] < 1.0
     finally:
         shared.close()
 

@@ -25,6 +25,7 @@ fully deterministic.
 from __future__ import annotations
 
 import ctypes
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -250,7 +251,9 @@ class BatchDecoder:
             added[s] = take
         if not batch.n_tokens:  # every active sequence waits on a prompt nobody evaluates: a scheduler bug
             raise RuntimeError("batched decoder stalled: no sequence has tokens to evaluate")
+        started = time.perf_counter()
         code = self.ll.llama_decode(self.ctx, batch)
+        self._profile(started, generating=sum(1 for s in order if len(self.slots[s].feed) == 1))
         if code != 0:
             raise BackendError(f"llama_decode failed (code {code}); lower --batch-size or raise --n-ctx")
         offset = 0
@@ -269,6 +272,21 @@ class BatchDecoder:
             seq = self.slots[s]
             if seq is not None and seq.logit_idx >= 0:
                 self._advance(s, seq.logit_idx)
+
+    def _profile(self, started: float, generating: int) -> None:
+        """Where decode time goes: ``decode_s`` inside llama.cpp, and how full the steps were.
+
+        ``slot_occupancy`` (= ``generating_slot_steps / (decode_steps * slots)``) below 1 means
+        steps ran with idle slots: at the end of a call, or while prompts were being evaluated.
+        """
+        extra = self.usage.extra
+        extra["decode_s"] = round(extra.get("decode_s", 0.0) + time.perf_counter() - started, 3)
+        extra["decode_steps"] = extra.get("decode_steps", 0) + 1
+        extra["generating_slot_steps"] = extra.get("generating_slot_steps", 0) + generating
+        extra["slots"] = self.n_seq
+        extra["slot_occupancy"] = round(
+            extra["generating_slot_steps"] / (extra["decode_steps"] * self.n_seq), 4
+        )
 
     def _release_waiters(self) -> None:
         """Waiters whose prefix is now evaluated copy it; a waiter on its whole prompt shares the logits."""
