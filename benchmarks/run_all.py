@@ -47,7 +47,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for every engine")
-    parser.add_argument("--questions", type=int, default=4, help="questions the pipeline run generates")
+    parser.add_argument("--questions", type=int, default=24, help="questions the pipeline run generates")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started, load_before = time.time(), os.getloadavg()
@@ -74,6 +74,8 @@ def main() -> None:
             / max(pipeline["vote_prompt_tokens_per_question"], 1),
             3,
         ),
+        "pipeline_engine_tokens_per_completion_token": pipeline["engine_tokens_per_completion_token"],
+        "pipeline_slot_occupancy": pipeline["usage"].get("slot_occupancy"),
         "peak_rss_mb": pipeline["peak_rss_mb"],
         "dedup_1m_s": index["dedup_1m_s"],
         "dedup_recall_at_1": index["dedup_recall_at_1"],

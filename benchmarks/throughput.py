@@ -197,6 +197,17 @@ def child_generate(out: Path, threads: int, questions: int) -> dict:
         "accepted": stats["bait"]["accepted"],
         "kept": stats["vote"]["kept"],
         "usage": stats["backend_usage_this_session"],
+        # prompt evaluation and embedding are work the raw reference does not do: tokens the
+        # engine evaluated per completion token (1.0 would be pure decoding, as in the reference)
+        "engine_tokens_per_completion_token": round(
+            (
+                generated
+                + stats["backend_usage_this_session"]["prefill_tokens"]
+                + stats["backend_usage_this_session"].get("embed_tokens", 0)
+            )
+            / max(generated, 1),
+            3,
+        ),
         "vote_prefill_tokens_per_question": round(vote["prefill_tokens"] / max(vote["questions"], 1), 2),
         "vote_prompt_tokens_per_question": round(vote["prompt_tokens"] / max(vote["questions"], 1), 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -227,7 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--child-generate", type=Path, required=True, help="run directory for the child")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--questions", type=int, default=4)
+    parser.add_argument("--questions", type=int, default=24)
     args = parser.parse_args()
     print(json.dumps(child_generate(args.child_generate, args.threads, args.questions)))
 

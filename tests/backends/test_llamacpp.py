@@ -140,7 +140,9 @@ def test_prompt_longer_than_the_context_is_refused(backend) -> None:
 
 def test_embed_shape_and_identical_texts(backend) -> None:
     texts = ["Tom has 3 apples and buys 5 more. How many apples?", "What is the capital of France?"]
+    before = backend.usage.extra.get("embed_tokens", 0)
     vectors = backend.embed([texts[0], texts[1], texts[0]])
+    assert 20 < backend.usage.extra["embed_tokens"] - before < 40  # two distinct short texts, once each
     assert vectors.shape == (3, 576) and vectors.dtype == np.float32
     assert np.array_equal(vectors[0], vectors[2])
     assert not np.allclose(vectors[0], vectors[1])

@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -188,6 +189,7 @@ class _Embedder:
         """
         unique = list(dict.fromkeys(texts))
         tokens = [self.model.tokenize(t, add_special=True, special=False)[: self.n_ctx] for t in unique]
+        self.last_tokens = sum(len(t) for t in tokens)  # evaluated tokens, for the usage counters
         out = np.zeros((len(unique), self.model.n_embd), dtype=np.float32)
         group: list[int] = []
         used = 0
@@ -269,7 +271,12 @@ class LlamaCppBackend:
             return np.zeros((0, self.model.n_embd), dtype=np.float32)
         if self._embedder is None:
             self._embedder = _Embedder(self.model, n_ctx=self.n_ctx, threads=self.threads)
-        return self._embedder.embed(list(texts))
+        started = time.perf_counter()
+        vectors = self._embedder.embed(list(texts))
+        extra = self.usage.extra
+        extra["embed_tokens"] = extra.get("embed_tokens", 0) + self._embedder.last_tokens
+        extra["embed_s"] = round(extra.get("embed_s", 0.0) + time.perf_counter() - started, 3)
+        return vectors
 
     def close(self) -> None:
         self.decoder.close()
