@@ -6,13 +6,16 @@ down by an order of magnitude when another process is busy, and one thread is en
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
 from crescent.backends import create_backend
 from crescent.backends.base import BackendError, SampleRequest, SamplingParams
 from crescent.backends.llamacpp import LlamaCppBackend, SimpleLlamaCppBackend
-from crescent.backends.llamacpp_batch import common_prefix_length
+from crescent.backends.llamacpp_batch import CallCancelled, common_prefix_length
 from crescent.config import BackendConfig
 
 pytestmark = pytest.mark.slow
@@ -66,7 +69,8 @@ def test_samples_of_one_request_share_one_prompt_evaluation(backend) -> None:
     before = (backend.usage.prefill_tokens, backend.usage.prompt_tokens)
     greedy = SamplingParams(temperature=0.0, max_tokens=8)
     (completions,) = backend.sample([SampleRequest(ADD, n=4, seed=3)], greedy)
-    assert backend.usage.prefill_tokens - before[0] == prompt_len
+    # at most one evaluation (less when an earlier call left the chat template's opening in a slot)
+    assert 0 < backend.usage.prefill_tokens - before[0] <= prompt_len
     assert backend.usage.prompt_tokens - before[1] == 4 * prompt_len
     # greedy decoding from copied KV caches must match the sequence that evaluated the prompt
     assert len(set(_texts(completions))) == 1 and "5" in completions[0].text
@@ -123,6 +127,41 @@ def test_prompts_with_a_common_prefix_evaluate_it_once() -> None:
         assert 0.5 < profile["slot_occupancy"] < 1.0
     finally:
         shared.close()
+
+
+def test_calls_from_two_threads_overlap_and_match_the_same_calls_made_alone() -> None:
+    backend = create_backend(_config(2))
+    greedy = SamplingParams(temperature=0.0, max_tokens=10)
+    first, second = [SampleRequest(ADD, n=2, seed=1)], [SampleRequest(COLORS, n=3, seed=2)]
+    try:
+        alone = [_texts(backend.sample(first, greedy)[0]), _texts(backend.sample(second, greedy)[0])]
+        tokens_alone = backend.usage.completion_tokens
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [pool.submit(backend.sample, requests, greedy) for requests in (first, second)]
+            together = [_texts(future.result(timeout=120)[0]) for future in futures]
+        assert together == alone
+        assert backend.usage.completion_tokens == 2 * tokens_alone
+    finally:
+        backend.close()
+
+
+def test_cancel_all_stops_a_running_call_and_leaves_the_backend_usable() -> None:
+    backend = create_backend(_config(2))
+    long = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=400)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            future = pool.submit(backend.sample, [SampleRequest(COLORS, n=6, seed=1)], long)
+            deadline = time.monotonic() + 60
+            while backend.usage.extra.get("decode_steps", 0) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            backend.cancel_all()
+            with pytest.raises(CallCancelled):
+                future.result(timeout=60)
+        assert backend.usage.completion_tokens < 6 * 400
+        (completions,) = backend.sample([SampleRequest(ADD, n=1, seed=0)], SamplingParams(0.0, 1.0, 8))
+        assert "5" in completions[0].text
+    finally:
+        backend.close()
 
 
 def test_stop_string_cuts_the_text(backend) -> None:

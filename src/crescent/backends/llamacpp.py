@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -159,8 +160,9 @@ class GgufModel:
 class _Embedder:
     """Mean-pooled hidden states, several texts per decode call (one KV sequence each)."""
 
-    def __init__(self, model: GgufModel, *, n_ctx: int, threads: int) -> None:
+    def __init__(self, model: GgufModel, *, n_ctx: int, threads: int, engine_lock: threading.Lock) -> None:
         ll = self.ll = model.ll
+        self.engine_lock = engine_lock
         self.model = model
         self.n_ctx = n_ctx
         self.n_seq = min(EMBED_MAX_SEQS, ll.llama_max_parallel_sequences())
@@ -216,7 +218,8 @@ class _Embedder:
                 batch.token[k], batch.pos[k], batch.n_seq_id[k], batch.seq_id[k][0] = token, pos, 1, seq
                 batch.logits[k] = True  # embedding mode needs every token as an output
                 batch.n_tokens += 1
-        code = ll.llama_decode(self.ctx, batch)
+        with self.engine_lock:
+            code = ll.llama_decode(self.ctx, batch)
         if code != 0:
             raise BackendError(f"llama_decode failed while embedding (code {code}); lower --n-ctx")
         for seq, i in enumerate(group):
@@ -236,6 +239,7 @@ class LlamaCppBackend:
     """The default engine: ``config.batch_size`` sequences per decode step, each prompt evaluated once."""
 
     name = "llamacpp"
+    overlapping_calls = True  # ``sample`` may be called from several threads; their jobs share slots
 
     def __init__(self, config: BackendConfig) -> None:
         import llama_cpp
@@ -245,6 +249,7 @@ class LlamaCppBackend:
         self.threads = _threads(config)
         self.usage = Usage()
         self.model = GgufModel(str(self.path), llama_cpp)
+        self.engine_lock = threading.Lock()  # decode steps and embedding batches take turns on the CPU
         self.decoder = BatchDecoder(
             llama_cpp,
             self.model.model,
@@ -252,30 +257,38 @@ class LlamaCppBackend:
             n_seq=config.batch_size,
             n_ctx=config.n_ctx,
             threads=self.threads,
+            usage=self.usage,
+            engine_lock=self.engine_lock,
         )
         self._embedder: _Embedder | None = None
+        self._embedder_lock = threading.Lock()
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
         prompts = [self.model.chat_tokens(request.messages) for request in requests]
         jobs = [Job(i, j, derive_seed(r.seed, j)) for i, r in enumerate(requests) for j in range(r.n)]
-        self.usage.requests += len(requests)
-        self.usage.prompt_tokens += sum(len(p) * r.n for p, r in zip(prompts, requests, strict=True))
-        done = self.decoder.run(prompts, jobs, params, self.usage)
+        done = self.decoder.run(prompts, jobs, params)
         out: list[list[Completion]] = [[] for _ in requests]
         for job in jobs:
             out[job.prompt].append(done[job])
         return out
 
+    def cancel_all(self) -> None:
+        """Stop every ``sample`` call still running in other threads (they raise ``CallCancelled``)."""
+        self.decoder.cancel_all()
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.n_embd), dtype=np.float32)
-        if self._embedder is None:
-            self._embedder = _Embedder(self.model, n_ctx=self.n_ctx, threads=self.threads)
-        started = time.perf_counter()
-        vectors = self._embedder.embed(list(texts))
-        extra = self.usage.extra
-        extra["embed_tokens"] = extra.get("embed_tokens", 0) + self._embedder.last_tokens
-        extra["embed_s"] = round(extra.get("embed_s", 0.0) + time.perf_counter() - started, 3)
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = _Embedder(
+                    self.model, n_ctx=self.n_ctx, threads=self.threads, engine_lock=self.engine_lock
+                )
+            started = time.perf_counter()
+            vectors = self._embedder.embed(list(texts))
+            extra = self.usage.extra
+            extra["embed_tokens"] = extra.get("embed_tokens", 0) + self._embedder.last_tokens
+            extra["embed_s"] = round(extra.get("embed_s", 0.0) + time.perf_counter() - started, 3)
         return vectors
 
     def close(self) -> None:

@@ -14,17 +14,27 @@ The KV cache has one stream per slot (``kv_unified=False``): a token attends onl
 to its own sequence's cells, so attention cost does not grow with the number of
 sequences, and copying a prompt between streams is a cheap buffer copy.
 
+Calls overlap: ``run`` may be called from several threads at once (the local
+executor keeps two calls in flight). Their jobs join one queue and one set of
+slots, so when one call's last sequences drain, the next call's sequences
+already fill the free slots; without that, a call of 64 votes ran about half
+its steps with idle slots (sequence lengths are long-tailed). Whichever caller
+holds the drive lock runs decode steps until its own call is done, then hands
+the loop to the next waiting caller; the KV cells of every slot stay valid
+across calls, so a shared prefix (the bait prompt, few-shot turns) is reused.
+
 Reproducibility: sample ``j`` of a request draws from its own RNG seeded with
-``derive_seed(request.seed, j)``, whatever its slot or neighbours. The logits
-themselves are computed per row, so in practice they do not depend on the batch
-either, but llama.cpp does not promise bit-identical floats across batch shapes;
-for a fixed ``batch_size`` and request list the schedule, and so the output, is
-fully deterministic.
+``derive_seed(request.seed, j)``, whatever its slot, neighbours or call. The
+logits are computed per row, so in practice they do not depend on the batch
+either, but llama.cpp does not promise bit-identical floats across batch shapes
+or between a copied and a recomputed prefix: the same request can, rarely, decode
+differently beside different neighbours.
 """
 
 from __future__ import annotations
 
 import ctypes
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -55,8 +65,28 @@ class Job:
     seed: int
 
 
+class CallCancelled(BackendError):
+    """The call was cancelled (its results were no longer wanted) before it finished."""
+
+
+class _Call:
+    """One ``run``: its prompts and sampling params, and the results its sequences deliver."""
+
+    def __init__(self, prompts: Sequence[list[int]], jobs: Sequence[Job], params: SamplingParams, need: int):
+        self.prompts, self.params, self.need = prompts, params, need
+        self.results: dict[Job, Completion] = {}
+        self.remaining = len(jobs)
+        self.error: BaseException | None = None
+        self.cancelled = False
+
+    @property
+    def open(self) -> bool:
+        return self.remaining > 0 and self.error is None and not self.cancelled
+
+
 @dataclass
 class _Seq:
+    call: _Call
     job: Job
     sampler: ctypes.c_void_p
     feed: list[int]  # tokens to evaluate at the next step
@@ -68,11 +98,30 @@ class _Seq:
     generated: int = 0
     data: bytearray = field(default_factory=bytearray)
 
+    @property
+    def prompt(self) -> list[int]:
+        return self.call.prompts[self.job.prompt]
+
+    @property
+    def params(self) -> SamplingParams:
+        return self.call.params
+
 
 class BatchDecoder:
     """Decode jobs over ``n_seq`` KV slots of one context; sized lazily to the longest job."""
 
-    def __init__(self, llama_cpp, model, vocab, *, n_seq: int, n_ctx: int, threads: int) -> None:
+    def __init__(
+        self,
+        llama_cpp,
+        model,
+        vocab,
+        *,
+        n_seq: int,
+        n_ctx: int,
+        threads: int,
+        usage: Usage,
+        engine_lock: threading.Lock | None = None,
+    ) -> None:
         self.ll = llama_cpp
         self.model = model
         self.vocab = vocab
@@ -84,6 +133,14 @@ class BatchDecoder:
         self.capacity = 0  # cells per sequence of the current context
         self.batch = llama_cpp.llama_batch_init(self.step_tokens, 0, 1)
         self._pieces: dict[int, bytes] = {}
+        self.usage = usage
+        self.engine_lock = engine_lock or threading.Lock()  # one llama.cpp computation at a time
+        self._drive = threading.Lock()  # held by the caller that runs decode steps
+        self._state = threading.Lock()  # guards the queue and the set of open calls
+        self.queue: deque[tuple[_Call, Job]] = deque()
+        self.calls: set[_Call] = set()
+        self.slots: list[_Seq | None] = [None] * self.n_seq
+        self.cells: list[list[int]] = [[] for _ in range(self.n_seq)]  # tokens in each slot's KV
 
     # --- context -------------------------------------------------------------------------------------
 
@@ -108,6 +165,7 @@ class BatchDecoder:
             )
         self.ctx, self.capacity = ctx, self.ll.llama_n_ctx_seq(ctx)
         self.mem = self.ll.llama_get_memory(ctx)
+        self.cells = [[] for _ in range(self.n_seq)]
 
     def _free_context(self) -> None:
         if self.ctx is not None:
@@ -115,6 +173,9 @@ class BatchDecoder:
             self.ctx, self.capacity = None, 0
 
     def close(self) -> None:
+        self.cancel_all()
+        with self._drive:
+            self._drop_cancelled()
         self._free_context()
         if self.batch is not None:
             self.ll.llama_batch_free(self.batch)
@@ -147,42 +208,101 @@ class BatchDecoder:
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(
-        self, prompts: Sequence[list[int]], jobs: Sequence[Job], params: SamplingParams, usage: Usage
+        self, prompts: Sequence[list[int]], jobs: Sequence[Job], params: SamplingParams
     ) -> dict[Job, Completion]:
-        """Decode every job and return its completion; adjacent jobs of one prompt share its evaluation."""
+        """Decode every job and return its completion; prompts that share a prefix share its evaluation."""
         if not jobs:
             return {}
         longest = max(len(prompts[job.prompt]) for job in jobs)
-        self._ensure_context(longest + params.max_tokens + 1)
-        if longest >= self.capacity:
+        if longest >= self.n_ctx:
             raise BackendError(
-                f"a prompt of {longest} tokens does not fit the context window ({self.capacity});"
+                f"a prompt of {longest} tokens does not fit the context window ({self.n_ctx});"
                 " raise --n-ctx or shorten the prompt"
             )
-        self.ll.llama_memory_clear(self.mem, True)
-        self.prompts, self.params, self.usage = prompts, params, usage
-        self.cells: list[list[int]] = [[] for _ in range(self.n_seq)]  # tokens in each slot's KV
-        self.slots: list[_Seq | None] = [None] * self.n_seq
-        self.results: dict[Job, Completion] = {}
-        queue = deque(jobs)
+        call = _Call(prompts, jobs, params, need=longest + params.max_tokens + 1)
+        with self._state:
+            self.calls.add(call)
+            self.queue.extend((call, job) for job in jobs)
         try:
-            while queue or any(self.slots):
-                self._fill(queue)
-                self._step()
+            with self._drive:
+                self.usage.requests += len({job.prompt for job in jobs})
+                self.usage.prompt_tokens += sum(len(prompts[job.prompt]) for job in jobs)
+                while call.open:
+                    self._drop_cancelled()
+                    self._fill()
+                    if any(self.slots):
+                        self._step()
+        except BaseException as exc:
+            self._fail_all(exc)
+            raise
         finally:
-            for seq in self.slots:
-                if seq is not None:
-                    self.ll.llama_sampler_free(seq.sampler)
-        return self.results
+            with self._state:
+                self.calls.discard(call)
+        if call.error is not None:
+            raise call.error
+        if call.cancelled:
+            raise CallCancelled("the call was cancelled before it finished")
+        return call.results
 
-    def _fill(self, queue: deque[Job]) -> None:
+    def cancel_all(self) -> None:
+        """Cancel every open call: queued jobs are dropped, running sequences stop at the next step."""
+        with self._state:
+            for call in self.calls:
+                call.cancelled = True
+
+    def _fail_all(self, exc: BaseException) -> None:
+        """A failed decode step leaves the KV state unknown: fail every open call and start clean."""
+        with self._state:
+            for call in self.calls:
+                call.error = call.error or exc
+            self.queue.clear()
+        for s, seq in enumerate(self.slots):
+            if seq is not None:
+                self.ll.llama_sampler_free(seq.sampler)
+                self.slots[s] = None
+        self.cells = [[] for _ in range(self.n_seq)]
+        if self.ctx is not None:
+            self.ll.llama_memory_clear(self.mem, True)
+
+    def _drop_cancelled(self) -> None:
+        with self._state:
+            if any(call.cancelled for call, _ in self.queue):
+                self.queue = deque(item for item in self.queue if not item[0].cancelled)
+        freed = set()
+        for s, seq in enumerate(self.slots):
+            if seq is not None and seq.call.cancelled:
+                self.ll.llama_sampler_free(seq.sampler)
+                self.slots[s] = None
+                self.cells[s] = []  # it may have stopped mid-prompt: its cells are not all known
+                freed.add(s)
+        for s, seq in enumerate(self.slots):
+            if seq is not None and seq.waiting_on in freed:  # its source is gone: evaluate it all
+                seq.waiting_on, seq.feed, seq.pos = None, list(seq.prompt), 0
+                self.ll.llama_memory_seq_rm(self.mem, s, -1, -1)
+
+    def _next_job(self) -> tuple[_Call, Job] | None:
+        """The next queued job, once the context can hold it (it is grown only when every slot is idle)."""
+        with self._state:
+            if not self.queue:
+                return None
+            call = self.queue[0][0]
+            if self.ctx is None or min(self.n_ctx, call.need) > self.capacity:
+                if any(self.slots):
+                    return None  # let the running sequences finish first
+                self._ensure_context(call.need)
+            return self.queue.popleft()
+
+    def _fill(self) -> None:
         """Give every free slot the next job, starting from the longest prefix of its prompt in reach."""
-        while queue and None in self.slots:
-            job = queue.popleft()
-            prompt = self.prompts[job.prompt]
+        while None in self.slots:
+            item = self._next_job()
+            if item is None:
+                return
+            call, job = item
+            prompt = call.prompts[job.prompt]
             free = [s for s, seq in enumerate(self.slots) if seq is None]
             slot = max(free, key=lambda s: common_prefix_length(self.cells[s], prompt))
-            seq = _Seq(job, self._sampler(self.params, job.seed), feed=[], pos=0)
+            seq = _Seq(call, job, self._sampler(call.params, job.seed), feed=[], pos=0)
             self.slots[slot] = seq
             source, shared = self._evaluated_prefix(prompt)
             pending, coming = self._pending_prefix(prompt, exclude=slot)
@@ -252,7 +372,8 @@ class BatchDecoder:
         if not batch.n_tokens:  # every active sequence waits on a prompt nobody evaluates: a scheduler bug
             raise RuntimeError("batched decoder stalled: no sequence has tokens to evaluate")
         started = time.perf_counter()
-        code = self.ll.llama_decode(self.ctx, batch)
+        with self.engine_lock:
+            code = self.ll.llama_decode(self.ctx, batch)
         self._profile(started, generating=sum(1 for s in order if len(self.slots[s].feed) == 1))
         if code != 0:
             raise BackendError(f"llama_decode failed (code {code}); lower --batch-size or raise --n-ctx")
@@ -297,7 +418,7 @@ class BatchDecoder:
             evaluated = len(self.cells[source])
             if evaluated < seq.wait_for:
                 continue
-            prompt = self.prompts[seq.job.prompt]
+            prompt = seq.prompt
             logits = self.slots[source].logit_idx
             seq.waiting_on = None
             if seq.wait_for == len(prompt) == evaluated and logits >= 0:
@@ -312,7 +433,7 @@ class BatchDecoder:
     def _advance(self, slot: int, logit_idx: int) -> None:
         """Sample the next token of the sequence in ``slot``; finish it or queue the token."""
         seq = self.slots[slot]
-        ll, params = self.ll, self.params
+        ll, params = self.ll, seq.params
         token = ll.llama_sampler_sample(seq.sampler, self.ctx, logit_idx)
         seq.in_prompt = False
         if ll.llama_vocab_is_eog(self.vocab, token):
@@ -330,7 +451,7 @@ class BatchDecoder:
 
     def _cut_at_stop(self, seq: _Seq) -> bool:
         text = seq.data.decode("utf-8", errors="ignore")
-        hits = [i for i in (text.find(stop) for stop in self.params.stop if stop) if i >= 0]
+        hits = [i for i in (text.find(stop) for stop in seq.params.stop if stop) if i >= 0]
         if not hits:
             return False
         seq.data = bytearray(text[: min(hits)].encode("utf-8"))
@@ -339,7 +460,8 @@ class BatchDecoder:
     def _finish(self, slot: int, reason: str) -> None:
         seq = self.slots[slot]
         text = seq.data.decode("utf-8", errors="ignore")
-        self.results[seq.job] = Completion(text=text, tokens=seq.generated, finish_reason=reason)
+        seq.call.results[seq.job] = Completion(text=text, tokens=seq.generated, finish_reason=reason)
+        seq.call.remaining -= 1
         self.usage.completion_tokens += seq.generated
         self.ll.llama_sampler_free(seq.sampler)
         self.slots[slot] = None
