@@ -14,6 +14,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -132,23 +133,37 @@ def naive_hf_tok_s(threads: int) -> dict[str, float]:
 
 
 class _VoteMeter:
-    """Wraps a backend and counts prefill and prompt tokens of the vote stage's calls only."""
+    """Wraps a backend and measures the vote stage: prompt tokens asked for vs. prefill tokens evaluated.
+
+    Vote calls overlap (two in flight), so a per-call difference of the prefill counter would mix
+    calls; the stage's prefill is the counter's growth from its first vote call to its last.
+    """
 
     def __init__(self, backend, bait_prompt: str) -> None:
         self.backend, self.bait_prompt = backend, bait_prompt
         self.name, self.usage = backend.name, backend.usage
+        self.overlapping_calls = getattr(backend, "overlapping_calls", False)
         self.vote = {"questions": 0, "prefill_tokens": 0, "prompt_tokens": 0}
+        self._lock = threading.Lock()
+        self._prefill_at_start: int | None = None
 
     def sample(self, requests, params):
-        before = self.backend.usage.prefill_tokens
+        is_vote = bool(requests) and requests[0].messages[-1]["content"] != self.bait_prompt
+        if is_vote:
+            with self._lock:
+                if self._prefill_at_start is None:
+                    self._prefill_at_start = self.backend.usage.prefill_tokens
         out = self.backend.sample(requests, params)
-        if requests and requests[0].messages[-1]["content"] != self.bait_prompt:
-            self.vote["questions"] += len(requests)
-            self.vote["prefill_tokens"] += self.backend.usage.prefill_tokens - before
-            self.vote["prompt_tokens"] += sum(
-                len(self.backend.model.chat_tokens(r.messages)) for r in requests
-            )
+        if is_vote:
+            prompt = sum(len(self.backend.model.chat_tokens(r.messages)) for r in requests)
+            with self._lock:
+                self.vote["questions"] += len(requests)
+                self.vote["prompt_tokens"] += prompt
+                self.vote["prefill_tokens"] = self.backend.usage.prefill_tokens - self._prefill_at_start
         return out
+
+    def cancel_all(self) -> None:
+        self.backend.cancel_all()
 
     def embed(self, texts):
         return self.backend.embed(texts)

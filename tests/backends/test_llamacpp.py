@@ -201,3 +201,19 @@ def test_simple_fallback_path_samples_and_embeds_like_the_batched_one(backend) -
         assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.999  # one dedup threshold fits both
     finally:
         simple.close()
+
+
+def test_votes_of_a_queued_question_wait_for_its_whole_prompt_not_just_the_shared_part() -> None:
+    """3 questions x 3 votes in 9 slots: each question's own tokens are evaluated once, not once per vote."""
+    questions = ["What is 7 + 6?", "Sam had 10 pens and lost 4. How many are left?", "What is 9 * 3?"]
+    requests = [SampleRequest(_behind_shots(q), n=3, seed=i) for i, q in enumerate(questions)]
+    backend = create_backend(_config(9))
+    try:
+        backend.sample(requests, SamplingParams(temperature=1.0, top_p=0.95, max_tokens=6))
+        prompts = [backend.model.chat_tokens(r.messages) for r in requests]
+        common = min(common_prefix_length(prompts[0], p) for p in prompts[1:])
+        once_each = common + sum(len(p) - common for p in prompts)
+        assert backend.usage.prefill_tokens <= once_each + 3
+        assert backend.usage.prompt_tokens == 3 * sum(len(p) for p in prompts)
+    finally:
+        backend.close()

@@ -329,12 +329,17 @@ class BatchDecoder:
         return best, length
 
     def _pending_prefix(self, prompt: list[int], exclude: int) -> tuple[int | None, int]:
-        """The slot whose prompt, still being evaluated, will hold the longest prefix of ``prompt``."""
+        """The slot whose prompt, still to be evaluated, will hold the longest prefix of ``prompt``.
+
+        A slot that is itself waiting counts too: the K votes of a question queued behind another
+        question wait for the one vote that evaluates their whole prompt, not for the shared
+        instruction alone (which would make each of them evaluate the question's tokens again).
+        """
         best, length = None, 0
         for s, seq in enumerate(self.slots):
-            if s == exclude or seq is None or not seq.in_prompt or seq.waiting_on is not None:
+            if s == exclude or seq is None or not seq.in_prompt:
                 continue
-            n = common_prefix_length(self.cells[s] + seq.feed, prompt)
+            n = common_prefix_length(seq.prompt, prompt)
             if n > length:
                 best, length = s, n
         return best, length
