@@ -145,6 +145,28 @@ def test_calls_from_two_threads_overlap_and_match_the_same_calls_made_alone() ->
         backend.close()
 
 
+def test_a_short_call_returns_while_a_long_call_is_still_driving_the_loop() -> None:
+    backend = create_backend(_config(4))
+    story = ({"role": "user", "content": "Write a long story about a dragon who learns to cook."},)
+    finished: list[str] = []
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            long_call = [SampleRequest(story, n=2, seed=1)]
+            long = pool.submit(backend.sample, long_call, SamplingParams(1.0, 1.0, 300))
+            long.add_done_callback(lambda _: finished.append("long"))
+            deadline = time.monotonic() + 60
+            while backend.usage.extra.get("decode_steps", 0) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            short_call = [SampleRequest(ADD, n=1, seed=0)]
+            short = pool.submit(backend.sample, short_call, SamplingParams(0.0, 1.0, 4))
+            short.add_done_callback(lambda _: finished.append("short"))
+            assert short.result(timeout=120)[0][0].tokens <= 4
+            long.result(timeout=300)
+        assert finished == ["short", "long"]  # it did not wait for the driver's own call to end
+    finally:
+        backend.close()
+
+
 def test_cancel_all_stops_a_running_call_and_leaves_the_backend_usable() -> None:
     backend = create_backend(_config(2))
     long = SamplingParams(temperature=1.0, top_p=0.95, max_tokens=400)

@@ -18,9 +18,9 @@ Calls overlap: ``run`` may be called from several threads at once (the local
 executor keeps two calls in flight). Their jobs join one queue and one set of
 slots, so when one call's last sequences drain, the next call's sequences
 already fill the free slots; without that, a call of 64 votes ran about half
-its steps with idle slots (sequence lengths are long-tailed). Whichever caller
-holds the drive lock runs decode steps until its own call is done, then hands
-the loop to the next waiting caller; the KV cells of every slot stay valid
+its steps with idle slots (sequence lengths are long-tailed). One caller at a
+time drives the loop until its own call is done, then hands it to a waiting
+caller; a caller whose call the driver finished returns at once; the KV cells of every slot stay valid
 across calls, so a shared prefix (the bait prompt, few-shot turns) is reused.
 
 Reproducibility: sample ``j`` of a request draws from its own RNG seeded with
@@ -135,7 +135,8 @@ class BatchDecoder:
         self._pieces: dict[int, bytes] = {}
         self.usage = usage
         self.engine_lock = engine_lock or threading.Lock()  # one llama.cpp computation at a time
-        self._drive = threading.Lock()  # held by the caller that runs decode steps
+        self._handover = threading.Condition()  # who drives the loop; wakes callers whose call ended
+        self._driving = False
         self._state = threading.Lock()  # guards the queue and the set of open calls
         self.queue: deque[tuple[_Call, Job]] = deque()
         self.calls: set[_Call] = set()
@@ -174,7 +175,9 @@ class BatchDecoder:
 
     def close(self) -> None:
         self.cancel_all()
-        with self._drive:
+        with self._handover:
+            while self._driving:
+                self._handover.wait()
             self._drop_cancelled()
         self._free_context()
         if self.batch is not None:
@@ -224,17 +227,20 @@ class BatchDecoder:
             self.calls.add(call)
             self.queue.extend((call, job) for job in jobs)
         try:
-            with self._drive:
-                self.usage.requests += len({job.prompt for job in jobs})
-                self.usage.prompt_tokens += sum(len(prompts[job.prompt]) for job in jobs)
-                while call.open:
-                    self._drop_cancelled()
-                    self._fill()
-                    if any(self.slots):
-                        self._step()
-        except BaseException as exc:
-            self._fail_all(exc)
-            raise
+            if self._take_the_wheel(call):
+                try:
+                    self.usage.requests += len({job.prompt for job in jobs})
+                    self.usage.prompt_tokens += sum(len(prompts[job.prompt]) for job in jobs)
+                    while call.open:
+                        self._drop_cancelled()
+                        self._fill()
+                        if any(self.slots):
+                            self._step()
+                except BaseException as exc:
+                    self._fail_all(exc)
+                    raise
+                finally:
+                    self._hand_over()
         finally:
             with self._state:
                 self.calls.discard(call)
@@ -244,11 +250,31 @@ class BatchDecoder:
             raise CallCancelled("the call was cancelled before it finished")
         return call.results
 
+    def _take_the_wheel(self, call: _Call) -> bool:
+        """Wait until nobody drives (then drive: True) or until the driver has finished ``call`` (False)."""
+        with self._handover:
+            while self._driving and call.open:
+                self._handover.wait()
+            if not call.open:
+                return False
+            self._driving = True
+            return True
+
+    def _hand_over(self) -> None:
+        with self._handover:
+            self._driving = False
+            self._handover.notify_all()
+
+    def _wake_waiting_callers(self) -> None:
+        with self._handover:
+            self._handover.notify_all()
+
     def cancel_all(self) -> None:
         """Cancel every open call: queued jobs are dropped, running sequences stop at the next step."""
         with self._state:
             for call in self.calls:
                 call.cancelled = True
+        self._wake_waiting_callers()
 
     def _fail_all(self, exc: BaseException) -> None:
         """A failed decode step leaves the KV state unknown: fail every open call and start clean."""
@@ -256,6 +282,7 @@ class BatchDecoder:
             for call in self.calls:
                 call.error = call.error or exc
             self.queue.clear()
+        self._wake_waiting_callers()
         for s, seq in enumerate(self.slots):
             if seq is not None:
                 self.ll.llama_sampler_free(seq.sampler)
@@ -467,6 +494,8 @@ class BatchDecoder:
         text = seq.data.decode("utf-8", errors="ignore")
         seq.call.results[seq.job] = Completion(text=text, tokens=seq.generated, finish_reason=reason)
         seq.call.remaining -= 1
+        if seq.call.remaining == 0:
+            self._wake_waiting_callers()  # its caller may return now, while this one drives on
         self.usage.completion_tokens += seq.generated
         self.ll.llama_sampler_free(seq.sampler)
         self.slots[slot] = None
