@@ -51,6 +51,7 @@ def raw_batched_tok_s(threads: int) -> dict[str, float]:
     params.n_seq_max = RAW_SEQUENCES
     params.kv_unified = True
     params.n_threads = params.n_threads_batch = threads
+    params.flash_attn_type = ll.LLAMA_FLASH_ATTN_TYPE_DISABLED  # as the crescent backend sets it
     ctx = ll.llama_init_from_model(model, params)
     mem = ll.llama_get_memory(ctx)
     text = f"<|im_start|>user\n{BAIT_PROMPT_USER}<|im_end|>\n<|im_start|>assistant\n".encode()
