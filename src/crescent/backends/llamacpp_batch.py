@@ -158,8 +158,9 @@ class BatchDecoder:
         params.n_batch = params.n_ubatch = self.step_tokens
         params.n_threads = params.n_threads_batch = self.threads
         params.no_perf = True
-        # llama.cpp picks flash attention by default; its CPU kernel was the slower one here (5-shot eval
-        # prompts of ~1,000 tokens: 48 s vs 30 s for the same 8 items; 0-shot: 15 s vs 12.5 s)
+        # llama.cpp picks flash attention by default; its CPU kernel was the slower one here (8 eval items,
+        # one thread, another job running: 48 s vs 30 s with 5-shot prompts of ~1,000 tokens, 15 vs 12.5 s
+        # 0-shot; one run each, so a direction more than a ratio)
         params.flash_attn_type = self.ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
         ctx = self.ll.llama_init_from_model(self.model, params)
         if ctx is None:

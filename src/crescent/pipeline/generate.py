@@ -278,8 +278,8 @@ def _excluded_vectors(store: RunStore, executor: Executor, path: Path, questions
         return np.frombuffer(row[1], dtype=np.float32).reshape(len(questions), -1)
     chunks = [questions[i : i + 64] for i in range(0, len(questions), 64)]
     vectors = np.concatenate([v for _, v in executor.imap(run_embed, chunks)]).astype(np.float32)
-    with store.db:
-        store.db.execute(
+    with store.transaction() as db:
+        db.execute(
             "INSERT OR REPLACE INTO excluded VALUES (?, ?, ?)", (sha, len(questions), vectors.tobytes())
         )
     return vectors
