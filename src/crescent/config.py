@@ -7,7 +7,7 @@ model defaults < YAML file < explicit CLI flags.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -21,6 +21,9 @@ from pydantic import (
 )
 
 from crescent.errors import CrescentError
+
+if TYPE_CHECKING:
+    from crescent.pipeline.labels import LabelPolicy
 
 BackendName = Literal["llamacpp", "llamacpp-simple", "transformers", "openai", "fake"]
 
@@ -51,13 +54,84 @@ class BackendConfig(BaseModel):
     api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
 
 
-class GenerateConfig(BackendConfig):
+class RunConfig(BackendConfig):
+    """A command that samples through an executor (local, or Ray actors each holding a backend)."""
+
+    executor: Literal["local", "ray"] = Field("local", description="where sampling runs")
+    ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001 or auto)")
+    workers: int = Field(2, ge=1, description="Ray actors, each holding one backend")
+    quiet: bool = Field(False, description="no progress bars")
+
+
+class VotingConfig(RunConfig):
+    """How questions are answered and labelled: shared by ``generate`` and ``audit`` so the audit measures
+    exactly the labelling path that makes training data (see ``crescent.pipeline.labels``)."""
+
+    votes: int = Field(5, ge=1, le=64, description="sampled answers per question (the most, when adaptive)")
+    seed: int = Field(0, description="seed for every sample of the run")
+    solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
+    vote_temperature: float = Field(0.7, ge=0.0, le=2.0)
+    vote_top_p: float = Field(0.95, gt=0.0, le=1.0)
+    vote_max_tokens: int = Field(320, ge=8, description="cap on each vote's length in tokens")
+    adaptive_votes: bool = Field(
+        False, description="draw votes in waves and stop a question once no further vote can change it"
+    )
+    min_consensus: float = Field(
+        0.5, ge=0.0, le=1.0, description="drop questions whose winning share is below this"
+    )
+    max_consensus: float = Field(
+        1.0, ge=0.0, le=1.0, description="drop questions whose winning share is above this (difficulty band)"
+    )
+    drop_unfinished_votes: bool = Field(
+        True, description="votes cut at the token cap or without an answer do not vote"
+    )
+    min_valid_votes: int = Field(2, ge=1, description="a label needs at least this many votes that voted")
+    arithmetic_check: bool = Field(
+        True, description="the chosen solution's stated 'a op b = c' steps must hold"
+    )
+    shortcut_filter: bool = Field(
+        True, description="drop answers copied from the question when the solution does no valid arithmetic"
+    )
+
+    # Label options: a pure function of the stored votes, so changing them relabels without sampling.
+    LABEL_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "min_consensus",
+            "max_consensus",
+            "drop_unfinished_votes",
+            "min_valid_votes",
+            "arithmetic_check",
+            "shortcut_filter",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _band(self) -> VotingConfig:
+        if self.max_consensus < self.min_consensus:
+            raise ValueError(
+                f"max_consensus ({self.max_consensus}) must be >= min_consensus ({self.min_consensus})"
+            )
+        return self
+
+    @property
+    def label_policy(self) -> LabelPolicy:
+        from crescent.pipeline.labels import LabelPolicy
+
+        return LabelPolicy(
+            min_consensus=self.min_consensus,
+            max_consensus=self.max_consensus,
+            drop_unfinished_votes=self.drop_unfinished_votes,
+            min_valid_votes=self.min_valid_votes,
+            arithmetic_check=self.arithmetic_check,
+            shortcut_filter=self.shortcut_filter,
+        )
+
+
+class GenerateConfig(VotingConfig):
     """``crescent generate``: bait -> self-dedup -> majority vote -> export."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
     questions: int = Field(100, ge=1, description="accepted questions wanted")
-    votes: int = Field(5, ge=1, le=64, description="sampled answers per question")
-    seed: int = Field(0, description="seed for every sample of the run")
     bait_prompt: str = Field(DEFAULT_BAIT_PROMPT, min_length=1)
     bait_temperature: float = Field(0.9, ge=0.0, le=2.0)
     bait_top_p: float = Field(0.95, gt=0.0, le=1.0)
@@ -73,17 +147,6 @@ class GenerateConfig(BackendConfig):
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"
     )
-    solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
-    vote_temperature: float = Field(0.7, ge=0.0, le=2.0)
-    vote_top_p: float = Field(0.95, gt=0.0, le=1.0)
-    vote_max_tokens: int = Field(320, ge=8)
-    min_consensus: float = Field(
-        0.5, ge=0.0, le=1.0, description="drop questions whose winning share is below this"
-    )
-    executor: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    workers: int = Field(2, ge=1)
-    quiet: bool = False
 
     @model_validator(mode="after")
     def _budget(self) -> GenerateConfig:
@@ -96,18 +159,21 @@ class GenerateConfig(BackendConfig):
         return self.max_attempts or 20 * self.questions
 
     # Fields that may change between a run and its resume without changing its data.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
-        {
-            "out",
-            "questions",
-            "max_attempts",
-            "quiet",
-            "threads",
-            "executor",
-            "ray_address",
-            "workers",
-            "api_key_env",
-        }
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset(
+            {
+                "out",
+                "questions",
+                "max_attempts",
+                "quiet",
+                "threads",
+                "executor",
+                "ray_address",
+                "workers",
+                "api_key_env",
+            }
+        )
+        | VotingConfig.LABEL_FIELDS
     )
 
 
@@ -144,7 +210,7 @@ def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in config.model_dump(mode="json").items() if k not in ignore}
 
 
-class EvalConfig(BackendConfig):
+class EvalConfig(RunConfig):
     """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of ``question``/``answer`` rows."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
@@ -164,10 +230,6 @@ class EvalConfig(BackendConfig):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(320, ge=8, description="cap on each answer's length in tokens")
     solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
-    executor: Literal["local", "ray"] = "local"
-    ray_address: str | None = None
-    workers: int = Field(2, ge=1)
-    quiet: bool = False
 
     @field_validator("fewshot_from")
     @classmethod
@@ -203,6 +265,34 @@ class EvalConfig(BackendConfig):
     )
 
 
+class AuditConfig(VotingConfig):
+    """``crescent audit``: generate's labelling path on gold-answered questions; how often is a kept label
+    right? Every voting and filter option of ``generate`` applies."""
+
+    out: Path = Field(..., description="audit directory: audit.json, audit.html (resumed if it holds one)")
+    data: Path = Field(..., description="JSONL with 'question' and 'answer' per line (e.g. GSM8K train)")
+    limit: int | None = Field(None, ge=1, description="audit only the first N items (default: all)")
+    greedy: bool = Field(False, description="also score one greedy answer per question")
+
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset(
+            {
+                "out",
+                "limit",
+                "greedy",
+                "quiet",
+                "threads",
+                "batch_size",
+                "executor",
+                "ray_address",
+                "workers",
+                "api_key_env",
+            }
+        )
+        | VotingConfig.LABEL_FIELDS
+    )
+
+
 class TrainConfig(BaseModel):
     """``crescent train``: supervised fine-tuning on ``data.jsonl`` chat rows (loss on the answer only)."""
 
@@ -233,7 +323,9 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32"] = Field("f16", description="GGUF weight type (never re-quantized)")
+    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
+        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    )
     quiet: bool = False
 
     # Fields that may change between a run and its resume from a checkpoint.
@@ -269,7 +361,9 @@ class PruneConfig(BaseModel):
     )
     out: Path = Field(..., description="output folder: model/ and model.gguf")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32"] = Field("f16", description="GGUF weight type (never re-quantized)")
+    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
+        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    )
 
 
 class ImproveConfig(BaseModel):

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 from crescent.backends.base import Completion
-from crescent.pipeline.vote import decide, vote_request
+from crescent.pipeline.labels import LabelPolicy, decide
+from crescent.pipeline.vote import vote_request
+
+PLAIN = LabelPolicy.plain_majority(0.5)
 
 
 def _c(text: str, finish: str = "stop") -> Completion:
@@ -16,7 +19,7 @@ def test_majority_by_mathematical_equality() -> None:
             _c("The answer is $18"),
             _c("The answer is 20."),
         ],
-        min_consensus=0.5,
+        PLAIN,
     )
     assert outcome.kept and outcome.answer == "18"
     assert outcome.consensus == 0.75
@@ -24,16 +27,15 @@ def test_majority_by_mathematical_equality() -> None:
 
 
 def test_low_consensus_and_no_answer_are_dropped_with_reasons() -> None:
-    low = decide([_c("The answer is 1."), _c("The answer is 2."), _c("The answer is 3.")], min_consensus=0.5)
+    low = decide([_c("The answer is 1."), _c("The answer is 2."), _c("The answer is 3.")], PLAIN)
     assert (low.kept, low.reason) == (False, "low_consensus")
-    none = decide([_c("I do not know."), _c("")], min_consensus=0.0)
+    none = decide([_c("I do not know."), _c("")], LabelPolicy.plain_majority(0.0))
     assert (none.kept, none.reason, none.answer) == (False, "no_answer", None)
 
 
 def test_winning_solution_prefers_a_finished_sample() -> None:
     outcome = decide(
-        [_c("cut off ... The answer is 7", finish="length"), _c("Full work. The answer is 7.")],
-        min_consensus=0.5,
+        [_c("cut off ... The answer is 7", finish="length"), _c("Full work. The answer is 7.")], PLAIN
     )
     assert outcome.solution == "Full work. The answer is 7."
 
@@ -42,3 +44,5 @@ def test_vote_request_is_stable_per_question() -> None:
     a = vote_request("q-1", "How many?", "Solve.", votes=5, seed=0)
     assert a.n == 5 and a.seed == vote_request("q-1", "How many?", "Solve.", votes=5, seed=0).seed
     assert a.seed != vote_request("q-2", "How many?", "Solve.", votes=5, seed=0).seed
+    later = vote_request("q-1", "How many?", "Solve.", votes=2, seed=0, first_index=3)
+    assert later.seed == a.seed and later.first_index == 3

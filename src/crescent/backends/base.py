@@ -37,6 +37,10 @@ class SampleRequest:
     messages: tuple[Message, ...]
     n: int = 1
     seed: int = 0
+    first_index: int = 0
+    """Sample ``j`` of this request is sample ``first_index + j`` of the prompt: its RNG is seeded with
+    ``derive_seed(seed, first_index + j)``. Adaptive voting asks for votes in waves; with this, the
+    votes of every wave are exactly the ones a single request for all of them would have drawn."""
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class FakeBackend:
             prompt = request.messages[-1]["content"]
             completions = []
             for j in range(request.n):
-                rng = random.Random(request.seed * 1_000_003 + j)
+                rng = random.Random(request.seed * 1_000_003 + request.first_index + j)
                 if self.delay:
                     time.sleep(self.delay)
                 if self.garbage:

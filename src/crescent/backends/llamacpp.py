@@ -265,7 +265,11 @@ class LlamaCppBackend:
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
         prompts = [self.model.chat_tokens(request.messages) for request in requests]
-        jobs = [Job(i, j, derive_seed(r.seed, j)) for i, r in enumerate(requests) for j in range(r.n)]
+        jobs = [
+            Job(i, j, derive_seed(r.seed, r.first_index + j))
+            for i, r in enumerate(requests)
+            for j in range(r.n)
+        ]
         done = self.decoder.run(prompts, jobs, params)
         out: list[list[Completion]] = [[] for _ in requests]
         for job in jobs:
@@ -334,7 +338,10 @@ class SimpleLlamaCppBackend:
             raise CrescentError(f"llama.cpp could not load {self.path} ({exc}); {_CORRUPT}") from exc
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
-        return [[self._complete(r, params, derive_seed(r.seed, j)) for j in range(r.n)] for r in requests]
+        return [
+            [self._complete(r, params, derive_seed(r.seed, r.first_index + j)) for j in range(r.n)]
+            for r in requests
+        ]
 
     def _complete(self, request: SampleRequest, params: SamplingParams, seed: int) -> Completion:
         try:

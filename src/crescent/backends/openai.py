@@ -155,12 +155,16 @@ class OpenAIBackend:
         return self._run(all_requests)
 
     async def _sample_one(self, request: SampleRequest, params: SamplingParams) -> list[Completion]:
-        completions = await self._chat(request, params, n=request.n, seed=derive_seed(request.seed, 0))
+        completions = await self._chat(
+            request, params, n=request.n, seed=derive_seed(request.seed, request.first_index)
+        )
         if len(completions) >= request.n:
             return completions[: request.n]
         async with asyncio.TaskGroup() as group:  # top up a server that ignored (part of) n
             extra = [
-                group.create_task(self._chat(request, params, n=1, seed=derive_seed(request.seed, j)))
+                group.create_task(
+                    self._chat(request, params, n=1, seed=derive_seed(request.seed, request.first_index + j))
+                )
                 for j in range(len(completions), request.n)
             ]
         return completions + [t.result()[0] for t in extra]

@@ -104,7 +104,10 @@ class TransformersBackend:
             self.usage.requests += request.n
             self.usage.prompt_tokens += len(prompt) * request.n
             self.usage.prefill_tokens += len(prompt) * request.n
-            rows += [_Row(index, j, prompt, derive_seed(request.seed, j)) for j in range(request.n)]
+            rows += [
+                _Row(index, j, prompt, derive_seed(request.seed, request.first_index + j))
+                for j in range(request.n)
+            ]
         out: list[list[Completion | None]] = [[None] * request.n for request in requests]
         start = 0
         while start < len(rows):

@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from crescent.cli import audit as _audit
 from crescent.cli import contamination as _contamination
 from crescent.cli import eval as _eval
 from crescent.cli import generate as _generate
@@ -30,6 +31,7 @@ def _root() -> None:
 
 _generate.register(app)
 _eval.register(app)
+_audit.register(app)
 _contamination.register(app)
 _train.register(app)
 _improve.register(app)

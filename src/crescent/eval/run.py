@@ -21,8 +21,8 @@ from crescent.config import EvalConfig, fingerprint
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor, create_executor
+from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
-from crescent.pipeline.vote import MAX_SOLUTION_CHARS
 from crescent.progress import make_progress
 from crescent.prompts import solve_messages
 from crescent.store import RunStore, write_atomic

@@ -92,6 +92,17 @@ def collect_stats(
             "kept": store.scalar("SELECT COUNT(*) FROM outcomes WHERE kept = 1"),
             "dropped": counts("SELECT reason, COUNT(*) FROM outcomes WHERE kept = 0 GROUP BY reason"),
             "votes_per_question": config.votes,
+            "adaptive": config.adaptive_votes,
+            "votes_drawn": store.scalar("SELECT COUNT(*) FROM votes"),
+            "votes_saved": max(
+                0,
+                config.votes * store.scalar("SELECT COUNT(*) FROM outcomes")
+                - store.scalar(
+                    "SELECT COUNT(*) FROM votes WHERE question_id IN (SELECT question_id FROM outcomes)"
+                ),
+            ),
+            "votes_unfinished": store.scalar("SELECT COUNT(*) FROM votes WHERE finish_reason = 'length'"),
+            "label_policy": store.get_meta("label_policy"),
             "extraction_rate": _rate(store, "SELECT COUNT(*) FROM votes WHERE answer IS NOT NULL", "votes"),
             "consensus_histogram": {
                 f"{b / HISTOGRAM_BINS:.1f}-{(b + 1) / HISTOGRAM_BINS:.1f}": histogram.get(b, 0)

@@ -7,7 +7,6 @@ store in the same transaction as the work it concludes.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from crescent.backends.base import SamplingParams
-from crescent.config import GenerateConfig, fingerprint
+from crescent.config import GenerateConfig, VotingConfig, fingerprint
 from crescent.errors import CrescentError
 from crescent.executors import Executor, create_executor
 from crescent.pipeline.bait import MAX_RAW_CHARS
@@ -26,35 +25,31 @@ from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
     BaitResult,
-    SampleBatch,
     run_bait_batch,
     run_embed,
-    run_sample_batch,
     samples_per_call,
 )
-from crescent.pipeline.vote import decide, vote_request
+from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
+from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.progress import make_progress
 from crescent.store import RunStore
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS candidates (
   attempt INTEGER PRIMARY KEY, batch INTEGER NOT NULL, raw TEXT NOT NULL, question TEXT,
   status TEXT NOT NULL, reason TEXT, similarity REAL, tokens INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS questions (
   id TEXT PRIMARY KEY, attempt INTEGER NOT NULL UNIQUE, question TEXT NOT NULL, vector BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS votes (
-  question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
-  tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
-CREATE TABLE IF NOT EXISTS outcomes (
-  question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
-  consensus REAL NOT NULL, counts TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
   id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS excluded (
   sha256 TEXT PRIMARY KEY, rows INTEGER NOT NULL, vectors BLOB NOT NULL);
 """
+    + VOTE_SCHEMA
+)
 
 
 @dataclass
@@ -79,7 +74,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``."""
     store, resumed = open_store(config)
     owns_executor = executor is None
-    session = _Session(store)
+    session = Session(store)
     try:
         for path in config.exclude:
             read_questions(path)  # fail on a bad file before any model time is spent
@@ -107,7 +102,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         store.close()
 
 
-class _Session:
+class Session:
     """Wall time and tokens of this invocation, added to the store with each commit."""
 
     def __init__(self, store: RunStore) -> None:
@@ -125,7 +120,7 @@ class _Session:
 
 
 def _bait_and_dedup(
-    config: GenerateConfig, store: RunStore, executor: Executor, progress, session: _Session
+    config: GenerateConfig, store: RunStore, executor: Executor, progress, session: Session
 ) -> str:
     accepted = store.scalar("SELECT COUNT(*) FROM questions")
     attempts = store.scalar("SELECT COUNT(*) FROM candidates")
@@ -285,60 +280,20 @@ def _excluded_vectors(store: RunStore, executor: Executor, path: Path, questions
     return vectors
 
 
-def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress, session: _Session) -> None:
-    todo = store.db.execute(
-        "SELECT id, question FROM (SELECT id, question, attempt FROM questions ORDER BY attempt LIMIT ?)"
-        " WHERE id NOT IN (SELECT question_id FROM outcomes) ORDER BY attempt",
-        (config.questions,),
+def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress, session: Session) -> None:
+    questions = store.db.execute(
+        "SELECT id, question FROM questions ORDER BY attempt LIMIT ?", (config.questions,)
     ).fetchall()
-    total = min(store.scalar("SELECT COUNT(*) FROM questions"), config.questions)
-    bar = progress.add_task("voting", total=total, completed=total - len(todo), info="")
-    params = SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens)
-    per_batch = max(1, samples_per_call(config.batch_size) // config.votes)
-    tasks = (
-        SampleBatch(
-            keys=tuple(qid for qid, _ in chunk),
-            requests=tuple(
-                vote_request(qid, q, config.solve_instruction, config.votes, config.seed) for qid, q in chunk
-            ),
-            params=params,
-        )
-        for chunk in (todo[i : i + per_batch] for i in range(0, len(todo), per_batch))
+    run_votes(vote_plan(config), store, executor, questions, progress, session)
+
+
+def vote_plan(config: VotingConfig) -> VotePlan:
+    return VotePlan(
+        votes=config.votes,
+        adaptive=config.adaptive_votes,
+        params=SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens),
+        instruction=config.solve_instruction,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        policy=config.label_policy,
     )
-    kept = 0
-    for task, results in executor.imap(run_sample_batch, tasks):
-        with store.transaction():
-            tokens = 0
-            for qid, completions in zip(task.keys, results, strict=True):
-                outcome = decide(completions, config.min_consensus)
-                kept += outcome.kept
-                for idx, (completion, answer) in enumerate(zip(completions, outcome.answers, strict=True)):
-                    store.db.execute(
-                        "INSERT INTO votes (question_id, idx, text, answer, tokens, finish_reason)"
-                        " VALUES (?, ?, ?, ?, ?, ?)",
-                        (
-                            qid,
-                            idx,
-                            completion.text[:MAX_RAW_CHARS],
-                            answer,
-                            completion.tokens,
-                            completion.finish_reason,
-                        ),
-                    )
-                    tokens += completion.tokens
-                store.db.execute(
-                    "INSERT INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        qid,
-                        int(outcome.kept),
-                        outcome.reason,
-                        outcome.answer,
-                        outcome.solution,
-                        outcome.consensus,
-                        json.dumps(outcome.counts, ensure_ascii=False),
-                    ),
-                )
-            session.commit(tokens)
-        progress.advance(bar, len(task.keys))
-        progress.update(bar, info=f"{kept} kept this session")

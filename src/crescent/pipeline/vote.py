@@ -1,46 +1,185 @@
-"""Step 3, majority voting: K sampled step-by-step solutions per question; the most
-frequent final answer (by mathematical equality, see ``crescent.answers``) wins."""
+"""Step 3, majority voting: sampled step-by-step solutions per question, then a label (``labels.py``).
+
+Votes are drawn in waves. With fixed voting one wave draws all K. With adaptive voting the first wave
+draws the fewest votes that could settle a question, and each later wave one more vote for the questions
+still open, until ``labels.settled`` says no further vote can change the outcome. Vote ``j`` of a
+question is always seeded the same way (``SampleRequest.first_index``), so an adaptive run's votes are a
+prefix of a fixed run's, and a run killed between waves resumes exactly where it stopped.
+
+The same step labels generated questions (``generate``) and gold-answered ones (``audit``): both stores
+hold the ``votes`` and ``outcomes`` tables below.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from crescent.answers import extract_answer, tally
-from crescent.backends.base import Completion, SampleRequest, derive_seed
+from crescent.answers import extract_answer
+from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
+from crescent.executors import Executor
+from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wave, settled
+from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.prompts import solve_messages
+from crescent.store import RunStore
 
-MAX_SOLUTION_CHARS = 8000  # model output is untrusted; a training target never exceeds this
+MAX_VOTE_CHARS = 20_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS votes (
+  question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
+  tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
+CREATE TABLE IF NOT EXISTS outcomes (
+  question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
+  consensus REAL NOT NULL, counts TEXT NOT NULL);
+"""
+
+
+class Committer(Protocol):
+    def commit(self, tokens: int) -> None: ...
 
 
 @dataclass(frozen=True)
-class VoteOutcome:
-    kept: bool
-    reason: str | None
-    answer: str | None
-    solution: str | None
-    consensus: float
-    counts: dict[str, int]
-    answers: list[str | None]
+class VotePlan:
+    """Everything that decides which votes are drawn and how they become labels."""
+
+    votes: int
+    adaptive: bool
+    params: SamplingParams
+    instruction: str
+    seed: int
+    batch_size: int
+    policy: LabelPolicy
 
 
-def vote_request(question_id: str, question: str, instruction: str, votes: int, seed: int) -> SampleRequest:
-    """All K votes share one prompt, so the backend can evaluate it once and fork it."""
+def vote_request(
+    question_id: str, question: str, instruction: str, votes: int, seed: int, first_index: int = 0
+) -> SampleRequest:
+    """The votes of one question share one prompt, so the backend can evaluate it once and fork it."""
     return SampleRequest(
-        messages=solve_messages(question, instruction), n=votes, seed=derive_seed("vote", seed, question_id)
+        messages=solve_messages(question, instruction),
+        n=votes,
+        seed=derive_seed("vote", seed, question_id),
+        first_index=first_index,
     )
 
 
-def decide(completions: Sequence[Completion], min_consensus: float) -> VoteOutcome:
-    answers = [extract_answer(c.text) for c in completions]
-    result = tally(answers)
-    counts = result.as_counts()
-    if result.winner is None:
-        return VoteOutcome(False, "no_answer", None, None, 0.0, counts, answers)
-    if result.consensus < min_consensus:
-        return VoteOutcome(False, "low_consensus", result.winner, None, result.consensus, counts, answers)
-    winners = result.groups[0].indices
-    finished = [i for i in winners if completions[i].finish_reason == "stop"]
-    chosen = (finished or list(winners))[0]
-    solution = completions[chosen].text.strip()[:MAX_SOLUTION_CHARS]
-    return VoteOutcome(True, None, result.winner, solution, result.consensus, counts, answers)
+def run_votes(
+    plan: VotePlan,
+    store: RunStore,
+    executor: Executor,
+    questions: Sequence[tuple[str, str]],
+    progress: Any,
+    session: Committer,
+    label: str = "voting",
+) -> None:
+    """Vote on every ``(id, question)`` that has no outcome yet, writing each wave as it lands."""
+    relabel(store, plan.policy, dict(questions))
+    decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
+    todo = [(qid, q) for qid, q in questions if qid not in decided]
+    drawn = stored_votes_by_question(store)  # an interrupted run's votes of still-open questions
+    bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
+    text = dict(todo)
+    kept = 0
+    while todo:
+        wave = [(qid, _wave_size(plan, len(drawn.get(qid, [])))) for qid, _ in todo]
+        per_call = max(1, samples_per_call(plan.batch_size) // max(n for _, n in wave))
+        chunks = [wave[i : i + per_call] for i in range(0, len(wave), per_call)]
+        tasks = (
+            SampleBatch(
+                keys=tuple(qid for qid, _ in chunk),
+                requests=tuple(
+                    vote_request(qid, text[qid], plan.instruction, n, plan.seed, len(drawn.get(qid, [])))
+                    for qid, n in chunk
+                ),
+                params=plan.params,
+            )
+            for chunk in chunks
+        )
+        still_open: list[tuple[str, str]] = []
+        for task, results in executor.imap(run_sample_batch, tasks):
+            with store.transaction():
+                tokens = 0
+                for qid, completions in zip(task.keys, results, strict=True):
+                    votes = drawn.setdefault(qid, [])
+                    for completion in completions:
+                        _insert_vote(store, qid, len(votes), completion)
+                        votes.append(completion)
+                        tokens += completion.tokens
+                    if len(votes) >= plan.votes or (
+                        plan.adaptive and settled(votes, plan.votes, plan.policy)
+                    ):
+                        outcome = decide(votes, plan.policy, text[qid])
+                        insert_outcome(store, qid, outcome)
+                        kept += outcome.kept
+                        progress.advance(bar, 1)
+                    else:
+                        still_open.append((qid, text[qid]))
+                session.commit(tokens)
+            progress.update(bar, info=f"{kept} kept this session")
+        todo = still_open
+
+
+def _wave_size(plan: VotePlan, already: int) -> int:
+    if not plan.adaptive:
+        return plan.votes - already
+    return max(first_wave(plan.votes) - already, 1)
+
+
+def _insert_vote(store: RunStore, qid: str, idx: int, completion: Completion) -> None:
+    store.db.execute(
+        "INSERT INTO votes (question_id, idx, text, answer, tokens, finish_reason) VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            qid,
+            idx,
+            completion.text[:MAX_VOTE_CHARS],
+            extract_answer(completion.text),
+            completion.tokens,
+            completion.finish_reason,
+        ),
+    )
+
+
+def insert_outcome(store: RunStore, qid: str, outcome: VoteOutcome) -> None:
+    store.db.execute(
+        "INSERT OR REPLACE INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            qid,
+            int(outcome.kept),
+            outcome.reason,
+            outcome.answer,
+            outcome.solution,
+            outcome.consensus,
+            json.dumps(outcome.counts, ensure_ascii=False),
+        ),
+    )
+
+
+def stored_votes_by_question(store: RunStore) -> dict[str, list[Completion]]:
+    """Every stored vote, in draw order, per question."""
+    drawn: dict[str, list[Completion]] = {}
+    for qid, text, tokens, finish in store.db.execute(
+        "SELECT question_id, text, tokens, finish_reason FROM votes ORDER BY question_id, idx"
+    ):
+        drawn.setdefault(qid, []).append(Completion(text, tokens, finish or "stop"))
+    return drawn
+
+
+def relabel(store: RunStore, policy: LabelPolicy, questions: dict[str, str]) -> None:
+    """Re-decide every outcome from the stored votes under ``policy`` (no sampling), if it changed.
+
+    Filters are a pure function of the votes, so a rerun with other filter options costs no model time.
+    """
+    wanted = json.loads(json.dumps(policy.__dict__))
+    if store.get_meta("label_policy") == wanted:
+        return
+    drawn = stored_votes_by_question(store)
+    decided = [qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")]
+    with store.transaction():
+        for qid in decided:
+            if qid in drawn and qid in questions:
+                insert_outcome(store, qid, decide(drawn[qid], policy, questions[qid]))
+        store.set_meta("label_policy", wanted)

@@ -32,7 +32,9 @@ from crescent.models import default_model_path
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-GGUFType = Literal["f16", "f32"]
+GGUFType = Literal["f16", "f32", "q8_0", "q4_k_m"]
+# llama.cpp's own quantizer (through llama-cpp-python) writes the quantized types from an F16 file.
+_QUANTIZED = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
 CONVERTER_ENV = "CRESCENT_CONVERT_HF_TO_GGUF"
 _COPIED_PREFIXES = ("general.", "tokenizer.")
 _NOT_COPIED = {"general.architecture", "general.file_type", "general.quantization_version"}
@@ -49,6 +51,14 @@ def export_gguf(
 ) -> Path:
     """Write ``model`` to ``out`` atomically; ``model_dir`` (its saved HF folder) enables the converter."""
     out = Path(out)
+    if dtype in _QUANTIZED:
+        f16 = out.with_name(out.stem + ".f16.gguf")
+        export_gguf(
+            model, f16, tokenizer=tokenizer, source_gguf=source_gguf, model_dir=model_dir, dtype="f16"
+        )
+        quantize_gguf(f16, out, dtype)
+        f16.unlink()
+        return out
     problem = unsupported_reason(model)
     if problem is None:
         template = choose_template(model, tokenizer, source_gguf)
@@ -65,12 +75,35 @@ def export_gguf(
     return _run_converter(converter, Path(model_dir), out, dtype)
 
 
+# HF model_type -> (llama.cpp architecture, whether attn_q/attn_k rows are stored permuted for rope).
+# Qwen2 uses NEOX-style rope in llama.cpp, so its q/k rows are written as transformers holds them.
+ARCHITECTURES = {"llama": ("llama", True), "qwen2": ("qwen2", False)}
+
+
+def quantize_gguf(source: Path, out: Path, dtype: GGUFType) -> Path:
+    """Quantize an F16/F32 GGUF with llama.cpp's quantizer (a model the base was quantized like, e.g.
+    Q4_K_M, is then compared with its fine-tuned self at the same precision and speed)."""
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, _QUANTIZED[dtype])
+    params.nthread = os.cpu_count() or 1
+    tmp = out.with_name(out.name + ".tmp")
+    status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+    if status != 0 or not tmp.is_file():
+        raise CrescentError(f"llama.cpp could not quantize {source} to {dtype} (status {status})")
+    os.replace(tmp, out)
+    return out
+
+
 def unsupported_reason(model: PreTrainedModel) -> str | None:
     """Why the built-in writer cannot express this model, or None when it can."""
     cfg = model.config
-    if cfg.model_type != "llama":
-        return f"architecture '{cfg.model_type}' is not llama"
-    if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False):
+    if cfg.model_type not in ARCHITECTURES:
+        return f"architecture '{cfg.model_type}' is not one of {sorted(ARCHITECTURES)}"
+    if cfg.model_type == "llama" and (
+        getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False)
+    ):
         return "the model has attention or MLP biases"
     rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
     if rope.get("rope_type", "default") != "default":
@@ -133,7 +166,7 @@ def write_llama_gguf(model: PreTrainedModel, out: Path, *, template: Path, dtype
     import torch
 
     cfg = model.config
-    arch = "llama"
+    arch, permute_qk = ARCHITECTURES[cfg.model_type]
     writer = gguf.GGUFWriter(str(out), arch)
     for name, vtype, sub_type, value in template_metadata(template):
         writer.add_key_value(name, value, vtype, sub_type=sub_type)
@@ -154,7 +187,8 @@ def write_llama_gguf(model: PreTrainedModel, out: Path, *, template: Path, dtype
         writer.add_value_length(head_dim)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if dtype == "f16" else gguf.LlamaFileType.ALL_F32)
 
-    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+    gguf_arch = gguf.MODEL_ARCH.QWEN2 if arch == "qwen2" else gguf.MODEL_ARCH.LLAMA
+    names = gguf.get_tensor_name_map(gguf_arch, cfg.num_hidden_layers)
     for hf_name, tensor in model.state_dict().items():
         if hf_name == "lm_head.weight" and cfg.tie_word_embeddings:
             continue  # llama.cpp reuses token_embd when there is no output tensor
@@ -165,7 +199,9 @@ def write_llama_gguf(model: PreTrainedModel, out: Path, *, template: Path, dtype
                 continue  # a computed buffer, not a weight
             raise CrescentError(f"cannot export tensor {hf_name} to GGUF: no llama.cpp name for it")
         array = tensor.detach().to(torch.float32).cpu().numpy()
-        if gguf_name.endswith("attn_q"):
+        if not permute_qk:
+            pass
+        elif gguf_name.endswith("attn_q"):
             array = permute_for_gguf(array, cfg.num_attention_heads)
         elif gguf_name.endswith("attn_k"):
             array = permute_for_gguf(array, cfg.num_key_value_heads)

@@ -1,0 +1,103 @@
+"""Collect the effect experiments' figures into benchmarks/results/effect.json and copy their small outputs.
+
+usage: python experiments/summarize.py RUNS_DIR   (the OUT of experiments/effect.sh)
+
+Each experiment is a paired comparison on the same benchmark items (crescent.eval.compare): accuracy
+before and after, the difference with a bootstrap 95% CI, and McNemar's p.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from crescent.eval.compare import compare_runs
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = {
+    "self_improvement": ("qwen-eval0", "qwen-eval1", "qwen-data", "qwen-sft"),
+    "distillation": ("student-eval0", "student-eval1", "qwen-data", "student-sft"),
+    "ablation_plain_majority": (
+        "student-eval0",
+        "student-plain-eval1",
+        "qwen-data-plain",
+        "student-plain-sft",
+    ),
+}
+KEPT_FILES = (
+    "results.json",
+    "predictions.jsonl",
+    "data.jsonl",
+    "stats.json",
+    "train_stats.json",
+    "audit.json",
+)
+
+
+def _entry(runs: Path, before: str, after: str, data: str, train: str) -> dict | None:
+    if not (runs / after / "predictions.jsonl").exists():
+        return None
+    paired = compare_runs(runs / before, runs / after)
+    stats = json.loads((runs / data / "stats.json").read_text())
+    entry = {
+        "before": paired["accuracy_a"],
+        "after": paired["accuracy_b"],
+        "diff": paired["difference"],
+        "ci95": paired["difference_ci95"],
+        "mcnemar_p": paired["mcnemar_p"],
+        "n": paired["n"],
+        "before_ci95": paired["ci95_a"],
+        "after_ci95": paired["ci95_b"],
+        "train_rows": stats["export"]["rows"],
+        "questions": stats["bait"]["accepted"],
+        "label_policy": stats["vote"].get("label_policy"),
+        "dropped": stats["vote"]["dropped"],
+    }
+    train_stats = runs / train / "train_stats.json"
+    if train_stats.exists():
+        t = json.loads(train_stats.read_text())
+        entry["train"] = {k: t.get(k) for k in ("steps", "final_loss", "train_time_s", "tokens_per_s")}
+    return entry
+
+
+def main(runs: Path) -> None:
+    effect = {}
+    for name, dirs in EXPERIMENTS.items():
+        entry = _entry(runs, *dirs)
+        if entry is not None:
+            effect[name] = entry
+    if "distillation" in effect and "ablation_plain_majority" in effect:
+        effect["ablation"] = {
+            "filters": effect["distillation"],
+            "plain_majority": effect["ablation_plain_majority"],
+            "filters_minus_plain": round(
+                effect["distillation"]["after"] - effect["ablation_plain_majority"]["after"], 4
+            ),
+        }
+        paired = compare_runs(runs / "student-plain-eval1", runs / "student-eval1")
+        effect["ablation"]["paired_filters_vs_plain"] = {
+            k: paired[k] for k in ("n", "difference", "difference_ci95", "mcnemar_p")
+        }
+        for key in ("before", "after", "diff", "ci95", "n"):
+            effect["ablation"][key] = {
+                "before": paired["accuracy_a"],
+                "after": paired["accuracy_b"],
+                "diff": paired["difference"],
+                "ci95": paired["difference_ci95"],
+                "n": paired["n"],
+            }[key]
+    target = ROOT / "benchmarks" / "results" / "effect.json"
+    target.write_text(json.dumps(effect, indent=2) + "\n")
+    kept = ROOT / "experiments" / "results"
+    for run in sorted(p for p in runs.iterdir() if p.is_dir()):
+        for name in KEPT_FILES:
+            if (run / name).exists():
+                (kept / run.name).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run / name, kept / run.name / name)
+    print(json.dumps(effect, indent=2))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,219 @@
+"""``crescent audit``: how often is the label that ``generate`` would keep actually right?
+
+The audit runs generate's labelling path (same solve prompt, vote sampling, adaptive waves, filters and
+consensus rule: ``pipeline.vote.run_votes``) on questions that have gold answers, then scores the labels.
+Because labels are a pure function of the stored votes, one set of votes answers every "what if":
+precision and coverage at each consensus threshold, without each filter, under the paper's plain
+majority vote, and, for a fixed-K run, what adaptive voting would have drawn (its votes are a prefix of
+the fixed run's, so the replay is exact).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from crescent.answers import answers_equal, extract_answer
+from crescent.backends.base import Completion, SamplingParams
+from crescent.config import AuditConfig, fingerprint
+from crescent.eval.data import EvalItem, file_sha256, load_items
+from crescent.eval.stats import wilson_interval
+from crescent.executors import Executor, create_executor
+from crescent.pipeline.generate import vote_plan
+from crescent.pipeline.labels import LabelPolicy, decide, first_wave, settled
+from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
+from crescent.pipeline.vote import run_votes, stored_votes_by_question, vote_request
+from crescent.progress import make_progress
+from crescent.store import RunStore, write_atomic
+
+SCHEMA = (
+    VOTE_SCHEMA
+    + """
+CREATE TABLE IF NOT EXISTS greedy (
+  question_id TEXT PRIMARY KEY, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
+"""
+)
+AUDIT_FILE = "audit.json"
+
+# Each filter, and the policy change that switches it off.
+FILTERS: dict[str, Callable[[LabelPolicy], LabelPolicy]] = {
+    "drop_unfinished_votes": lambda p: replace(p, drop_unfinished_votes=False),
+    "min_valid_votes": lambda p: replace(p, min_valid_votes=1),
+    "max_consensus": lambda p: replace(p, max_consensus=1.0),
+    "arithmetic_check": lambda p: replace(p, arithmetic_check=False),
+    "shortcut_filter": lambda p: replace(p, shortcut_filter=False),
+}
+
+
+@dataclass
+class AuditResult:
+    out: Path
+    audit_path: Path
+    report_path: Path
+    audit: dict[str, Any]
+
+
+def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
+    """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
+    from crescent.pipeline.generate import Session
+
+    items = load_items(config.data)
+    selected = items[: config.limit] if config.limit else items
+    store = RunStore(config.out, SCHEMA, kind="audit")
+    owns_executor = executor is None
+    try:
+        values = fingerprint(config, AuditConfig.RESUMABLE_CHANGES | {"data"})
+        values["data_sha256"] = file_sha256(config.data)
+        store.bind_config(values)
+        if owns_executor:
+            executor = create_executor(
+                config.executor, config, workers=config.workers, address=config.ray_address
+            )
+        assert executor is not None
+        session = Session(store)
+        questions = [(item.id, item.question) for item in selected]
+        with make_progress(config.quiet) as progress:
+            run_votes(vote_plan(config), store, executor, questions, progress, session, label="audit votes")
+            if config.greedy:
+                _greedy(config, store, executor, selected, session)
+        result = summarize(config, store, selected)
+        path = config.out / AUDIT_FILE
+        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        from crescent.eval.audit_report import write_audit_report
+
+        report = write_audit_report(config.out, result)
+        return AuditResult(config.out, path, report, result)
+    finally:
+        if owns_executor and executor is not None:
+            executor.close()
+        store.close()
+
+
+def _greedy(
+    config: AuditConfig, store: RunStore, executor: Executor, items: list[EvalItem], session: Any
+) -> None:
+    done = {qid for (qid,) in store.db.execute("SELECT question_id FROM greedy")}
+    todo = [item for item in items if item.id not in done]
+    size = samples_per_call(config.batch_size)
+    params = SamplingParams(0.0, 1.0, config.vote_max_tokens)
+    tasks = (
+        SampleBatch(
+            keys=tuple(item.id for item in chunk),
+            requests=tuple(
+                vote_request(item.id, item.question, config.solve_instruction, 1, config.seed)
+                for item in chunk
+            ),
+            params=params,
+        )
+        for chunk in (todo[i : i + size] for i in range(0, len(todo), size))
+    )
+    for task, results in executor.imap(run_sample_batch, tasks):
+        with store.transaction():
+            tokens = 0
+            for qid, (completion,) in zip(task.keys, results, strict=True):
+                store.db.execute(
+                    "INSERT INTO greedy (question_id, text, answer, tokens) VALUES (?, ?, ?, ?)",
+                    (qid, completion.text[:20_000], extract_answer(completion.text), completion.tokens),
+                )
+                tokens += completion.tokens
+            session.commit(tokens)
+
+
+def _score(
+    items: Sequence[EvalItem], votes: dict[str, list[Completion]], policy: LabelPolicy
+) -> dict[str, Any]:
+    kept = right = 0
+    for item in items:
+        outcome = decide(votes[item.id], policy, item.question)
+        if outcome.kept:
+            kept += 1
+            right += answers_equal(item.gold, outcome.answer)
+    n = len(items)
+    return {
+        "kept": kept,
+        "correct": right,
+        "coverage": round(kept / n, 4) if n else 0.0,
+        "precision": round(right / kept, 4) if kept else None,
+        "precision_ci95": [round(x, 4) for x in wilson_interval(right, kept)] if kept else None,
+    }
+
+
+def _adaptive_replay(
+    items: Sequence[EvalItem], votes: dict[str, list[Completion]], k: int, policy: LabelPolicy
+) -> tuple[dict[str, list[Completion]], int]:
+    """The votes adaptive voting would have drawn from these fixed-K votes (an exact prefix per item)."""
+    prefixes: dict[str, list[Completion]] = {}
+    for item in items:
+        drawn = votes[item.id]
+        m = first_wave(k)
+        while m < len(drawn) and not settled(drawn[:m], k, policy):
+            m += 1
+        prefixes[item.id] = drawn[:m]
+    return prefixes, sum(len(v) for v in prefixes.values())
+
+
+def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -> dict[str, Any]:
+    """audit.json: label precision and coverage under the configured policy and its variations."""
+    all_votes = stored_votes_by_question(store)
+    scored = [item for item in items if len(all_votes.get(item.id, []))]
+    votes = {item.id: all_votes[item.id] for item in scored}
+    policy = config.label_policy
+    n = len(scored)
+    first = sum(answers_equal(i.gold, extract_answer(votes[i.id][0].text)) for i in scored)
+    majority = _score(scored, votes, LabelPolicy.plain_majority(0.0))
+    thresholds = sorted(
+        {
+            round(decide(votes[i.id], replace(policy, min_consensus=0.0, max_consensus=1.0)).consensus, 4)
+            for i in scored
+        }
+        - {0.0}
+    )
+    by_threshold = [
+        {"min_consensus": t, **_score(scored, votes, replace(policy, min_consensus=t, max_consensus=1.0))}
+        for t in thresholds
+    ]
+    default = _score(scored, votes, policy)
+    by_filter = {}
+    for name, switch_off in FILTERS.items():
+        without = _score(scored, votes, switch_off(policy))
+        by_filter[name] = {
+            "removed": without["kept"] - default["kept"],
+            "precision_without": without["precision"],
+            "coverage_without": without["coverage"],
+            "wrong_removed": (without["kept"] - without["correct"]) - (default["kept"] - default["correct"]),
+        }
+    drawn = sum(len(v) for v in votes.values())
+    result: dict[str, Any] = {
+        "n": n,
+        "votes": config.votes,
+        "votes_drawn": drawn,
+        "first_vote_accuracy": round(first / n, 4) if n else 0.0,
+        "majority_accuracy": round(majority["correct"] / n, 4) if n else 0.0,
+        "default": default,
+        "plain_majority": _score(scored, votes, LabelPolicy.plain_majority(config.min_consensus)),
+        "by_threshold": by_threshold,
+        "by_filter": by_filter,
+        "policy": policy.__dict__,
+    }
+    greedy = dict(store.db.execute("SELECT question_id, answer FROM greedy").fetchall())
+    if greedy:
+        hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
+        result["greedy_accuracy"] = round(sum(hits) / len(hits), 4)
+    if not config.adaptive_votes and all(len(v) == config.votes for v in votes.values()):
+        prefixes, used = _adaptive_replay(scored, votes, config.votes, policy)
+        result["adaptive_replay"] = {
+            "votes_drawn": used,
+            "votes_fixed": drawn,
+            "votes_saved": round(1 - used / drawn, 4) if drawn else 0.0,
+            **_score(scored, prefixes, policy),
+        }
+    wall = store.scalar("SELECT COALESCE(SUM(wall_s), 0) FROM sessions")
+    tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")
+    result.update({"wall_s": round(wall, 1), "vote_tokens": tokens, "config": config.model_dump(mode="json")})
+    return result

@@ -1,0 +1,166 @@
+"""Turning K sampled solutions into one training label, or into a reasoned refusal.
+
+The paper keeps the most frequent final answer when enough votes agree. A model that agrees with itself
+is not thereby right, so the policy adds filters, each switchable and each counted with its reason:
+
+- ``drop_unfinished_votes``: a vote cut at ``max_tokens`` or without an extractable answer does not vote
+  (it neither supports nor dilutes consensus; the paper's rule counts it against consensus);
+- ``min_valid_votes``: a label needs at least this many votes that did vote;
+- ``max_consensus``: an optional difficulty band (R-Zero keeps questions 30-70 % of votes agree on);
+- ``arithmetic_check``: the chosen solution's stated ``a op b = c`` steps must hold
+  (``crescent.arithmetic``); a winning answer with no such solution is dropped;
+- ``shortcut_filter``: the answer is a number copied from the question and the solution does no valid
+  arithmetic ("finish by 10 minutes?" -> 10): agreement on a shortcut, not a solved problem.
+
+Labels are a pure function of the stored votes and this policy, so a run can be relabelled under
+another policy without sampling again (the audit and the ablation do exactly that).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from crescent import arithmetic
+from crescent.answers import extract_answer, normalize_answer, tally
+from crescent.backends.base import Completion
+
+MAX_SOLUTION_CHARS = 8000  # model output is untrusted; a training target never exceeds this
+_QUESTION_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+DROP_REASONS = (
+    "no_answer",
+    "too_few_votes",
+    "low_consensus",
+    "too_easy",
+    "arithmetic_error",
+    "shortcut",
+)
+
+
+@dataclass(frozen=True)
+class LabelPolicy:
+    min_consensus: float = 0.5
+    max_consensus: float = 1.0
+    drop_unfinished_votes: bool = True
+    min_valid_votes: int = 2
+    arithmetic_check: bool = True
+    shortcut_filter: bool = True
+
+    @classmethod
+    def plain_majority(cls, min_consensus: float = 0.5) -> LabelPolicy:
+        """The paper's rule: the most frequent answer, consensus over all K votes, no other filter."""
+        return cls(min_consensus, 1.0, False, 1, False, False)
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    kept: bool
+    reason: str | None
+    answer: str | None
+    solution: str | None
+    consensus: float
+    counts: dict[str, int]
+    answers: list[str | None]
+
+
+def counted_answers(completions: Sequence[Completion], policy: LabelPolicy) -> list[str | None]:
+    """Each vote's extracted answer, or None where the vote does not count under the policy."""
+    answers = [extract_answer(c.text) for c in completions]
+    if policy.drop_unfinished_votes:
+        answers = [
+            a if c.finish_reason == "stop" else None for a, c in zip(answers, completions, strict=True)
+        ]
+    return answers
+
+
+def decide(
+    completions: Sequence[Completion], policy: LabelPolicy, question: str | None = None
+) -> VoteOutcome:
+    """The label of one question from its votes (``question`` enables the shortcut filter)."""
+    answers = counted_answers(completions, policy)
+    result = tally(answers)
+    counts = result.as_counts()
+    valid = result.extracted if policy.drop_unfinished_votes else result.total
+    if result.winner is None:
+        return VoteOutcome(False, "no_answer", None, None, 0.0, counts, answers)
+    consensus = result.groups[0].count / valid if valid else 0.0
+
+    def drop(reason: str) -> VoteOutcome:
+        return VoteOutcome(False, reason, result.winner, None, consensus, counts, answers)
+
+    if result.extracted < policy.min_valid_votes:
+        return drop("too_few_votes")
+    if consensus < policy.min_consensus:
+        return drop("low_consensus")
+    if consensus > policy.max_consensus:
+        return drop("too_easy")
+    winners = list(result.groups[0].indices)
+    finished = [i for i in winners if completions[i].finish_reason == "stop"]
+    ordered = finished + [i for i in winners if i not in finished]
+    texts = [completions[i].text.strip()[:MAX_SOLUTION_CHARS] for i in ordered]
+    reports = [arithmetic.check(text) for text in texts] if policy.arithmetic_check else []
+    if policy.arithmetic_check:
+        passing = [i for i, report in enumerate(reports) if report.holds]
+        if not passing:
+            return drop("arithmetic_error")
+        chosen = passing[0]
+    else:
+        chosen = 0
+    solution = texts[chosen]
+    if policy.shortcut_filter and question is not None:
+        report = reports[chosen] if reports else arithmetic.check(solution)
+        if report.valid == 0 and copied_from_question(result.winner, question):
+            return drop("shortcut")
+    return VoteOutcome(True, None, result.winner, solution, consensus, counts, answers)
+
+
+def copied_from_question(answer: str, question: str) -> bool:
+    """True when the answer's value is one of the numbers written in the question."""
+    target = _number(answer)
+    if target is None:
+        return False
+    return any(_number(m.group()) == target for m in _QUESTION_NUMBER.finditer(question))
+
+
+def _number(text: str) -> Fraction | None:
+    normalized = normalize_answer(text.replace(",", ""))
+    if normalized is None:
+        return None
+    try:
+        return Fraction(normalized)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def first_wave(votes: int) -> int:
+    """Votes drawn before anything can be settled: the fewest from which a leader can be unbeatable."""
+    return min(votes, votes // 2 + 1)
+
+
+def settled(completions: Sequence[Completion], votes: int, policy: LabelPolicy) -> bool:
+    """No further vote can change the outcome's winner, or the question can no longer reach consensus.
+
+    Adaptive voting stops a question here. The leader is safe once it leads by more than the votes left;
+    consensus is out of reach once even all remaining votes for the leader fall short of min_consensus.
+    """
+    drawn = len(completions)
+    remaining = votes - drawn
+    if remaining <= 0:
+        return True
+    result = tally(counted_answers(completions, policy))
+    counts = [g.count for g in result.groups]
+    leader = counts[0] if counts else 0
+    runner_up = counts[1] if len(counts) > 1 else 0
+    if leader > runner_up + remaining:
+        return True
+    base = result.extracted if policy.drop_unfinished_votes else drawn
+    best = (leader + remaining) / (base + remaining)
+    return best < policy.min_consensus - 1e-12
+
+
+def adaptive_waves(votes: int) -> int:
+    """Most waves an adaptive question can take (the first, then one vote each)."""
+    return 1 + votes - first_wave(votes)
