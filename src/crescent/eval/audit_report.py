@@ -38,7 +38,8 @@ def precision_coverage_svg(points: list[dict[str, Any]], marks: dict[str, dict[s
         )
         parts.append(f'<text x="{PAD - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end">{tick}</text>')
     parts.append(
-        f'<text x="{WIDTH / 2}" y="{HEIGHT - 6}" font-size="12" text-anchor="middle">coverage (kept / n)</text>'
+        f'<text x="{WIDTH / 2}" y="{HEIGHT - 6}" font-size="12" text-anchor="middle">'
+        "coverage (kept / n)</text>"
     )
     parts.append(
         f'<text x="12" y="{HEIGHT / 2}" font-size="12" text-anchor="middle" '
