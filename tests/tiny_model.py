@@ -29,19 +29,25 @@ def _save_tokenizer(out: Path) -> None:
     _TOKENIZER_FILES[:] = [Path(p) for p in saved if Path(p).is_file()]
 
 
-def build_tiny_model(tmp_dir: Path, *, layers: int = 2, seed: int = 0, init_range: float = 0.2) -> Path:
+def build_tiny_model(
+    tmp_dir: Path, *, layers: int = 2, seed: int = 0, init_range: float = 0.2, architecture: str = "llama"
+) -> Path:
     """Write a random LlamaForCausalLM (hidden 64, 4 heads, 2 KV heads) plus tokenizer to ``tmp_dir/tiny``.
 
     ``init_range`` is larger than Llama's 0.02 so that logits are well separated and greedy
     decoding is not decided by float rounding (the GGUF round-trip test depends on that).
     """
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    out = Path(tmp_dir) / "tiny"
+    out = Path(tmp_dir) / ("tiny" if architecture == "llama" else f"tiny-{architecture}")
     out.mkdir(parents=True, exist_ok=True)
     _save_tokenizer(out)
-    config = LlamaConfig(
+    config_class, model_class = {
+        "llama": (LlamaConfig, LlamaForCausalLM),
+        "qwen2": (Qwen2Config, Qwen2ForCausalLM),  # q/k/v biases, NEOX rope in llama.cpp
+    }[architecture]
+    config = config_class(
         vocab_size=49152,
         hidden_size=64,
         intermediate_size=128,
@@ -58,6 +64,11 @@ def build_tiny_model(tmp_dir: Path, *, layers: int = 2, seed: int = 0, init_rang
         pad_token_id=2,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = model_class(config)
+    if architecture == "qwen2":  # random biases, so a wrong bias export cannot pass unnoticed
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith("bias"):
+                    param.normal_(0.0, init_range)
     model.save_pretrained(str(out))
     return out

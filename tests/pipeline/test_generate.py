@@ -152,3 +152,38 @@ def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
     assert stats["tokens_generated"] > 0 and stats["backend_usage_this_session"]["prefill_tokens"] > 0
     for row in _rows(result.data_path):
         assert row["messages"][1]["content"] == row["solution"] and row["answer"] is not None
+
+
+def _votes(out: Path) -> dict[tuple[str, int], str]:
+    db = sqlite3.connect(out / "run.sqlite")
+    return {(q, i): t for q, i, t in db.execute("SELECT question_id, idx, text FROM votes")}
+
+
+def test_adaptive_votes_are_a_prefix_of_fixed_votes_and_cost_less(tmp_path: Path) -> None:
+    fixed = generate(_config(tmp_path / "fixed", questions=12, votes=5, model="accuracy=0.9"))
+    adaptive = generate(
+        _config(tmp_path / "adaptive", questions=12, votes=5, model="accuracy=0.9", adaptive_votes=True)
+    )
+    fixed_votes, adaptive_votes = _votes(tmp_path / "fixed"), _votes(tmp_path / "adaptive")
+    assert adaptive_votes and all(fixed_votes[key] == text for key, text in adaptive_votes.items())
+    assert len(adaptive_votes) < len(fixed_votes) == 60
+    assert adaptive.stats["vote"]["votes_saved"] == 60 - len(adaptive_votes) > 0
+    assert fixed.stats["vote"]["votes_saved"] == 0
+    per_question: dict[str, int] = {}
+    for qid, _ in adaptive_votes:
+        per_question[qid] = per_question.get(qid, 0) + 1
+    assert min(per_question.values()) >= 3  # the first wave: the fewest votes that can settle a question
+
+
+def test_changing_label_options_relabels_without_sampling(tmp_path: Path, monkeypatch) -> None:
+    from crescent.backends.fake import FakeBackend
+
+    out = tmp_path / "run"
+    strict = generate(_config(out, questions=12, votes=3, model="accuracy=0.6", min_consensus=1.0))
+    votes_before = _votes(out)
+    monkeypatch.setattr(FakeBackend, "sample", lambda *a, **k: pytest.fail("relabelling must not sample"))
+    loose = generate(_config(out, questions=12, votes=3, model="accuracy=0.6", min_consensus=0.3))
+    assert _votes(out) == votes_before
+    assert loose.stats["export"]["rows"] > strict.stats["export"]["rows"]
+    assert loose.stats["vote"]["label_policy"]["min_consensus"] == 0.3
+    assert all(row["consensus"] >= 0.3 for row in _rows(loose.data_path))

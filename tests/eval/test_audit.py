@@ -1,0 +1,97 @@
+"""``crescent audit`` on the fake backend: figures that follow from the votes, resume, and the report."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from html.parser import HTMLParser
+from pathlib import Path
+
+from crescent.config import AuditConfig
+from crescent.eval.audit import audit
+
+
+def _bench(path: Path, n: int = 24) -> Path:
+    """Sum questions the fake backend solves: its votes are right with probability ``accuracy``."""
+    rows = [
+        {
+            "id": f"b{i}",
+            "question": f"Ava has {i} apples and gets {i + 3} more. How many apples?",
+            "answer": 2 * i + 3,
+        }
+        for i in range(1, n + 1)
+    ]
+    rows[0]["question"] += " <script>alert(1)</script>"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _config(tmp_path: Path, **overrides) -> AuditConfig:
+    values = dict(
+        out=tmp_path / "audit",
+        data=_bench(tmp_path / "bench.jsonl"),
+        backend="fake",
+        model="accuracy=0.7",
+        votes=4,
+        quiet=True,
+        batch_size=8,
+    )
+    values.update(overrides)
+    return AuditConfig(**values)
+
+
+def test_audit_reports_precision_and_coverage(tmp_path: Path) -> None:
+    result = audit(_config(tmp_path, greedy=True))
+    report = json.loads(result.audit_path.read_text())
+    assert report["n"] == 24 and report["votes_drawn"] == 96
+    assert 0.0 < report["first_vote_accuracy"] <= 1.0 and "greedy_accuracy" in report
+    thresholds = report["by_threshold"]
+    assert [t["min_consensus"] for t in thresholds] == sorted(t["min_consensus"] for t in thresholds)
+    coverages = [t["coverage"] for t in thresholds]
+    assert coverages == sorted(coverages, reverse=True)  # a stricter threshold never keeps more
+    default = report["default"]
+    assert 0 < default["kept"] <= 24 and default["precision"] == round(
+        default["correct"] / default["kept"], 4
+    )
+    assert set(report["by_filter"]) == {
+        "drop_unfinished_votes",
+        "min_valid_votes",
+        "max_consensus",
+        "arithmetic_check",
+        "shortcut_filter",
+    }
+    replay = report["adaptive_replay"]
+    assert replay["votes_drawn"] < replay["votes_fixed"] == 96 and replay["votes_saved"] > 0
+    assert report["plain_majority"]["coverage"] >= default["coverage"]
+
+
+def test_audit_resumes_without_sampling_again(tmp_path: Path, monkeypatch) -> None:
+    config = _config(tmp_path)
+    first = audit(config)
+    from crescent.backends.fake import FakeBackend
+
+    monkeypatch.setattr(
+        FakeBackend, "sample", lambda *a, **k: (_ for _ in ()).throw(AssertionError("resampled"))
+    )
+    again = audit(_config(tmp_path, min_consensus=0.75))  # a label option: relabelled from stored votes
+    assert again.audit["votes_drawn"] == first.audit["votes_drawn"]
+    assert again.audit["default"]["kept"] <= first.audit["default"]["kept"]
+    db = sqlite3.connect(config.out / "run.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 96
+
+
+def test_audit_report_parses_and_escapes_model_text(tmp_path: Path) -> None:
+    result = audit(_config(tmp_path))
+    page = result.report_path.read_text()
+    assert "<script>" not in page and "<svg" in page and "<polyline" in page
+
+    class Counter(HTMLParser):
+        tags: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+    parser = Counter()
+    parser.feed(page)
+    assert parser.tags.count("table") == 3
+    assert str(result.audit["default"]["precision"]) in page

@@ -1,0 +1,92 @@
+"""Label filters and the adaptive stopping rule, on hand-made votes."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from crescent.backends.base import Completion
+from crescent.pipeline.labels import LabelPolicy, copied_from_question, decide, first_wave, settled
+
+FILTERS = LabelPolicy()
+PLAIN = LabelPolicy.plain_majority(0.5)
+
+
+def _c(text: str, finish: str = "stop") -> Completion:
+    return Completion(text=text, tokens=len(text.split()), finish_reason=finish)
+
+
+def test_unfinished_votes_do_not_vote() -> None:
+    votes = [_c("3 + 4 = 7. The answer is 7."), _c("The answer is 7."), _c("long ... 9", finish="length")]
+    votes += [_c("I am not sure.")]
+    filtered, plain = decide(votes, FILTERS), decide(votes, PLAIN)
+    assert filtered.kept and filtered.consensus == 1.0  # 2 of the 2 votes that voted
+    assert plain.kept and plain.consensus == 0.5  # 2 of 4: the cut and the blank count against
+    assert filtered.answers[2] is None and plain.answers[2] == "9"
+
+
+def test_too_few_valid_votes_is_dropped() -> None:
+    votes = [_c("1 + 1 = 2. The answer is 2."), _c("cut", finish="length"), _c("no idea")]
+    assert decide(votes, FILTERS).reason == "too_few_votes"
+    assert decide(votes, LabelPolicy(min_valid_votes=1)).kept
+
+
+def test_arithmetic_check_picks_a_passing_solution_or_drops() -> None:
+    wrong_first = [_c("6 * 7 = 40, plus 2 is 42. The answer is 42."), _c("6 * 7 = 42. The answer is 42.")]
+    outcome = decide(wrong_first, FILTERS)
+    assert outcome.kept and outcome.solution.startswith("6 * 7 = 42")
+    all_wrong = [_c("6 * 7 = 40. The answer is 40."), _c("6 * 7 = 40 so 40. The answer is 40.")]
+    assert decide(all_wrong, FILTERS).reason == "arithmetic_error"
+    assert decide(all_wrong, PLAIN).kept
+
+
+def test_shortcut_answer_copied_from_question_is_dropped() -> None:
+    question = "How can Ann finish her homework by 10 minutes past eight?"
+    votes = [_c("She should start early. The answer is 10."), _c("The answer is 10.")]
+    assert decide(votes, FILTERS, question).reason == "shortcut"
+    assert decide(votes, PLAIN, question).kept
+    worked = [_c("She reads 2 * 5 = 10 pages. The answer is 10."), _c("The answer is 10.")]
+    assert decide(worked, FILTERS, question).kept  # the copy is backed by valid arithmetic
+
+
+def test_difficulty_band_drops_unanimous_questions() -> None:
+    unanimous = [_c("The answer is 5.")] * 3
+    band = LabelPolicy(max_consensus=0.7, min_consensus=0.3, arithmetic_check=False)
+    assert decide(unanimous, band).reason == "too_easy"
+    split = [_c("The answer is 5."), _c("The answer is 5."), _c("The answer is 6.")]
+    assert decide(split, band).kept
+
+
+def test_copied_from_question_compares_values() -> None:
+    assert copied_from_question("1200", "It costs $1,200 in total.")
+    assert copied_from_question("0.5", "Half is .5 of it, or 0.50")
+    assert not copied_from_question("12", "She had 120 apples.")
+
+
+def test_settled_rules() -> None:
+    a, b = _c("The answer is 1."), _c("The answer is 2.")
+    assert first_wave(5) == 3 and first_wave(4) == 3 and first_wave(1) == 1
+    assert settled([a, a, a], 5, FILTERS)  # 3 > 0 + 2 remaining: cannot be overtaken
+    assert not settled([a, a, b], 5, FILTERS)
+    three = [a, b, _c("The answer is 3.")]
+    assert not settled(three, 5, LabelPolicy(min_consensus=0.6))  # (1 + 2) / 5 = 0.6 still reachable
+    assert settled(three, 5, LabelPolicy(min_consensus=0.61))
+
+
+@pytest.mark.parametrize("votes", [3, 4, 5])
+def test_settled_never_changes_the_winner_or_a_kept_label(votes: int) -> None:
+    """Exhaustively: a question stopped early keeps the full run's winner, and one dropped early for
+    consensus would have been dropped by the full run too."""
+    texts = [_c("The answer is 1."), _c("The answer is 2."), _c("no answer")]
+    policy = LabelPolicy(arithmetic_check=False, shortcut_filter=False)
+    for sequence in itertools.product(texts, repeat=votes):
+        full = decide(list(sequence), policy)
+        m = first_wave(votes)
+        while m < votes and not settled(list(sequence[:m]), votes, policy):
+            m += 1
+        early = decide(list(sequence[:m]), policy)
+        if early.kept:
+            assert early.answer == full.answer  # the leader could not be overtaken
+        if early.reason == "low_consensus" and m < votes:
+            assert not full.kept  # consensus was out of reach

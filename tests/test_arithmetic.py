@@ -1,0 +1,57 @@
+"""The stated-arithmetic checker: what it catches, what it leaves alone, and that it never evaluates code."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crescent.arithmetic import check, evaluate
+
+
+@pytest.mark.parametrize(
+    ("text", "checked", "wrong"),
+    [
+        ("She has 3 * 4 = 12 apples. Then 12 + 5 = 17. The answer is 17.", 2, 0),
+        ("So \\( 5 \\times 3 = 15 \\) and $1,200 / 4 = $300.", 2, 0),
+        ("2 + 3 = 6", 1, 1),
+        ("10/3 = 3.33", 1, 0),  # rounding the stated decimals allow
+        ("10/3 = 3", 1, 1),  # an integer claims exactness
+        ("Total = 5 + 2 = 7", 1, 0),
+        ("20% * 50 = 10", 1, 0),
+        ("(3 + 4) * 2 = 14", 1, 0),
+        ("5 x 4 = 20 and 6 × 2 = 12 and 9 ÷ 3 = 3", 3, 0),
+        ("\\frac{1}{2} * 8 = 4", 1, 0),
+        ("2 + 3 = 5 + 1 = 6", 2, 0),  # a running total is read leniently
+        ("He walks 3 miles = 5 km", 0, 0),  # no arithmetic on the left: not checked
+        ("x = 5", 0, 0),
+        ("12 - 4 = 9 so the answer is 9", 1, 1),
+    ],
+)
+def test_check_counts_stated_equations(text: str, checked: int, wrong: int) -> None:
+    report = check(text)
+    assert (report.checked, report.wrong) == (checked, wrong)
+
+
+def test_evaluate_is_exact_and_refuses_anything_but_arithmetic() -> None:
+    assert evaluate("1/3 + 1/3 + 1/3") == Fraction(1)
+    assert evaluate("2^10") == 1024
+    assert evaluate("__import__('os').system('true')") is None
+    assert evaluate("9 ** 99999") is None  # exponent cap
+    assert evaluate("10**14 * 10**14") is None  # magnitude cap
+    assert evaluate("1 / 0") is None
+    assert evaluate("(" * 300 + "1" + ")" * 300) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=400))
+def test_check_never_raises_on_arbitrary_text(text: str) -> None:
+    report = check(text)
+    assert 0 <= report.wrong <= report.checked
+
+
+def test_check_is_fast_on_hostile_input() -> None:
+    report = check("1+" * 50_000 + "1 = 3 " + "9 * 9 = 81 " * 200)
+    assert report.checked <= 64
