@@ -13,6 +13,7 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    create_model,
     Field,
     ValidationError,
     ValidationInfo,
@@ -195,7 +196,7 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
         if loaded is not None and not isinstance(loaded, dict):
             raise CrescentError(f"config file {yaml_path} must hold a mapping of option: value")
         values.update(loaded or {})
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    _merge(values, overrides)
     try:
         return cls(**values)
     except ValidationError as exc:
@@ -203,6 +204,20 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
         field = ".".join(str(p) for p in first["loc"]) or "config"
         source = f" (from {yaml_path})" if yaml_path and field in (values.keys() - overrides.keys()) else ""
         raise CrescentError(f"invalid option {field}{source}: {first['msg']}") from exc
+
+
+def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Explicit overrides win; ``None`` means not given; nested sections merge key by key."""
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            _merge(values[key], value)
+        elif isinstance(value, dict):
+            values[key] = {}
+            _merge(values[key], value)
+        else:
+            values[key] = value
 
 
 def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
@@ -366,8 +381,40 @@ class PruneConfig(BaseModel):
     )
 
 
+def _section(base: type[C], owned: tuple[str, ...], doc: str) -> type[C]:
+    """``base`` with the fields ``improve`` fills in per round made optional (and hidden from the CLI)."""
+    fields: dict[str, Any] = {name: (Any, Field(None, exclude=True)) for name in owned}
+    section = create_model(
+        f"{base.__name__.removesuffix('Config')}Section", __base__=base, __doc__=doc, **fields
+    )
+    section.IMPROVE_OWNS = frozenset(owned)  # type: ignore[attr-defined]
+    return section
+
+
+GenerateSection = _section(
+    GenerateConfig,
+    ("out", "model"),
+    "``improve``'s generate step: every GenerateConfig option but out/model.",
+)
+TrainSection = _section(
+    TrainConfig,
+    ("out", "model", "data"),
+    "``improve``'s train step: every TrainConfig option but out/model/data.",
+)
+EvalSection = _section(
+    EvalConfig, ("out", "model"), "``improve``'s eval step: every EvalConfig option but out/model."
+)
+
+
 class ImproveConfig(BaseModel):
-    """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates."""
+    """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates.
+
+    It *holds* the three commands' configs as sections (YAML ``generate:``/``train:``/``eval:`` mappings,
+    or ``--generate.votes 3``-style flags), so every option of those commands is reachable here and is
+    defined once. ``improve`` fills in only what a round decides: each step's ``out``, the model (the
+    current one, or the teacher when distilling), the training data, and ``generate.seed + round``.
+    The generate step also excludes ``eval.data`` from the questions it may produce.
+    """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -376,21 +423,11 @@ class ImproveConfig(BaseModel):
     student: str | None = Field(
         None, description="distillation: train this model (GGUF/HF) on data from --model, not --model itself"
     )
-    rounds: int = Field(1, ge=1, le=20)
-    questions: int = Field(100, ge=1)
-    votes: int = Field(5, ge=1, le=64)
-    eval_data: Path = Field(..., description="JSONL benchmark for every round's eval")
-    eval_limit: int | None = Field(None, ge=1)
-    eval_shots: int = Field(0, ge=0, le=32)
-    fewshot_from: Path | None = None
-    seed: int = 0
-    lora: bool = False
-    epochs: float = Field(1.0, gt=0.0)
-    lr: float | None = Field(None, gt=0.0)
-    max_steps: int | None = Field(None, ge=1)
-    batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together (generate, eval)")
-    train_batch_size: int = Field(8, ge=1)
-    max_tokens: int = Field(320, ge=8, description="answer length cap (votes and eval)")
-    threads: int | None = Field(None, ge=1)
-    generate_backend: BackendName = Field("llamacpp", description="engine for generate/eval (fake = tests)")
-    quiet: bool = False
+    rounds: int = Field(1, ge=1, le=20, description="rounds of generate -> train -> eval")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads for every step (overrides the sections')"
+    )
+    quiet: bool = Field(False, description="no progress bars in any step")
+    generate: GenerateSection = Field(default_factory=GenerateSection)  # type: ignore[valid-type]
+    train: TrainSection = Field(default_factory=TrainSection)  # type: ignore[valid-type]
+    eval: EvalSection  # type: ignore[valid-type]

@@ -132,8 +132,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px}}figure{{display:inline-block;margi
 pre{{white-space:pre-wrap;background:#f6f6f6;padding:6px}}</style></head><body>
 <h1>crescent improve</h1>
 <p>model: {_cell(config.model or "embedded SmolLM2-135M-Instruct")}; student: {_cell(config.student or "—")};
-rounds: {config.rounds}; questions/round: {config.questions}; votes: {config.votes};
-eval: {_cell(config.eval_data)} (limit {_cell(config.eval_limit)}, {config.eval_shots}-shot)</p>
+rounds: {config.rounds}; questions/round: {config.generate.questions}; votes: {config.generate.votes};
+eval: {_cell(config.eval.data)} (limit {_cell(config.eval.limit)}, {config.eval.shots}-shot)</p>
 {_table(rounds)}
 {images}
 <h2>Sample data (model text, escaped)</h2>

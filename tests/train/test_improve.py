@@ -36,12 +36,9 @@ def _config(tiny_model_dir: Path, tmp_path: Path, out: Path) -> dict:
         "out": str(out),
         "model": str(tiny_model_dir),
         "rounds": 2,
-        "questions": 4,
-        "votes": 3,
-        "eval_data": str(_eval_data(tmp_path / "bench.jsonl")),
-        "max_steps": 2,
-        "train_batch_size": 2,
-        "generate_backend": "fake",
+        "generate": {"backend": "fake", "questions": 4, "votes": 3},
+        "train": {"max_steps": 2, "batch_size": 2},
+        "eval": {"backend": "fake", "data": str(_eval_data(tmp_path / "bench.jsonl"))},
         "quiet": True,
         "threads": 1,
     }
@@ -84,6 +81,61 @@ def test_two_rounds_then_kill_and_resume(tiny_model_dir: Path, tmp_path: Path) -
     resumed = json.loads((out / "rounds.json").read_text())
     assert _shape(resumed) == _shape(rounds)
     assert resumed[1]["data"] == rounds[1]["data"] | {"tokens_per_s": resumed[1]["data"]["tokens_per_s"]}
+
+
+def test_every_section_option_reaches_its_step(tiny_model_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Options only ``generate``/``train``/``eval`` know (filters, thresholds, bait prompt) get there."""
+    import crescent.eval.run
+    import crescent.pipeline.generate
+    import crescent.train.sft
+    from crescent.config import GenerateConfig, TrainConfig
+
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_generate(config: GenerateConfig):
+        seen["generate"] = config
+        raise Stop
+
+    def fake_eval(config):
+        seen["eval"] = config
+        out = config.out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps({"accuracy": 0.0, "n": 1, "ci95": [0, 1]}))
+
+    monkeypatch.setattr(crescent.pipeline.generate, "generate", fake_generate)
+    monkeypatch.setattr(crescent.eval.run, "evaluate", fake_eval)
+    values = _config(tiny_model_dir, tmp_path, tmp_path / "run")
+    values["generate"] |= {"dedup_threshold": 0.9, "min_consensus": 0.7, "bait_prompt": "Write a puzzle."}
+    values["generate"] |= {"arithmetic_check": False, "seed": 5}
+    with pytest.raises(Stop):
+        improve(ImproveConfig(**values))
+    generated = seen["generate"]
+    assert isinstance(generated, GenerateConfig)
+    assert (generated.dedup_threshold, generated.min_consensus, generated.bait_prompt) == (
+        0.9,
+        0.7,
+        "Write a puzzle.",
+    )
+    assert not generated.arithmetic_check and generated.seed == 6  # seed + round
+    assert generated.out == tmp_path / "run" / "round-1" / "data"
+    assert Path(values["eval"]["data"]) in generated.exclude and generated.threads == 1
+    assert seen["eval"].limit is None and seen["eval"].backend == "fake"
+    assert TrainConfig(**{**values["train"], "data": "x", "out": "y"}).max_steps == 2
+
+
+def test_improve_cli_takes_dotted_section_flags(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crescent.cli import app
+
+    result = CliRunner().invoke(app, ["improve", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for flag in ("--generate.dedup-threshold", "--generate.min-consensus", "--train.lora", "--eval.limit"):
+        assert flag in result.output
+    assert "--generate.out" not in result.output and "--train.data" not in result.output
 
 
 def test_contradicting_rerun_stops(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -51,32 +51,79 @@ def _default_text(field: FieldInfo) -> str:
     return repr(default) if isinstance(default, str) else str(default)
 
 
-def field_parameter(name: str, field: FieldInfo) -> inspect.Parameter:
-    """One keyword parameter whose typer option mirrors ``field`` (``None`` = not given on the line)."""
+def field_parameter(name: str, field: FieldInfo, section: str = "") -> inspect.Parameter:
+    """One keyword parameter whose typer option mirrors ``field`` (``None`` = not given on the line).
+
+    A field of a nested section is ``--section.field-name``, passed to the command as ``section__field``.
+    """
     annotation = _strip_optional(field.annotation)
-    flag = "--" + name.replace("_", "-")
+    flag = "--" + (f"{section}." if section else "") + name.replace("_", "-")
     help_text = escape(f"{field.description or name.replace('_', ' ')} [default: {_default_text(field)}]")
+    aliases = () if section else ALIASES.get(name, ())
     if annotation is bool:
-        decls: tuple[str, ...] = (f"{flag}/--no-{flag[2:]}", *ALIASES.get(name, ()))
+        decls: tuple[str, ...] = (f"{flag}/--no-{flag[2:]}", *aliases)
     else:
-        decls = (flag, *ALIASES.get(name, ()))
+        decls = (flag, *aliases)
     if typing.get_origin(annotation) is Literal:  # typer offers choices through an Enum
         choices = [str(a) for a in typing.get_args(annotation)]
         annotation = enum.Enum(f"{name}_choice", {c: c for c in choices}, type=str)
     option = typer.Option(*decls, help=help_text, show_default=False)
     return inspect.Parameter(
-        name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[annotation | None, option]
+        f"{section}__{name}" if section else name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[annotation | None, option],
     )
 
 
+def _is_section(field: FieldInfo) -> bool:
+    annotation = _strip_optional(field.annotation)
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def config_parameters(cls: type[BaseModel], exclude: frozenset[str] = frozenset()) -> list[inspect.Parameter]:
+    """Parameters for every field, sections (nested configs) expanded into dotted flags."""
+    params = []
+    for name in ordered_fields(cls):
+        field = cls.model_fields[name]
+        if name in exclude:
+            continue
+        if _is_section(field):
+            section_cls = _strip_optional(field.annotation)
+            owned = getattr(section_cls, "IMPROVE_OWNS", frozenset())
+            params += [
+                field_parameter(sub, section_cls.model_fields[sub], section=name)
+                for sub in ordered_fields(section_cls)
+                if sub not in owned
+            ]
+        else:
+            params.append(field_parameter(name, field))
+    return params
+
+
+def _nest(values: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, enum.Enum):
+            value = value.value
+        section, _, name = key.partition("__")
+        if name:
+            nested.setdefault(section, {})[name] = value
+        else:
+            nested[key] = value
+    return nested
+
+
 def ordered_fields(cls: type[BaseModel]) -> list[str]:
-    """Required fields, then the command's own, then the inherited ones (backend options last)."""
+    """Required fields, then the command's own, then the inherited ones; nested sections last."""
     names: list[str] = []
     for klass in cls.__mro__:
         names += [
             n for n in vars(klass).get("__annotations__", {}) if n in cls.model_fields and n not in names
         ]
-    return sorted(names, key=lambda n: not cls.model_fields[n].is_required())
+    return sorted(
+        names, key=lambda n: (_is_section(cls.model_fields[n]), not cls.model_fields[n].is_required())
+    )
 
 
 def config_command(
@@ -87,7 +134,7 @@ def config_command(
     exclude: frozenset[str] = frozenset(),
 ) -> Callable[..., None]:
     """A typer command that builds ``cls`` from ``--config`` + flags and hands it to ``run``."""
-    params = [field_parameter(n, cls.model_fields[n]) for n in ordered_fields(cls) if n not in exclude]
+    params = config_parameters(cls, exclude)
     config_option = typer.Option(
         "--config", help=f"YAML file with any {cls.__name__} field; flags override it"
     )
@@ -102,10 +149,8 @@ def config_command(
 
     def command(**values: Any) -> None:
         config_path = values.pop("config")
-        if isinstance(values.get("exclude"), list | tuple) and not values["exclude"]:
-            values["exclude"] = None
-        values = {k: v.value if isinstance(v, enum.Enum) else v for k, v in values.items()}
-        run(load_config(cls, config_path, **values))
+        values = {k: None if isinstance(v, list | tuple) and not v else v for k, v in values.items()}
+        run(load_config(cls, config_path, **_nest(values)))
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__doc__ = doc

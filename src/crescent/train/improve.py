@@ -74,36 +74,41 @@ def _bind(config: ImproveConfig) -> None:
         write_atomic(marker, json.dumps(current, indent=2))
 
 
-def _engine(config: ImproveConfig, model: str | None) -> tuple[str, str | None]:
+def _engine(backend: str, model: str | None) -> tuple[str, str | None]:
     """Backend and model string for generate/eval: GGUF files run on llama.cpp, HF folders on transformers."""
-    if config.generate_backend == "fake":
+    if backend == "fake":
         return "fake", None
     if model is not None and Path(model).is_dir():
         return "transformers", model
-    return config.generate_backend, model
+    return backend, model
+
+
+def _common(config: ImproveConfig) -> dict[str, Any]:
+    """The top-level options that apply to every step."""
+    return {"quiet": config.quiet or None, "threads": config.threads}
+
+
+def _section(section: Any, **filled: Any) -> dict[str, Any]:
+    values = section.model_dump(exclude=set(section.IMPROVE_OWNS))
+    values.update({k: v for k, v in filled.items() if v is not None or k in section.IMPROVE_OWNS})
+    return values
 
 
 def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: int) -> Path:
     from crescent.pipeline.generate import generate
 
-    backend, model = _engine(config, model)
-
-    result = generate(
-        GenerateConfig(
-            out=out,
-            model=model,
-            backend=backend,
-            questions=config.questions,
-            votes=config.votes,
-            seed=config.seed + round_index,
-            batch_size=config.batch_size,
-            vote_max_tokens=config.max_tokens,
-            threads=config.threads,
-            quiet=config.quiet,
-            exclude=[config.eval_data],
-        )
+    backend, model = _engine(config.generate.backend, model)
+    exclude = [*config.generate.exclude, config.eval.data]  # never train on the benchmark's questions
+    values = _section(
+        config.generate,
+        out=out,
+        model=model,
+        backend=backend,
+        seed=config.generate.seed + round_index,
+        exclude=exclude,
+        **_common(config),
     )
-    return result.data_path
+    return generate(GenerateConfig(**values)).data_path
 
 
 def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> Path:
@@ -111,21 +116,7 @@ def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> P
         return out
     from crescent.train.sft import train
 
-    train(
-        TrainConfig(
-            model=model,
-            data=data,
-            out=out,
-            lora=config.lora,
-            epochs=config.epochs,
-            lr=config.lr,
-            max_steps=config.max_steps,
-            seed=config.seed,
-            batch_size=config.train_batch_size,
-            threads=config.threads,
-            quiet=config.quiet,
-        )
-    )
+    train(TrainConfig(**_section(config.train, model=model, data=data, out=out, **_common(config))))
     return out
 
 
@@ -133,23 +124,8 @@ def _evaluate(config: ImproveConfig, model: str | None, round_index: int) -> Pat
     from crescent.eval.run import evaluate
 
     out = config.out / f"round-{round_index}" / "eval"
-    backend, model = _engine(config, model)
-    evaluate(
-        EvalConfig(
-            out=out,
-            model=model,
-            backend=backend,
-            data=config.eval_data,
-            limit=config.eval_limit,
-            shots=config.eval_shots,
-            fewshot_from=config.fewshot_from,
-            seed=config.seed,
-            batch_size=config.batch_size,
-            max_tokens=config.max_tokens,
-            threads=config.threads,
-            quiet=config.quiet,
-        )
-    )
+    backend, model = _engine(config.eval.backend, model)
+    evaluate(EvalConfig(**_section(config.eval, out=out, model=model, backend=backend, **_common(config))))
     return out
 
 
