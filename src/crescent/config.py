@@ -13,10 +13,10 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
-    create_model,
     Field,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )

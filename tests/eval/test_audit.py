@@ -86,7 +86,9 @@ def test_audit_report_parses_and_escapes_model_text(tmp_path: Path) -> None:
     assert "<script>" not in page and "<svg" in page and "<polyline" in page
 
     class Counter(HTMLParser):
-        tags: list[str] = []
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: list[str] = []
 
         def handle_starttag(self, tag, attrs):
             self.tags.append(tag)

@@ -1,4 +1,4 @@
-"""``crescent improve``: options from ImproveConfig, its sections as ``--generate.*``/``--train.*``/``--eval.*``."""
+"""``crescent improve``: ImproveConfig options; sections as ``--generate.*``, ``--train.*``, ``--eval.*``."""
 
 from __future__ import annotations
 
