@@ -64,7 +64,7 @@ def run(
 ) -> dict:
     import faiss
 
-    from crescent.pipeline.dedup import VectorIndex
+    from crescent.similarity import VectorIndex
 
     if threads:
         faiss.omp_set_num_threads(threads)

@@ -23,9 +23,9 @@ import numpy as np
 
 from crescent.backends import create_backend
 from crescent.config import BackendConfig
-from crescent.pipeline.dedup import center_and_normalize
 from crescent.pipeline.generate import MEAN_SAMPLE
 from crescent.pipeline.sources import read_questions
+from crescent.similarity import center_and_normalize
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "train.jsonl"
 SYNONYMS = [

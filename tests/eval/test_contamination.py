@@ -14,9 +14,10 @@ import pytest
 from crescent.cli import main
 from crescent.config import GenerateConfig
 from crescent.errors import CrescentError
-from crescent.eval.contamination import ContaminationConfig, NgramIndex, check_contamination, words
+from crescent.eval.contamination import ContaminationConfig, check_contamination
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.generate import generate
+from crescent.similarity import NgramIndex, words
 
 GSM8K = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
 DIFFERENT = "A train leaves at noon at sixty miles per hour. How far has it gone by three o'clock?"

@@ -23,8 +23,8 @@ from crescent.backends.base import Backend
 from crescent.config import BackendConfig, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.executors import create_executor
-from crescent.pipeline.dedup import center_and_normalize
 from crescent.pipeline.generate import generate
+from crescent.similarity import center_and_normalize
 
 try:
     import ray

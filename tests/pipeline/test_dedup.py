@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from crescent.pipeline.dedup import Deduplicator, VectorIndex, center_and_normalize
+from crescent.pipeline.dedup import Deduplicator
+from crescent.similarity import VectorIndex, center_and_normalize
 
 
 def _unit(*values: float) -> np.ndarray:
@@ -62,7 +63,7 @@ def test_restore_rebuilds_state_from_stored_vectors() -> None:
 
 
 def test_vector_index_keeps_positions_when_it_becomes_an_ivf_index(monkeypatch) -> None:
-    import crescent.pipeline.dedup as dedup_module
+    import crescent.similarity as dedup_module
 
     monkeypatch.setattr(dedup_module, "FLAT_LIMIT", 300)
     monkeypatch.setattr(dedup_module, "IVF_LISTS", 4)

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from crescent.backends.base import SampleRequest, SamplingParams
+from crescent.backends.hf_loading import LoadedModel, load_model
 from crescent.backends.llamacpp import LlamaCppBackend
 from crescent.config import BackendConfig, PruneConfig
 from crescent.errors import CrescentError
 from crescent.train.gguf_export import export_gguf, permute_for_gguf
-from crescent.train.loading import LoadedModel, load_model
 from crescent.train.prune import prune
 
 PROMPT = [{"role": "user", "content": "Write a math word problem."}]

@@ -10,9 +10,9 @@ import torch
 from tiny_model import build_tiny_model
 from typer.testing import CliRunner
 
+from crescent.backends.hf_loading import load_model
 from crescent.cli import app
 from crescent.errors import CrescentError
-from crescent.train.loading import load_model
 from crescent.train.prune import keep_layers, parse_keep
 
 

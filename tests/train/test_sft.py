@@ -10,10 +10,10 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from crescent.backends.hf_loading import load_model
 from crescent.cli import app
 from crescent.config import TrainConfig
 from crescent.errors import ConfigMismatch, CrescentError
-from crescent.train.loading import load_model
 from crescent.train.sft import make_trainer, read_chat_rows, train
 
 from .conftest import ROWS

@@ -26,8 +26,8 @@ import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
 from crescent.backends.base import BackendError, Completion, SampleRequest, SamplingParams, Usage, derive_seed
+from crescent.backends.hf_loading import load_model
 from crescent.config import BackendConfig
-from crescent.train.loading import load_model
 
 MEMORY_FRACTION_GPU = 0.6  # of free GPU memory that the KV cache and logits of one batch may take
 MEMORY_FRACTION_CPU = 0.25  # of available RAM (the machine is usually shared)

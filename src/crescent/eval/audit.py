@@ -22,12 +22,13 @@ from crescent.config import AuditConfig, fingerprint
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor, create_executor
-from crescent.pipeline.generate import vote_plan
 from crescent.pipeline.labels import LabelPolicy, decide, first_wave, settled
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
-from crescent.pipeline.vote import run_votes, stored_votes_by_question, vote_request
+from crescent.pipeline.vote import VotePlan, run_votes, stored_votes_by_question, vote_request
 from crescent.progress import make_progress
+from crescent.session import SCHEMA as SESSION_SCHEMA
+from crescent.session import Session, totals
 from crescent.store import RunStore, write_atomic
 
 SCHEMA = (
@@ -35,9 +36,8 @@ SCHEMA = (
     + """
 CREATE TABLE IF NOT EXISTS greedy (
   question_id TEXT PRIMARY KEY, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 """
+    + SESSION_SCHEMA
 )
 AUDIT_FILE = "audit.json"
 
@@ -61,8 +61,6 @@ class AuditResult:
 
 def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
-    from crescent.pipeline.generate import Session
-
     items = load_items(config.data)
     selected = items[: config.limit] if config.limit else items
     store = RunStore(config.out, SCHEMA, kind="audit")
@@ -79,7 +77,15 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         session = Session(store)
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
-            run_votes(vote_plan(config), store, executor, questions, progress, session, label="audit votes")
+            run_votes(
+                VotePlan.from_config(config),
+                store,
+                executor,
+                questions,
+                progress,
+                session,
+                label="audit votes",
+            )
             if config.greedy:
                 _greedy(config, store, executor, selected, session)
         result = summarize(config, store, selected)
@@ -213,7 +219,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
             "votes_saved": round(1 - used / drawn, 4) if drawn else 0.0,
             **_score(scored, prefixes, policy),
         }
-    wall = store.scalar("SELECT COALESCE(SUM(wall_s), 0) FROM sessions")
+    wall, _, _ = totals(store)
     tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")
     result.update({"wall_s": round(wall, 1), "vote_tokens": tokens, "config": config.model_dump(mode="json")})
     return result

@@ -17,10 +17,8 @@ inflates the very benchmark used to measure the gain. Two complementary checks f
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,74 +31,14 @@ from crescent.config import BackendConfig, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.pipeline.sources import read_jsonl
 from crescent.progress import console
+from crescent.similarity import MAX_TEXT_CHARS, NGRAM, NgramIndex, VectorIndex, center_and_normalize
 from crescent.store import write_atomic
 
 if TYPE_CHECKING:
     from crescent.backends.base import Backend
 
-NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
-MIN_SHORT_NGRAM = 8  # a question shorter than n words counts whole only from this length (as GPT-3)
-MAX_TEXT_CHARS = 20_000  # untrusted text: never tokenize more than this
 MAX_REPORT_CHARS = 2_000  # question text kept per flagged row
 EMBED_CHUNK = 64  # texts per backend.embed call
-_WORD = re.compile(r"[^\W_]+")  # letters and digits; punctuation and underscores separate words
-
-
-def words(text: str) -> list[str]:
-    """The normalised lowercase word tokens n-grams are made of ("It's 5%!" -> it, s, 5)."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text[:MAX_TEXT_CHARS]).lower())
-
-
-@dataclass(frozen=True)
-class NgramMatch:
-    key: int  # what the caller passed to ``NgramIndex.add`` for the matched text
-    ngram: str  # the shared words, space separated
-
-
-class NgramIndex:
-    """A set-based index of every word n-gram of some texts; a query returns its first shared n-gram.
-
-    A text shorter than ``n`` words is indexed whole when it has at least ``MIN_SHORT_NGRAM`` words (a
-    short benchmark question copied verbatim is still found); shorter texts are left to exact and
-    embedding checks, since a 3-word "n-gram" would match half of all questions.
-    """
-
-    def __init__(self, n: int = NGRAM) -> None:
-        if n < 1:
-            raise ValueError("n-gram size must be at least 1")
-        self.n = n
-        self._owner: dict[str, int] = {}  # n-gram -> key of the first text that has it
-        self._sizes: set[int] = set()  # window sizes present (n, and shorter texts' lengths)
-
-    def __len__(self) -> int:
-        return len(self._owner)
-
-    def add(self, text: str, key: int = 0) -> None:
-        tokens = words(text)
-        size = min(self.n, len(tokens))
-        if size < min(self.n, MIN_SHORT_NGRAM):
-            return
-        self._sizes.add(size)
-        for gram in _windows(tokens, size):
-            self._owner.setdefault(gram, key)
-
-    def add_all(self, texts: Iterable[str]) -> None:
-        for key, text in enumerate(texts):
-            self.add(text, key)
-
-    def find(self, text: str) -> NgramMatch | None:
-        tokens = words(text)
-        for size in sorted(self._sizes, reverse=True):
-            for gram in _windows(tokens, size):
-                key = self._owner.get(gram)
-                if key is not None:
-                    return NgramMatch(key, gram)
-        return None
-
-
-def _windows(tokens: Sequence[str], size: int) -> Iterator[str]:
-    for start in range(len(tokens) - size + 1):
-        yield " ".join(tokens[start : start + size])
 
 
 class ContaminationConfig(BackendConfig):
@@ -157,7 +95,6 @@ def nearest_benchmark(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centered cosine and position of each generated question's nearest benchmark question."""
     # Imported here: crescent.pipeline.dedup imports this module for NgramIndex.
-    from crescent.pipeline.dedup import VectorIndex, center_and_normalize
 
     reference = _embed(backend, benchmark)
     mean = reference.mean(axis=0)

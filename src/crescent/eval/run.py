@@ -9,7 +9,6 @@ grow) scores only the items not yet done. Answers are extracted, voted and compa
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,12 @@ from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.progress import make_progress
 from crescent.prompts import solve_messages
+from crescent.session import SCHEMA as SESSION_SCHEMA
+from crescent.session import Session, rate, totals
 from crescent.store import RunStore, write_atomic
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS items (
   position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, question TEXT NOT NULL, gold TEXT NOT NULL,
   prediction TEXT, correct INTEGER NOT NULL, consensus REAL NOT NULL, counts TEXT NOT NULL,
@@ -35,9 +37,9 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS outputs (
   item_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL,
   finish_reason TEXT, PRIMARY KEY (item_id, idx));
-CREATE TABLE IF NOT EXISTS sessions (
-  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 """
+    + SESSION_SCHEMA
+)
 
 
 _Outputs = dict[str, list[tuple[str, str | None, str | None]]]  # item id -> [(text, answer, finish_reason)]
@@ -98,24 +100,6 @@ def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> S
     )
 
 
-class _Session:
-    """Wall time and tokens of this invocation, added to the store with each commit."""
-
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
-        self.started = time.perf_counter()
-        self.id: int | None = None
-
-    def commit(self, tokens: int) -> None:
-        """Call inside a transaction; the row is created with the first work, so no-op reruns add none."""
-        if self.id is None:
-            self.id = self.store.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
-        self.store.db.execute(
-            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?",
-            (time.perf_counter() - self.started, tokens, self.id),
-        )
-
-
 def _score(
     config: EvalConfig, store: RunStore, executor: Executor, selected: list[EvalItem], shots: list[Shot]
 ) -> None:
@@ -134,7 +118,7 @@ def _score(
         )
         for chunk in (todo[i : i + per_batch] for i in range(0, len(todo), per_batch))
     )
-    session = _Session(store)
+    session = Session(store)
     with make_progress(config.quiet) as progress:
         info = _running(right, finished)
         bar = progress.add_task("eval", total=len(selected), completed=finished, info=info)
@@ -256,15 +240,15 @@ def _summary(
     low, high = wilson_interval(right, n)
     # Throughput counts every token this store ever generated, over the wall time that produced them.
     generated = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM items")
-    wall = store.scalar("SELECT COALESCE(SUM(wall_s), 0) FROM sessions")
+    wall, _, sessions = totals(store)
     results: dict[str, Any] = {
         "accuracy": round(right / n, 4),
         "correct": right,
         "n": n,
         "ci95": [round(low, 4), round(high, 4)],
         "extraction_failure_rate": round(no_answer / n, 4),
-        "output_extraction_failure_rate": _rate(unextracted, len(all_outputs)),
-        "truncated_rate": _rate(truncated, len(all_outputs)),
+        "output_extraction_failure_rate": rate(unextracted, len(all_outputs)),
+        "truncated_rate": rate(truncated, len(all_outputs)),
         "votes": config.votes,
         "temperature": config.sampling_temperature,
         "shots": [{"line": s.line, "question": s.question} for s in shots],
@@ -272,14 +256,10 @@ def _summary(
         "wall_s": round(wall, 2),
         "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
         "resumed": resumed,
-        "sessions": store.scalar("SELECT COUNT(*) FROM sessions"),
+        "sessions": sessions,
         "data_sha256": file_sha256(config.data),
         "config": config.model_dump(mode="json"),
     }
     if usage is not None:
         results["backend_usage_this_session"] = usage.as_dict()
     return results
-
-
-def _rate(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0

@@ -7,6 +7,7 @@ why a model's samples were thrown away.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
@@ -70,3 +71,8 @@ def clean_question(raw: str) -> tuple[str | None, str | None]:
 def normalized_key(question: str) -> str:
     """Cheap exact-duplicate key: case, punctuation and spacing do not make a question new."""
     return " ".join(re.findall(r"[a-z0-9]+", question.lower()))
+
+
+def question_id(question: str) -> str:
+    """Content-derived, so ids stay unique when runs and rounds are merged."""
+    return "q-" + hashlib.blake2b(question.encode(), digest_size=6).hexdigest()

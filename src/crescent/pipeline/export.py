@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
 from crescent.prompts import solve_prompt
+from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
 if TYPE_CHECKING:
     from crescent.config import GenerateConfig
-    from crescent.pipeline.generate import GenerateResult
-
 HISTOGRAM_BINS = 10
 
 
-def question_id(question: str) -> str:
-    """Content-derived, so ids stay unique when runs and rounds are merged."""
-    return "q-" + hashlib.blake2b(question.encode(), digest_size=6).hexdigest()
+@dataclass
+class GenerateResult:
+    out: Path
+    data_path: Path
+    stats_path: Path
+    stats: dict
 
 
 def export_run(
     config: GenerateConfig, store: RunStore, *, stop_reason: str, resumed: bool, usage: Usage | None
 ) -> GenerateResult:
-    from crescent.pipeline.generate import GenerateResult
-
     rows = store.db.execute(
         "SELECT q.id, q.question, o.answer, o.solution, o.counts, o.consensus FROM"
         " (SELECT id, question, attempt FROM questions ORDER BY attempt LIMIT ?) q"
@@ -71,7 +72,7 @@ def collect_stats(
     vote_tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")
     consensus = [c for (c,) in store.db.execute("SELECT consensus FROM outcomes WHERE answer IS NOT NULL")]
     histogram = Counter(min(int(c * HISTOGRAM_BINS), HISTOGRAM_BINS - 1) for c in consensus)
-    wall = store.scalar("SELECT COALESCE(SUM(wall_s), 0) FROM sessions")
+    wall, _, sessions = totals(store)
     tokens = bait_tokens + vote_tokens
     stats: dict[str, Any] = {
         "stop_reason": stop_reason,
@@ -103,7 +104,10 @@ def collect_stats(
             ),
             "votes_unfinished": store.scalar("SELECT COUNT(*) FROM votes WHERE finish_reason = 'length'"),
             "label_policy": store.get_meta("label_policy"),
-            "extraction_rate": _rate(store, "SELECT COUNT(*) FROM votes WHERE answer IS NOT NULL", "votes"),
+            "extraction_rate": rate(
+                store.scalar("SELECT COUNT(*) FROM votes WHERE answer IS NOT NULL"),
+                store.scalar("SELECT COUNT(*) FROM votes"),
+            ),
             "consensus_histogram": {
                 f"{b / HISTOGRAM_BINS:.1f}-{(b + 1) / HISTOGRAM_BINS:.1f}": histogram.get(b, 0)
                 for b in range(HISTOGRAM_BINS)
@@ -114,14 +118,9 @@ def collect_stats(
         "tokens_generated": tokens,
         "wall_s": round(wall, 2),
         "tokens_per_s": round(tokens / wall, 2) if wall else 0.0,
-        "sessions": store.scalar("SELECT COUNT(*) FROM sessions"),
+        "sessions": sessions,
         "config": config.model_dump(mode="json"),
     }
     if usage is not None:
         stats["backend_usage_this_session"] = usage.as_dict()
     return stats
-
-
-def _rate(store: RunStore, sql: str, table: str) -> float:
-    total = store.scalar(f"SELECT COUNT(*) FROM {table}")
-    return round(store.scalar(sql) / total, 4) if total else 0.0

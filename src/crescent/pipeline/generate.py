@@ -7,20 +7,18 @@ store in the same transaction as the work it concludes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from crescent.backends.base import SamplingParams
-from crescent.config import GenerateConfig, VotingConfig, fingerprint
+from crescent.config import GenerateConfig, fingerprint
 from crescent.errors import CrescentError
 from crescent.executors import Executor, create_executor
-from crescent.pipeline.bait import MAX_RAW_CHARS
-from crescent.pipeline.dedup import Deduplicator, center_and_normalize
-from crescent.pipeline.export import export_run, question_id
+from crescent.pipeline.bait import MAX_RAW_CHARS, question_id
+from crescent.pipeline.dedup import Deduplicator
+from crescent.pipeline.export import GenerateResult, export_run
 from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
@@ -32,6 +30,9 @@ from crescent.pipeline.tasks import (
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.progress import make_progress
+from crescent.session import SCHEMA as SESSION_SCHEMA
+from crescent.session import Session
+from crescent.similarity import center_and_normalize
 from crescent.store import RunStore
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
@@ -43,21 +44,12 @@ CREATE TABLE IF NOT EXISTS candidates (
   status TEXT NOT NULL, reason TEXT, similarity REAL, tokens INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS questions (
   id TEXT PRIMARY KEY, attempt INTEGER NOT NULL UNIQUE, question TEXT NOT NULL, vector BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-  id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS excluded (
   sha256 TEXT PRIMARY KEY, rows INTEGER NOT NULL, vectors BLOB NOT NULL);
 """
     + VOTE_SCHEMA
+    + SESSION_SCHEMA
 )
-
-
-@dataclass
-class GenerateResult:
-    out: Path
-    data_path: Path
-    stats_path: Path
-    stats: dict
 
 
 def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
@@ -100,23 +92,6 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         if owns_executor and executor is not None:
             executor.close()
         store.close()
-
-
-class Session:
-    """Wall time and tokens of this invocation, added to the store with each commit."""
-
-    def __init__(self, store: RunStore) -> None:
-        self.store = store
-        self.started = time.perf_counter()
-        self.committed_wall = 0.0
-        self.id = store.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
-
-    def commit(self, tokens: int) -> None:
-        """Call inside a transaction."""
-        now = time.perf_counter() - self.started
-        self.store.db.execute(
-            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?", (now, tokens, self.id)
-        )
 
 
 def _bait_and_dedup(
@@ -284,16 +259,4 @@ def _vote(config: GenerateConfig, store: RunStore, executor: Executor, progress,
     questions = store.db.execute(
         "SELECT id, question FROM questions ORDER BY attempt LIMIT ?", (config.questions,)
     ).fetchall()
-    run_votes(vote_plan(config), store, executor, questions, progress, session)
-
-
-def vote_plan(config: VotingConfig) -> VotePlan:
-    return VotePlan(
-        votes=config.votes,
-        adaptive=config.adaptive_votes,
-        params=SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens),
-        instruction=config.solve_instruction,
-        seed=config.seed,
-        batch_size=config.batch_size,
-        policy=config.label_policy,
-    )
+    run_votes(VotePlan.from_config(config), store, executor, questions, progress, session)

@@ -5,7 +5,7 @@ is not thereby right, so the policy adds filters, each switchable and each count
 
 - ``drop_unfinished_votes``: a vote cut at ``max_tokens`` or without an extractable answer does not vote
   (it neither supports nor dilutes consensus; the paper's rule counts it against consensus);
-- ``min_valid_votes``: a label needs at least this many votes that did vote;
+- ``min_valid_votes``: a label needs at least this many votes that did vote (or all, if fewer were drawn);
 - ``max_consensus``: an optional difficulty band (R-Zero keeps questions 30-70 % of votes agree on);
 - ``arithmetic_check``: the chosen solution's stated ``a op b = c`` steps must hold
   (``crescent.arithmetic``); a winning answer with no such solution is dropped;
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from crescent import arithmetic
+import crescent.arithmetic as arithmetic
 from crescent.answers import extract_answer, normalize_answer, tally
 from crescent.backends.base import Completion
 
@@ -91,7 +91,7 @@ def decide(
     def drop(reason: str) -> VoteOutcome:
         return VoteOutcome(False, reason, result.winner, None, consensus, counts, answers)
 
-    if result.extracted < policy.min_valid_votes:
+    if result.extracted < min(policy.min_valid_votes, len(completions)):  # one vote asked, one needed
         return drop("too_few_votes")
     if consensus < policy.min_consensus:
         return drop("low_consensus")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from crescent.answers import extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
@@ -24,6 +24,9 @@ from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wav
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.prompts import solve_messages
 from crescent.store import RunStore
+
+if TYPE_CHECKING:
+    from crescent.config import VotingConfig
 
 MAX_VOTE_CHARS = 20_000
 
@@ -52,6 +55,18 @@ class VotePlan:
     seed: int
     batch_size: int
     policy: LabelPolicy
+
+    @classmethod
+    def from_config(cls, config: VotingConfig) -> VotePlan:
+        return cls(
+            votes=config.votes,
+            adaptive=config.adaptive_votes,
+            params=SamplingParams(config.vote_temperature, config.vote_top_p, config.vote_max_tokens),
+            instruction=config.solve_instruction,
+            seed=config.seed,
+            batch_size=config.batch_size,
+            policy=config.label_policy,
+        )
 
 
 def vote_request(

@@ -75,8 +75,8 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 
 def prune(config: PruneConfig) -> PruneResult:
+    from crescent.backends.hf_loading import load_model
     from crescent.train.gguf_export import export_gguf
-    from crescent.train.loading import load_model
 
     loaded = load_model(config.model)
     before = loaded.model.config.num_hidden_layers

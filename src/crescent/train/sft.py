@@ -32,7 +32,7 @@ from crescent.store import write_atomic
 if TYPE_CHECKING:
     from trl import SFTTrainer
 
-    from crescent.train.loading import LoadedModel
+    from crescent.backends.hf_loading import LoadedModel
 
 ROLES = ("system", "user", "assistant")
 MAX_CONTENT_CHARS = (
@@ -87,7 +87,7 @@ def train(config: TrainConfig) -> TrainResult:
     """Fine-tune, save ``model/`` (+ ``model.gguf``) and ``train_stats.json``; resumes a checkpointed run."""
     import torch
 
-    from crescent.train.loading import load_model
+    from crescent.backends.hf_loading import load_model
 
     if config.threads:
         torch.set_num_threads(config.threads)
