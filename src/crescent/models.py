@@ -28,8 +28,15 @@ def default_model_path() -> Path:
 
 
 def resolve_model(model: str | None) -> str:
-    """``None`` means the embedded default; otherwise the string is returned as given."""
-    return str(default_model_path()) if model in (None, "", "default") else str(model)
+    """``None`` means the embedded default; a catalog name (``crescent models list``) its pulled file;
+    otherwise the string is returned as given."""
+    if model in (None, "", "default"):
+        return str(default_model_path())
+    from crescent import catalog
+
+    if catalog.lookup(str(model)) is not None:
+        return str(catalog.local_path(str(model)))
+    return str(model)
 
 
 def check_gguf(path: str | Path) -> Path:

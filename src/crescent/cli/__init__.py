@@ -11,6 +11,7 @@ from crescent.cli import contamination as _contamination
 from crescent.cli import eval as _eval
 from crescent.cli import generate as _generate
 from crescent.cli import improve as _improve
+from crescent.cli import models as _models
 from crescent.cli import train as _train
 from crescent.errors import CrescentError
 from crescent.progress import console
@@ -35,6 +36,7 @@ _audit.register(app)
 _contamination.register(app)
 _train.register(app)
 _improve.register(app)
+_models.register(app)
 
 
 def main() -> None:
