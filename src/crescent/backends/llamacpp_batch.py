@@ -24,7 +24,7 @@ caller; a caller whose call the driver finished returns at once; the KV cells of
 across calls, so a shared prefix (the bait prompt, few-shot turns) is reused.
 
 Reproducibility: sample ``j`` of a request draws from its own RNG seeded with
-``derive_seed(request.seed, j)``, whatever its slot, neighbours or call. The
+``derive_seed(request.seed, request.first_index + j)``, whatever its slot, neighbours or call. The
 logits are computed per row, so in practice they do not depend on the batch
 either, but llama.cpp does not promise bit-identical floats across batch shapes
 or between a copied and a recomputed prefix: the same request can, rarely, decode
