@@ -83,3 +83,22 @@ def test_layers_do_not_import_upwards(lower: str, upper: str) -> None:
         if dep == upper or dep.startswith(upper + ".")
     )
     assert not offenders, offenders
+
+
+def test_a_plugin_backend_is_found_through_its_entry_point(monkeypatch) -> None:
+    """simonw/llm-style plugins: an installed package's entry point makes ``--backend NAME`` valid."""
+    from importlib.metadata import EntryPoint
+
+    from crescent.backends import create_backend, registry
+    from crescent.config import BackendConfig
+
+    plugin = EntryPoint(
+        name="echo", value="crescent.backends.fake:FakeBackend", group=registry.ENTRY_POINT_GROUP
+    )
+    monkeypatch.setattr(registry, "entry_points", lambda group: [plugin] if group == plugin.group else [])
+    backend = create_backend(BackendConfig(backend="echo", model="accuracy=1.0"))
+    assert backend.name == "fake" and not backend.overlapping_calls
+    backend.cancel_all()  # part of the interface, a no-op for a backend whose calls cannot overlap
+    monkeypatch.setattr(registry, "entry_points", lambda group: [])
+    with pytest.raises(ValueError, match="unknown backend 'echo'"):
+        BackendConfig(backend="echo")

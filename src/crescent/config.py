@@ -7,7 +7,7 @@ model defaults < YAML file < explicit CLI flags.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -22,11 +22,6 @@ from pydantic import (
 )
 
 from crescent.errors import CrescentError
-
-if TYPE_CHECKING:
-    from crescent.pipeline.labels import LabelPolicy
-
-BackendName = Literal["llamacpp", "llamacpp-simple", "transformers", "openai", "fake"]
 
 # Measured on SmolLM2-135M (32 samples each): this wording gave 21/32 usable questions at
 # temperature 0.9, against 14/32 for a longer "unique, diverse ... no title, no solution" prompt.
@@ -47,12 +42,24 @@ class BackendConfig(BaseModel):
     model: str | None = Field(
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
     )
-    backend: BackendName = Field("llamacpp", description="inference engine")
+    backend: str = Field(
+        "llamacpp",
+        description="inference engine: llamacpp, llamacpp-simple, transformers, openai, fake, or a plugin's",
+    )
     n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together")
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (backend=openai)")
     api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from crescent.backends.registry import available
+
+        if value not in available():
+            raise ValueError(f"unknown backend '{value}'; choose one of: {', '.join(sorted(available()))}")
+        return value
 
 
 class RunConfig(BackendConfig):
@@ -113,19 +120,6 @@ class VotingConfig(RunConfig):
                 f"max_consensus ({self.max_consensus}) must be >= min_consensus ({self.min_consensus})"
             )
         return self
-
-    @property
-    def label_policy(self) -> LabelPolicy:
-        from crescent.pipeline.labels import LabelPolicy
-
-        return LabelPolicy(
-            min_consensus=self.min_consensus,
-            max_consensus=self.max_consensus,
-            drop_unfinished_votes=self.drop_unfinished_votes,
-            min_valid_votes=self.min_valid_votes,
-            arithmetic_check=self.arithmetic_check,
-            shortcut_filter=self.shortcut_filter,
-        )
 
 
 class GenerateConfig(VotingConfig):

@@ -1,21 +1,18 @@
-"""Backend registry: a name maps to a loader, imported lazily so ``import crescent`` stays light."""
+"""Backend registry: a name maps to a loader, imported lazily so ``import crescent`` stays light.
+
+Plugins add backends without touching crescent, as simonw/llm's do: a package declares an entry point
+in the ``crescent.backends`` group (``name = "module:Class"``), and ``--backend name`` then works and is
+validated like a built-in one. The class follows ``crescent.backends.base.Backend``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib import import_module
 
 from crescent.backends.base import Backend, BackendError, Completion, SampleRequest, SamplingParams, Usage
+from crescent.backends.registry import available, register
 from crescent.config import BackendConfig
 from crescent.errors import CrescentError
-
-_REGISTRY: dict[str, str] = {
-    "llamacpp": "crescent.backends.llamacpp:LlamaCppBackend",
-    "llamacpp-simple": "crescent.backends.llamacpp:SimpleLlamaCppBackend",
-    "transformers": "crescent.backends.transformers:TransformersBackend",
-    "openai": "crescent.backends.openai:OpenAIBackend",
-    "fake": "crescent.backends.fake:FakeBackend",
-}
 
 _INSTALL_HINT = {
     "transformers": "pip install 'crescent-llm[transformers]'",
@@ -23,15 +20,11 @@ _INSTALL_HINT = {
 }
 
 
-def register(name: str, target: str) -> None:
-    """Add a backend (``"module:Class"``) under ``name``; plugins call this."""
-    _REGISTRY[name] = target
-
-
-def backend_class(name: str) -> Callable[..., Backend]:
-    if name not in _REGISTRY:
-        raise CrescentError(f"unknown backend '{name}'; choose one of: {', '.join(sorted(_REGISTRY))}")
-    module_name, _, attr = _REGISTRY[name].partition(":")
+def backend_class(name: str) -> type[Backend]:
+    known = available()
+    if name not in known:
+        raise CrescentError(f"unknown backend '{name}'; choose one of: {', '.join(sorted(known))}")
+    module_name, _, attr = known[name].partition(":")
     try:
         module = import_module(module_name)
     except ImportError as exc:
@@ -43,10 +36,8 @@ def backend_class(name: str) -> Callable[..., Backend]:
 
 
 def create_backend(config: BackendConfig) -> Backend:
-    """Build the backend a config names. Every backend takes the config object itself."""
-    if config.backend == "fake":
-        return backend_class("fake").from_spec(config.model)  # type: ignore[attr-defined]
-    return backend_class(config.backend)(config)
+    """Build the backend a config names."""
+    return backend_class(config.backend).from_config(config)
 
 
 __all__ = [
@@ -56,6 +47,7 @@ __all__ = [
     "SampleRequest",
     "SamplingParams",
     "Usage",
+    "available",
     "backend_class",
     "create_backend",
     "register",

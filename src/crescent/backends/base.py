@@ -10,9 +10,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from crescent.config import BackendConfig
 
 Message = dict[str, str]
 """A chat message: ``{"role": "user" | "assistant" | "system", "content": str}``."""
@@ -72,10 +75,21 @@ class Usage:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the pipeline needs from a model."""
+    """What the pipeline needs from a model.
+
+    ``overlapping_calls`` says ``sample`` may be called from several threads at once (the local executor
+    then keeps the next call in flight); ``cancel_all`` ends the calls in flight when a driver stops
+    early. ``BackendBase`` gives both their plain defaults.
+    """
 
     name: str
     usage: Usage
+    overlapping_calls: bool
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> Backend:
+        """Build the backend a config names (plugins: the config's ``model`` string is theirs to read)."""
+        ...
 
     def sample(self, requests: Sequence[SampleRequest], params: SamplingParams) -> list[list[Completion]]:
         """Return, for each request, its ``n`` completions in order."""
@@ -85,7 +99,22 @@ class Backend(Protocol):
         """Pooled hidden states of the model itself, float32 of shape ``(len(texts), dim)``."""
         ...
 
+    def cancel_all(self) -> None: ...
+
     def close(self) -> None: ...
+
+
+class BackendBase:
+    """Defaults for the optional parts of ``Backend``: calls run one at a time, nothing to cancel."""
+
+    overlapping_calls = False
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> Any:
+        return cls(config)  # type: ignore[call-arg]
+
+    def cancel_all(self) -> None:
+        """Nothing to cancel: a call that cannot overlap ends before the driver can stop."""
 
 
 def derive_seed(*parts: object) -> int:

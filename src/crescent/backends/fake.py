@@ -11,17 +11,21 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage
+from crescent.backends.base import BackendBase, Completion, SampleRequest, SamplingParams, Usage
+
+if TYPE_CHECKING:
+    from crescent.config import BackendConfig
 
 _NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana"]
 _THINGS = ["apples", "marbles", "stickers", "books", "coins", "pencils"]
 _NUMBERS = re.compile(r"\d+")
 
 
-class FakeBackend:
+class FakeBackend(BackendBase):
     name = "fake"
 
     def __init__(
@@ -39,6 +43,10 @@ class FakeBackend:
         self.accuracy = accuracy
         self.garbage = garbage
         self.usage = Usage()
+
+    @classmethod
+    def from_config(cls, config: BackendConfig) -> FakeBackend:
+        return cls.from_spec(config.model)
 
     @classmethod
     def from_spec(cls, spec: str | None) -> FakeBackend:

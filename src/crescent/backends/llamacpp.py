@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from crescent.backends.base import (
+    BackendBase,
     BackendError,
     Completion,
     Message,
@@ -235,7 +236,7 @@ def _threads(config: BackendConfig) -> int:
     return config.threads or os.cpu_count() or 1
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(BackendBase):
     """The default engine: ``config.batch_size`` sequences per decode step, each prompt evaluated once."""
 
     name = "llamacpp"
@@ -303,7 +304,7 @@ class LlamaCppBackend:
         self.model.close()
 
 
-class SimpleLlamaCppBackend:
+class SimpleLlamaCppBackend(BackendBase):
     """The fallback engine: one sequence at a time through ``llama_cpp.Llama``."""
 
     name = "llamacpp-simple"

@@ -33,6 +33,7 @@ from rich.markup import escape
 
 from crescent.backends.base import (
     Backend,
+    BackendBase,
     BackendError,
     Completion,
     SampleRequest,
@@ -82,7 +83,7 @@ class RetryPolicy:
         return random.uniform(0.0, min(self.cap_s, self.base_s * 2 ** (attempt - 1)))
 
 
-class OpenAIBackend:
+class OpenAIBackend(BackendBase):
     """Chat completions and embeddings from ``config.base_url``, serving ``config.model`` (default "default").
 
     Budgets (``None`` = unlimited) count every HTTP request sent, retries included, and every token the

@@ -25,7 +25,15 @@ import numpy as np
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from crescent.backends.base import BackendError, Completion, SampleRequest, SamplingParams, Usage, derive_seed
+from crescent.backends.base import (
+    BackendBase,
+    BackendError,
+    Completion,
+    SampleRequest,
+    SamplingParams,
+    Usage,
+    derive_seed,
+)
 from crescent.backends.hf_loading import load_model
 from crescent.config import BackendConfig
 
@@ -74,7 +82,7 @@ class _SeededSampler(LogitsProcessor):
         return out
 
 
-class TransformersBackend:
+class TransformersBackend(BackendBase):
     name = "transformers"
 
     def __init__(self, config: BackendConfig) -> None:

@@ -169,7 +169,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
     all_votes = stored_votes_by_question(store)
     scored = [item for item in items if len(all_votes.get(item.id, []))]
     votes = {item.id: all_votes[item.id] for item in scored}
-    policy = config.label_policy
+    policy = LabelPolicy.from_config(config)
     n = len(scored)
     first = sum(answers_equal(i.gold, extract_answer(votes[i.id][0].text)) for i in scored)
     majority = _score(scored, votes, LabelPolicy.plain_majority(0.0))

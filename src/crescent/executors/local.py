@@ -28,7 +28,7 @@ IN_FLIGHT = 2  # one call decoding, the next one queued behind it
 class LocalExecutor:
     def __init__(self, config: BackendConfig, backend: Backend | None = None) -> None:
         self.backend = backend or create_backend(config)
-        self.in_flight = IN_FLIGHT if getattr(self.backend, "overlapping_calls", False) else 1
+        self.in_flight = IN_FLIGHT if self.backend.overlapping_calls else 1
 
     @property
     def local_backend(self) -> Backend:
@@ -52,7 +52,7 @@ class LocalExecutor:
                 yield done, future.result()
         finally:
             if pending:  # the driver stopped early (enough questions) or a task failed
-                self.backend.cancel_all()  # type: ignore[attr-defined]
+                self.backend.cancel_all()
                 for _, future in pending:
                     with contextlib.suppress(Exception):
                         future.result()

@@ -22,10 +22,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import crescent.arithmetic as arithmetic
 from crescent.answers import extract_answer, normalize_answer, tally
 from crescent.backends.base import Completion
+
+if TYPE_CHECKING:
+    from crescent.config import VotingConfig
 
 MAX_SOLUTION_CHARS = 8000  # model output is untrusted; a training target never exceeds this
 _QUESTION_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
@@ -48,6 +52,10 @@ class LabelPolicy:
     min_valid_votes: int = 2
     arithmetic_check: bool = True
     shortcut_filter: bool = True
+
+    @classmethod
+    def from_config(cls, config: VotingConfig) -> LabelPolicy:
+        return cls(**{name: getattr(config, name) for name in config.LABEL_FIELDS})
 
     @classmethod
     def plain_majority(cls, min_consensus: float = 0.5) -> LabelPolicy:

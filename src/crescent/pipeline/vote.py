@@ -65,7 +65,7 @@ class VotePlan:
             instruction=config.solve_instruction,
             seed=config.seed,
             batch_size=config.batch_size,
-            policy=config.label_policy,
+            policy=LabelPolicy.from_config(config),
         )
 
 
