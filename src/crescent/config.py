@@ -23,8 +23,8 @@ from pydantic import (
 
 from crescent.errors import CrescentError
 
-# Measured on SmolLM2-135M (32 samples each): this wording gave 21/32 usable questions at
-# temperature 0.9, against 14/32 for a longer "unique, diverse ... no title, no solution" prompt.
+# A short prompt: on SmolLM2-135M it gave more usable questions than a longer list of demands
+# (benchmarks/README.md, "Design measurements").
 DEFAULT_BAIT_PROMPT = (
     "Create a new math word problem for high-school students. Write only the problem, ending with a question."
 )

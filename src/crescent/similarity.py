@@ -38,12 +38,12 @@ class VectorIndex:
     Up to ``FLAT_LIMIT`` vectors the search is exact and adding is free, which covers
     every run we expect (thousands of questions). Beyond it the index becomes faiss
     ``IndexIVFFlat`` (k-means on a sample of what is stored, then ``IVF_PROBES`` of
-    ``IVF_LISTS`` cells per query). We chose it over HNSW because HNSW (M=32,
-    efConstruction=80) took 97 CPU-seconds to add 10^5 vectors of dim 576, while IVF
-    adds 10^6 with one matrix product per chunk; ``benchmarks/dedup.py`` measures time
-    and recall@1 at 10^6 (see benchmarks/README.md). The cells are trained once, when
-    the limit is crossed, so a resumed run that restores more than ``FLAT_LIMIT``
-    vectors at once may train slightly different cells than the uninterrupted run did.
+    ``IVF_LISTS`` cells per query). IVF rather than HNSW because IVF adds vectors with
+    one matrix product per chunk, while HNSW's graph insertion is far slower at this
+    scale; ``benchmarks/dedup.py`` measures time and recall@1 at 10^6 (benchmarks/README.md).
+    The cells are trained once, when the limit is crossed, so a resumed run that restores
+    more than ``FLAT_LIMIT`` vectors at once may train slightly different cells than an
+    uninterrupted run did.
     """
 
     def __init__(self, dim: int) -> None:

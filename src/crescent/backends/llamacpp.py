@@ -60,10 +60,10 @@ def _quiet_stderr() -> Iterator[None]:
 def _needs_plain_buffers(llama_cpp) -> bool:
     """True when this llama.cpp build has the AMX kernels, which we must not use.
 
-    Measured on a Xeon with AMX (the wheel built there): ``ggml_backend_amx_mul_mat``
-    segfaults on any batch of more than one token with the Q4_1 default model, so every
-    prompt crashed. Turning off the "extra buffer types" avoids that path; it also turns
-    off weight repacking, a speed cost only for quantizations that repack (Q4_0, Q4_K...).
+    On a Xeon with AMX (the wheel built there), ``ggml_backend_amx_mul_mat`` segfaults on
+    any batch of more than one token with the Q4_1 default model. Turning off the "extra
+    buffer types" avoids that path; it also turns off weight repacking, a speed cost only for
+    quantizations that repack (Q4_0, Q4_K...).
     """
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 

@@ -17,8 +17,8 @@ sequences, and copying a prompt between streams is a cheap buffer copy.
 Calls overlap: ``run`` may be called from several threads at once (the local
 executor keeps two calls in flight). Their jobs join one queue and one set of
 slots, so when one call's last sequences drain, the next call's sequences
-already fill the free slots; without that, a call of 64 votes ran about half
-its steps with idle slots (sequence lengths are long-tailed). One caller at a
+already fill the free slots; without that, a call's long-tailed last sequences
+leave most slots idle (benchmarks/README.md, "Design measurements"). One caller at a
 time drives the loop until its own call is done, then hands it to a waiting
 caller; a caller whose call the driver finished returns at once; the KV cells of every slot stay valid
 across calls, so a shared prefix (the bait prompt, few-shot turns) is reused.
@@ -158,9 +158,8 @@ class BatchDecoder:
         params.n_batch = params.n_ubatch = self.step_tokens
         params.n_threads = params.n_threads_batch = self.threads
         params.no_perf = True
-        # llama.cpp picks flash attention by default; its CPU kernel was the slower one here (8 eval items,
-        # one thread, another job running: 48 s vs 30 s with 5-shot prompts of ~1,000 tokens, 15 vs 12.5 s
-        # 0-shot; one run each, so a direction more than a ratio)
+        # llama.cpp picks flash attention by default; its CPU kernel is the slower one for our prompt
+        # lengths (benchmarks/README.md, "Design measurements")
         params.flash_attn_type = self.ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
         ctx = self.ll.llama_init_from_model(self.model, params)
         if ctx is None:

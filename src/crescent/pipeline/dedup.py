@@ -1,8 +1,8 @@
 """Step 2, self-deduplication by rejection sampling, with the model's own embeddings.
 
 Raw mean-pooled hidden states are anisotropic: every text shares one dominant
-direction (measured on SmolLM2-135M: paraphrases ~0.976 cosine, unrelated
-questions 0.60-0.70), which squeezes all similarities into a narrow band. Subtracting
+direction, which squeezes all similarities into a narrow band (README, "The dedup
+threshold", has the figures). Subtracting
 a mean vector and re-normalising spreads them out so one threshold separates
 "same question reworded" from "different question"; ``scripts/calibrate_dedup.py``
 picks that threshold on data.

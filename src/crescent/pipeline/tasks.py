@@ -17,10 +17,9 @@ from crescent.pipeline.bait import Candidate, bait_requests, clean_question
 SAMPLES_PER_SLOT = 4
 """Work handed to the backend per call, in multiples of its ``batch_size`` slots.
 
-With exactly ``batch_size`` samples per call, half the decode steps ran with 6 or
-fewer of 16 slots busy (sequences finish at different lengths and there was nothing
-to refill them with); four times as many kept the slots full (measured: 0.57 -> 0.78
-of the raw llama.cpp batched rate). The price is a coarser unit of resumable work.
+With exactly ``batch_size`` samples per call, sequences that finish early leave slots
+with nothing to refill them; four times as many keep the slots full (benchmarks/README.md,
+"Design measurements"). The price is a coarser unit of resumable work.
 """
 
 
