@@ -22,12 +22,27 @@ def model_license(model: str | None, backend: str) -> str | None:
         return None
     if model in (None, "", "default"):
         return EMBEDDED_LICENSE
-    path = Path(str(model)).expanduser()
+    path = _cached_hub_file(str(model)) or Path(str(model)).expanduser()
     if path.is_file() and path.suffix == ".gguf":
         return _gguf_license(path)
     if path.is_dir():
         return _readme_license(path / "README.md")
     return None
+
+
+def _cached_hub_file(model: str) -> Path | None:
+    """An ``hf://`` model's file if it is already in the local Hub cache (no network)."""
+    if not model.startswith("hf://"):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        from crescent.models import parse_hub_reference
+
+        cached = try_to_load_from_cache(*parse_hub_reference(model))
+    except Exception:
+        return None
+    return Path(cached) if isinstance(cached, str) else None
 
 
 def _gguf_license(path: Path) -> str | None:
