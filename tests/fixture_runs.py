@@ -14,8 +14,8 @@ SCRIPT = "<script>alert('x')</script>"
 
 
 def generate_run(out: Path, *, poison: bool = True, **overrides) -> Path:
-    """A finished generate run; with ``poison`` the first question holds a ``<script>`` tag, as model text
-    may: the commands reading it must escape it."""
+    """A finished generate run; with ``poison`` the first question (in the store and data.jsonl) holds a
+    ``<script>`` tag, as model text may: the commands reading it must escape it."""
     values = dict(out=out, backend="fake", questions=8, votes=3, quiet=True, batch_size=8)
     values.update(overrides)
     generate(GenerateConfig(**values))
@@ -28,6 +28,10 @@ def generate_run(out: Path, *, poison: bool = True, **overrides) -> Path:
                 (SCRIPT,),
             )
         db.close()
+        lines = (out / "data.jsonl").read_text().splitlines()
+        first = json.loads(lines[0])
+        first["question"] += SCRIPT
+        (out / "data.jsonl").write_text("".join(line + "\n" for line in [json.dumps(first), *lines[1:]]))
     return out
 
 
