@@ -84,3 +84,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise CrescentError(f"{path} line {number} is not valid JSON; rerun the command") from exc
     return rows
+
+
+def model_label(config: dict[str, Any]) -> str:
+    """How a run's config names its model (``None`` is the embedded default, except for the test double)."""
+    if config.get("backend") == "fake":
+        return "fake backend (test double, no model)"
+    return str(config.get("model") or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")

@@ -60,7 +60,9 @@ def field_parameter(name: str, field: FieldInfo, section: str = "") -> inspect.P
     """
     annotation = _strip_optional(field.annotation)
     if name in ARGUMENTS and not section:  # a positional argument: the thing the command acts on
-        argument = typer.Argument(help=escape(field.description or name), show_default=False)
+        argument = typer.Argument(
+            metavar=name.upper(), help=escape(field.description or name), show_default=False
+        )
         return inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, argument]
         )

@@ -15,12 +15,11 @@ import yaml
 from crescent.config import ExportConfig
 from crescent.publish.dataset import ROW_FILES, SPLITS, data_file
 from crescent.publish.license import UNKNOWN, model_license
-from crescent.runs import SUMMARY_FILES, read_json, read_jsonl
+from crescent.runs import SUMMARY_FILES, model_label, read_json, read_jsonl
 from crescent.store import write_atomic
 
 EXAMPLES = 3
 MAX_EXAMPLE_CHARS = 1500
-EMBEDDED = "SmolLM2-135M-Instruct (embedded Q4_1 GGUF)"
 DEDUP_REASONS = frozenset(
     {"exact_duplicate", "near_duplicate", "excluded_exact", "excluded_ngram", "excluded_near"}
 )
@@ -78,7 +77,7 @@ def write_card(config: ExportConfig, kind: str, rows: int, audit: dict[str, Any]
         ],
     }
     examples = read_jsonl(config.run_dir / ROW_FILES[kind])[:EXAMPLES]
-    model = run_config.get("model") or EMBEDDED
+    model = model_label(run_config)
     source = md_table(
         ["model", "backend", "license", "rows", "split"],
         [[model, run_config.get("backend", "?"), license_note, rows, split]],

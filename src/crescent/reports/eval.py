@@ -8,7 +8,7 @@ from typing import Any
 
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import read_json, read_jsonl
+from crescent.runs import model_label, read_json, read_jsonl
 
 MAX_ITEMS = 2000  # items in the browser; a bigger eval shows its first ones (the files hold them all)
 
@@ -63,7 +63,7 @@ def render(run_dir: Path) -> str:
         ["model", "data", "n", "correct", "accuracy", "95% CI", "no answer", "votes", "shots"],
         [
             (
-                config.get("model") or "embedded SmolLM2-135M-Instruct",
+                model_label(config),
                 config.get("data", "?"),
                 results["n"],
                 results["correct"],

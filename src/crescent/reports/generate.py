@@ -15,7 +15,7 @@ from typing import Any
 
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import read_json
+from crescent.runs import model_label, read_json
 from crescent.store import STORE_NAME
 
 SAMPLES = 10  # kept and dropped questions shown each
@@ -107,7 +107,7 @@ def render(run_dir: Path) -> str:
         ["model", "backend", "questions wanted", "votes", "rows kept", "tokens", "wall s", "tokens/s"],
         [
             (
-                config.get("model") or "embedded SmolLM2-135M-Instruct",
+                model_label(config),
                 config.get("backend", "?"),
                 config.get("questions", "?"),
                 config.get("votes", "?"),
@@ -131,7 +131,7 @@ def render(run_dir: Path) -> str:
             "Rejections",
             figure(
                 svg.bar_chart(
-                    [f"{step}: {r}" for step, r, _ in reasons],
+                    [r for _, r, _ in reasons],
                     [n for _, _, n in reasons],
                     title="Rejection reasons",
                     color=svg.RED,

@@ -18,7 +18,7 @@ MAX_TEXT = 2000  # characters of one model text shown in a report
 STYLE = """
 body{font-family:sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}
-th{background:#f2f2f2}td.num{text-align:right}figure{display:inline-block;margin:6px}
+th{background:#f2f2f2}td.num{text-align:right}figure{display:inline-block;margin:6px 6px 6px 40px}
 pre{white-space:pre-wrap;background:#f6f6f6;padding:6px;margin:2px 0;max-height:24em;overflow:auto}
 details{border:1px solid #ddd;margin:3px 0;padding:3px 8px}details.wrong summary{color:#b00}
 details.right summary{color:#070}.muted{color:#777}

@@ -41,7 +41,7 @@ def _frame(title: str, y_max: float, y_label: str, width: int = WIDTH) -> list[s
     plot_h = HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" role="img" '
-        f'aria-label="{_esc(title)}" font-family="sans-serif">',
+        f'aria-label="{_esc(title)}" font-family="sans-serif" style="overflow:visible">',
         f'<text x="{width / 2:.0f}" y="16" font-size="13" text-anchor="middle">{_esc(title)}</text>',
     ]
     for i in range(5):
