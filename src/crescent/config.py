@@ -425,3 +425,31 @@ class ImproveConfig(BaseModel):
     generate: GenerateSection = Field(default_factory=GenerateSection)  # type: ignore[valid-type]
     train: TrainSection = Field(default_factory=TrainSection)  # type: ignore[valid-type]
     eval: EvalSection  # type: ignore[valid-type]
+
+
+class ExportConfig(BaseModel):
+    """``crescent export``: a generate run's kept rows (or an eval's predictions) as a Hugging Face dataset
+    folder with a dataset card, optionally pushed to the Hub."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Field(..., description="folder of a finished generate or eval run")
+    to: Path = Field(..., description="dataset folder to write: README.md (the card) and data/")
+    format: Literal["parquet", "jsonl"] = Field("parquet", description="data file format")
+    push_to_hub: str | None = Field(None, description="also upload to this Hub dataset repo (OWNER/NAME)")
+    private: bool = Field(False, description="create the Hub repo private (with --push-to-hub)")
+    license: str | None = Field(
+        None, description="license id for the card (default: the model's; 'other' when unknown)"
+    )
+    audit: Path | None = Field(
+        None, description="folder of a crescent audit: its label precision goes in the card"
+    )
+
+
+class ReportConfig(BaseModel):
+    """``crescent report``: one self-contained HTML page for a generate, eval, audit or improve folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Field(..., description="folder of a finished generate, eval, audit or improve run")
+    out: Path | None = Field(None, description="HTML file to write (default: RUN_DIR/report.html)")

@@ -1,4 +1,5 @@
-"""Where models come from: the embedded default, a GGUF path, an HF folder or hub id."""
+"""Where models come from: the embedded default, a GGUF path, an HF folder or hub id, or a Hub file
+(``hf://OWNER/REPO/FILE.gguf``, downloaded once into the Hugging Face cache)."""
 
 from __future__ import annotations
 
@@ -27,16 +28,51 @@ def default_model_path() -> Path:
     return path
 
 
+HUB_PREFIX = "hf://"
+
+
 def resolve_model(model: str | None) -> str:
-    """``None`` means the embedded default; a catalog name (``crescent models list``) its pulled file;
-    otherwise the string is returned as given."""
+    """``None`` means the embedded default; ``hf://`` a Hub file (downloaded); a catalog name
+    (``crescent models list``) its pulled file; otherwise the string as given."""
     if model in (None, "", "default"):
         return str(default_model_path())
+    if str(model).startswith(HUB_PREFIX):
+        return str(download_hub_file(str(model)))
     from crescent import catalog
 
     if catalog.lookup(str(model)) is not None:
         return str(catalog.local_path(str(model)))
     return str(model)
+
+
+def parse_hub_reference(reference: str) -> tuple[str, str]:
+    """``hf://OWNER/REPO/PATH/FILE.gguf`` -> (``OWNER/REPO``, ``PATH/FILE.gguf``)."""
+    parts = reference.removeprefix(HUB_PREFIX).strip("/").split("/")
+    if len(parts) < 3 or not all(parts):
+        raise CrescentError(
+            f"--model {reference} is not hf://OWNER/REPO/FILE.gguf; name the repo and the file in it"
+        )
+    return "/".join(parts[:2]), "/".join(parts[2:])
+
+
+def download_hub_file(reference: str) -> Path:
+    """The local path of a Hub file, downloaded through ``huggingface_hub``'s cache (reused offline)."""
+    repo_id, filename = parse_hub_reference(reference)
+    local_hint = "or download the file yourself and pass --model PATH/TO/FILE.gguf"
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError as exc:
+        raise CrescentError(
+            f"--model {reference} needs huggingface_hub: pip install huggingface_hub, {local_hint}"
+        ) from exc
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    except Exception as exc:  # network, auth, missing repo or file: one line, and the way around it
+        detail = " ".join(str(exc).split())[:160]
+        raise CrescentError(
+            f"cannot download --model {reference} ({type(exc).__name__}: {detail}); check the name and "
+            f"your network, {local_hint}"
+        ) from exc
 
 
 def check_gguf(path: str | Path) -> Path:

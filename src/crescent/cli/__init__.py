@@ -9,9 +9,11 @@ import typer
 from crescent.cli import audit as _audit
 from crescent.cli import contamination as _contamination
 from crescent.cli import eval as _eval
+from crescent.cli import export as _export
 from crescent.cli import generate as _generate
 from crescent.cli import improve as _improve
 from crescent.cli import models as _models
+from crescent.cli import report as _report
 from crescent.cli import train as _train
 from crescent.errors import CrescentError
 from crescent.progress import console
@@ -37,6 +39,8 @@ _contamination.register(app)
 _train.register(app)
 _improve.register(app)
 _models.register(app)
+_report.register(app)
+_export.register(app)
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ C = TypeVar("C", bound=BaseModel)
 
 # Short or historical spellings kept for the flags people already type.
 ALIASES: dict[str, tuple[str, ...]] = {"out": ("-o",), "ray_address": ("--address",), "quiet": ("-q",)}
+# Fields given by position (``crescent report RUN_DIR``) rather than as an option.
+ARGUMENTS = frozenset({"run_dir"})
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -57,6 +59,13 @@ def field_parameter(name: str, field: FieldInfo, section: str = "") -> inspect.P
     A field of a nested section is ``--section.field-name``, passed to the command as ``section__field``.
     """
     annotation = _strip_optional(field.annotation)
+    if name in ARGUMENTS and not section:  # a positional argument: the thing the command acts on
+        argument = typer.Argument(
+            metavar=name.upper(), help=escape(field.description or name), show_default=False
+        )
+        return inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[annotation, argument]
+        )
     flag = "--" + (f"{section}." if section else "") + name.replace("_", "-")
     help_text = escape(f"{field.description or name.replace('_', ' ')} [default: {_default_text(field)}]")
     aliases = () if section else ALIASES.get(name, ())

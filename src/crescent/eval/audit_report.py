@@ -73,6 +73,13 @@ def _row(cells: list[Any], tag: str = "td") -> str:
 
 
 def write_audit_report(out: Path, audit: dict[str, Any]) -> Path:
+    path = Path(out) / "audit.html"
+    write_atomic(path, render_audit(audit))
+    return path
+
+
+def render_audit(audit: dict[str, Any]) -> str:
+    """The whole audit page (also what ``crescent report`` shows for an audit folder)."""
     marks = {"configured": audit["default"], "plain majority": audit["plain_majority"]}
     if "adaptive_replay" in audit:
         marks["adaptive"] = audit["adaptive_replay"]
@@ -120,6 +127,4 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 <table>{_row(FILTER_COLUMNS, "th")}{filters}</table>
 </body></html>
 """
-    path = Path(out) / "audit.html"
-    write_atomic(path, page)
-    return path
+    return page

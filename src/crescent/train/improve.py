@@ -52,9 +52,12 @@ def improve(config: ImproveConfig) -> ImproveResult:
         eval_dir = _evaluate(config, current_gguf, r)
         rounds.append(_round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained))
         write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
-    from crescent.report import write_report
+    from crescent.reports.html import write_page
+    from crescent.reports.improve import render_rounds
 
-    report_path = write_report(config, rounds)
+    report_path = write_page(
+        config.out / "report.html", render_rounds(config.out, rounds, config.model_dump(mode="json"))
+    )
     return ImproveResult(config.out, rounds_path, report_path, rounds)
 
 

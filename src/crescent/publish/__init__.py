@@ -1,0 +1,72 @@
+"""``crescent export``: a finished generate or eval run as a Hugging Face dataset folder (data + card),
+optionally pushed to the Hub.
+
+The dataset files hold exactly the rows the run wrote (``data.jsonl`` / ``predictions.jsonl``); the card
+(README.md) says where they came from and how far to trust them, from the run's own counters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crescent.config import ExportConfig
+from crescent.errors import CrescentError
+from crescent.publish.card import write_card
+from crescent.publish.dataset import ROW_FILES, SPLITS, write_dataset
+from crescent.publish.push import check_repo_id
+from crescent.runs import read_json, run_kind
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    kind: str
+    rows: int
+    license: str
+    url: str | None
+
+
+def export_dataset(config: ExportConfig) -> ExportResult:
+    """Write the dataset folder; then, if asked, push it (a failed push leaves the folder intact)."""
+    kind = run_kind(config.run_dir)
+    if kind not in ROW_FILES:
+        raise CrescentError(
+            f"{config.run_dir} holds a {kind} run; export takes the folder of a generate or eval run"
+        )
+    if config.push_to_hub:
+        check_repo_id(config.push_to_hub)
+    audit = read_json(config.audit / "audit.json") if config.audit is not None else None
+    _prepare(config)
+    rows = write_dataset(config.run_dir / ROW_FILES[kind], config.to, config.format, SPLITS[kind])
+    license_id = write_card(config, kind, rows, audit)
+    url = None
+    if config.push_to_hub:
+        if license_id == "other" and config.license is None:
+            raise CrescentError(
+                f"the model's license is unknown, so the card says 'other'; pass --license ID "
+                f"(e.g. apache-2.0) before pushing; the export in {config.to} is complete"
+            )
+        from crescent.publish.push import push
+
+        url = push(config.to, config.push_to_hub, private=config.private)
+    return ExportResult(config.to, kind, rows, license_id, url)
+
+
+def _prepare(config: ExportConfig) -> None:
+    """Refuse to write into the run itself or over unrelated files; re-exporting over an export is fine."""
+    to = config.to
+    if to.resolve() == config.run_dir.resolve():
+        raise CrescentError(f"--to {to} is the run folder itself; pass a new folder for the dataset")
+    if to.exists() and not to.is_dir():
+        raise CrescentError(f"--to {to} is a file; pass a folder for the dataset")
+    if to.is_dir():
+        foreign = sorted(p.name for p in to.iterdir() if p.name not in {"README.md", "data", ".cache"})
+        if foreign:
+            raise CrescentError(
+                f"--to {to} holds other files ({', '.join(foreign[:3])}); pass an empty or new folder"
+            )
+    try:
+        to.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrescentError(f"cannot create --to {to}: {exc.strerror}; choose a writable path") from exc

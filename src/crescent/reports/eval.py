@@ -1,0 +1,88 @@
+"""The report of an ``eval`` run: accuracy with its interval, and every item to browse (wrong ones first
+to hand, through a CSS-only filter: no script, no external asset)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crescent.reports import svg
+from crescent.reports.html import Raw, figure, page, section, table, text
+from crescent.runs import model_label, read_json, read_jsonl
+
+MAX_ITEMS = 2000  # items in the browser; a bigger eval shows its first ones (the files hold them all)
+
+FILTER_STYLE = (
+    "<style>#only-wrong:checked ~ #items details.right{display:none}#items summary{cursor:pointer}</style>"
+)
+
+
+def _item(row: dict[str, Any]) -> str:
+    verdict = "right" if row["correct"] else "wrong"
+    outputs = "".join(
+        f"<p class='muted'>output {i + 1} (answer: {text(answer)}, finish: {text(finish)})</p>"
+        f"<pre>{text(output)}</pre>"
+        for i, (output, answer, finish) in enumerate(
+            zip(
+                row.get("outputs", []),
+                row.get("answers", []),
+                row.get("finish_reasons", [None] * len(row.get("outputs", []))),
+                strict=False,
+            )
+        )
+    )
+    return (
+        f"<details class='{verdict}'><summary>{text(row['id'], 80)} — {verdict}: predicted "
+        f"{text(row.get('prediction'), 80)}, gold {text(row.get('gold'), 80)}</summary>"
+        f"<p><b>Question:</b> {text(row['question'])}</p>{outputs}"
+        f"<p>votes: {text(row.get('votes'))}; consensus {text(row.get('consensus'))}</p></details>"
+    )
+
+
+def browser(rows: list[dict[str, Any]]) -> str:
+    wrong = sum(1 for r in rows if not r["correct"])
+    shown = rows[:MAX_ITEMS]
+    note = f" (first {MAX_ITEMS} of {len(rows)})" if len(rows) > MAX_ITEMS else ""
+    return Raw(
+        FILTER_STYLE
+        + f"<input type='checkbox' id='only-wrong'><label for='only-wrong'> only wrong items ({wrong})"
+        f"</label><p class='muted'>{len(shown)} items{note}</p>"
+        f"<div id='items'>{''.join(_item(r) for r in shown)}</div>"
+    )
+
+
+def render(run_dir: Path) -> str:
+    results = read_json(run_dir / "results.json")
+    rows = read_jsonl(run_dir / "predictions.jsonl")
+    config = results.get("config", {})
+    low, high = results["ci95"]
+    chart = svg.interval_chart(
+        [("accuracy", results["accuracy"], low, high)], title="Accuracy (95% Wilson CI)"
+    )
+    summary = table(
+        ["model", "data", "n", "correct", "accuracy", "95% CI", "no answer", "votes", "shots"],
+        [
+            (
+                model_label(config),
+                config.get("data", "?"),
+                results["n"],
+                results["correct"],
+                f"{results['accuracy']:.2%}",
+                f"[{low:.2%}, {high:.2%}]",
+                f"{results['extraction_failure_rate']:.2%}",
+                results.get("votes", 1),
+                len(results.get("shots", [])),
+            )
+        ],
+    )
+    speed = table(
+        ["tokens", "wall s", "tokens/s", "truncated outputs"],
+        [(results["tokens"], results["wall_s"], results["tokens_per_s"], results.get("truncated_rate", "—"))],
+    )
+    return page(
+        f"crescent eval: {run_dir.name}",
+        summary,
+        figure(chart, "accuracy with its Wilson 95% interval"),
+        speed,
+        section("Items (model text, escaped)", browser(rows)),
+    )

@@ -1,0 +1,158 @@
+"""The report of a ``generate`` run: where questions were lost, how close duplicates were, how the votes went.
+
+Counts come from ``stats.json`` (the steps' own counters); distributions and samples come from the run
+store, read-only, because only it holds one row per candidate, session and outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from crescent.reports import svg
+from crescent.reports.html import Raw, figure, page, section, table, text
+from crescent.runs import model_label, read_json
+from crescent.store import STORE_NAME
+
+SAMPLES = 10  # kept and dropped questions shown each
+
+
+def funnel(stats: dict[str, Any]) -> list[tuple[str, int]]:
+    """bait samples -> cleaned -> accepted -> voted -> kept, as recorded by the steps."""
+    bait, vote = stats["bait"], stats["vote"]
+    return [
+        ("bait samples", bait["attempts"]),
+        ("cleaned", bait["cleaned"]),
+        ("accepted", bait["accepted"]),
+        ("voted", vote["questions"]),
+        ("kept", vote["kept"]),
+    ]
+
+
+def rejections(stats: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(step, reason, count), biggest first within each step."""
+    rows = [("bait/dedup", r, n) for r, n in stats["bait"]["rejected"].items()]
+    rows += [("vote", r, n) for r, n in stats["vote"]["dropped"].items()]
+    return sorted(rows, key=lambda r: (r[0] != "bait/dedup", -r[2]))
+
+
+def _store_rows(run_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
+    path = run_dir / STORE_NAME
+    if not path.is_file():
+        return {"similarity": [], "sessions": [], "outcomes": []}
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return {
+            "similarity": db.execute(
+                "SELECT similarity, status FROM candidates WHERE similarity IS NOT NULL "
+                "AND similarity > -1e30 ORDER BY attempt"
+            ).fetchall(),
+            "sessions": db.execute("SELECT id, wall_s, tokens FROM sessions ORDER BY id").fetchall(),
+            "outcomes": db.execute(
+                "SELECT q.question, o.kept, o.reason, o.answer, o.consensus, o.counts FROM outcomes o "
+                "JOIN questions q ON q.id = o.question_id ORDER BY q.attempt"
+            ).fetchall(),
+        }
+
+
+def _similarity_figure(similarities: list[float], threshold: float) -> str:
+    if not similarities:
+        return Raw("<p class='muted'>No similarity was recorded (no candidate reached dedup).</p>")
+    low = min(0.0, math.floor(min(similarities) * 10) / 10)
+    chart = svg.histogram(
+        similarities,
+        low=low,
+        high=1.0,
+        bins=round((1.0 - low) * 20),
+        title="Nearest accepted question: centered cosine",
+        threshold=threshold,
+    )
+    return figure(chart, f"{len(similarities)} candidates; at or above the threshold = near duplicate")
+
+
+def _samples(outcomes: list[tuple[Any, ...]]) -> str:
+    kept = [o for o in outcomes if o[1]][:SAMPLES]
+    dropped = [o for o in outcomes if not o[1]][:SAMPLES]
+    head = ["question", "kept", "reason", "answer", "consensus", "votes"]
+    rows = [
+        (q, "yes" if k else "no", reason or "", answer, round(consensus, 3), _votes(counts))
+        for q, k, reason, answer, consensus, counts in kept + dropped
+    ]
+    return table(head, rows)
+
+
+def _votes(counts: str) -> str:
+    votes = json.loads(counts)
+    return ", ".join(f"{answer}: {n}" for answer, n in votes.items()) or "—"
+
+
+def render(run_dir: Path) -> str:
+    stats = read_json(run_dir / "stats.json")
+    config = stats.get("config", {})
+    rows = _store_rows(run_dir)
+    steps = funnel(stats)
+    reasons = rejections(stats)
+    histogram = stats["vote"]["consensus_histogram"]
+    sessions = [(sid, wall, tokens) for sid, wall, tokens in rows["sessions"] if wall > 0]
+    speed = svg.bar_chart(
+        [f"session {sid}" for sid, _, _ in sessions],
+        [round(tokens / wall, 2) for _, wall, tokens in sessions],
+        title="Tokens per second, per session (invocation)",
+        y_label="tokens/s",
+    )
+    summary = table(
+        ["model", "backend", "questions wanted", "votes", "rows kept", "tokens", "wall s", "tokens/s"],
+        [
+            (
+                model_label(config),
+                config.get("backend", "?"),
+                config.get("questions", "?"),
+                config.get("votes", "?"),
+                stats["vote"]["kept"],
+                stats["tokens_generated"],
+                stats["wall_s"],
+                stats["tokens_per_s"],
+            )
+        ],
+    )
+    return page(
+        f"crescent generate: {run_dir.name}",
+        summary,
+        Raw(f"<p>stopped: {text(stats['stop_reason'])}; sessions: {text(stats.get('sessions'))}</p>"),
+        section(
+            "Funnel",
+            figure(svg.bar_chart([s for s, _ in steps], [n for _, n in steps], title="Funnel"), "funnel"),
+            table(["step", "count"], steps),
+        ),
+        section(
+            "Rejections",
+            figure(
+                svg.bar_chart(
+                    [r for _, r, _ in reasons],
+                    [n for _, _, n in reasons],
+                    title="Rejection reasons",
+                    color=svg.RED,
+                ),
+                "why candidates and questions were dropped",
+            )
+            if reasons
+            else "",
+            table(["step", "reason", "count"], reasons),
+        ),
+        section(
+            "Self-deduplication",
+            _similarity_figure([s for s, _ in rows["similarity"]], config.get("dedup_threshold", 0.75)),
+        ),
+        section(
+            "Consensus",
+            figure(
+                svg.bar_chart(list(histogram), list(histogram.values()), title="Winning share of votes"),
+                f"questions with an answer; mean consensus {stats['vote']['mean_consensus']}",
+            ),
+        ),
+        section("Throughput", figure(speed, "from the run store's sessions table") if sessions else ""),
+        section("Sample questions (model text, escaped)", _samples(rows["outcomes"])),
+    )

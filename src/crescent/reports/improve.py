@@ -1,0 +1,130 @@
+"""The report of an ``improve`` run: accuracy per round with CIs, consensus, loss, sample data.
+
+Built from ``rounds.json`` and the rounds' folders, so ``improve`` writes it at the end and
+``crescent report`` rebuilds it from the folder alone (the options come from ``improve_config.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from crescent.reports import svg
+from crescent.reports.html import Raw, figure, page, section, table, text
+from crescent.runs import read_json, read_jsonl
+
+SAMPLE_ROWS = 5
+CONFIG_FILE = "improve_config.json"
+
+
+def _charts(rounds: list[dict[str, Any]]) -> list[str]:
+    charts = [
+        figure(
+            svg.interval_chart(
+                [
+                    (f"round {r['round']}", r["eval"]["accuracy"], r["eval"]["ci95"][0], r["eval"]["ci95"][1])
+                    for r in rounds
+                ],
+                title="Accuracy per round (95% Wilson CI)",
+            ),
+            "Accuracy per round",
+        )
+    ]
+    with_data = [r for r in rounds if "data" in r]
+    if with_data:
+        series = {
+            f"round {r['round']}": [
+                (i / 10, n) for i, n in enumerate(r["data"]["consensus_histogram"].values())
+            ]
+            for r in with_data
+        }
+        chart = svg.line_chart(
+            series, title="Consensus histogram", x_label="consensus bin (lower edge)", y_label="questions"
+        )
+        charts.append(figure(chart, "Consensus histogram"))
+    with_train = [r for r in rounds if r.get("train", {}).get("loss_curve")]
+    if with_train:
+        series = {
+            f"round {r['round']}": [(p["step"], p["loss"]) for p in r["train"]["loss_curve"]]
+            for r in with_train
+        }
+        charts.append(
+            figure(svg.line_chart(series, title="Loss curve", x_label="step", y_label="loss"), "Loss curve")
+        )
+    return charts
+
+
+def _table(rounds: list[dict[str, Any]]) -> str:
+    head = [
+        "round",
+        "accuracy",
+        "95% CI",
+        "n",
+        "kept rows",
+        "final loss",
+        "Δ vs round 0 [95% CI]",
+        "McNemar p",
+    ]
+    body = []
+    for r in rounds:
+        vs = r.get("vs_round_0")
+        delta = (
+            f"{vs['difference']:+.3f} [{vs['difference_ci95'][0]:+.3f}, {vs['difference_ci95'][1]:+.3f}]"
+            if vs
+            else "—"
+        )
+        body.append(
+            (
+                r["round"],
+                f"{r['eval']['accuracy']:.3f}",
+                f"[{r['eval']['ci95'][0]:.3f}, {r['eval']['ci95'][1]:.3f}]",
+                r["eval"]["n"],
+                r.get("data", {}).get("rows", "—"),
+                r.get("train", {}).get("final_loss", "—"),
+                delta,
+                vs["mcnemar_p"] if vs else "—",
+            )
+        )
+    return table(head, body)
+
+
+def _samples(run_dir: Path, rounds: list[dict[str, Any]]) -> str:
+    parts = []
+    for r in rounds:
+        data = run_dir / f"round-{r['round']}" / "data" / "data.jsonl"
+        if not data.exists():
+            continue
+        rows = read_jsonl(data)[:SAMPLE_ROWS]
+        items = "".join(
+            f"<li><p><b>Q:</b> {text(row['question'])}</p><pre>{text(row['solution'])}</pre>"
+            f"<p>answer {text(row['answer'])}, consensus {text(row['consensus'])}</p></li>"
+            for row in rows
+        )
+        parts.append(f"<h3>Round {r['round']}: first {len(rows)} generated rows</h3><ol>{items}</ol>")
+    return Raw("".join(parts))
+
+
+def render_rounds(run_dir: Path, rounds: list[dict[str, Any]], options: dict[str, Any]) -> str:
+    """``options`` is the improve config as JSON (missing keys show as '?')."""
+    generate, evaluate = options.get("generate", {}), options.get("eval", {})
+    about = Raw(
+        f"<p>model: {text(options.get('model') or 'embedded SmolLM2-135M-Instruct')}; "
+        f"student: {text(options.get('student') or '—')}; rounds: {text(options.get('rounds', '?'))}; "
+        f"questions/round: {text(generate.get('questions', '?'))}; "
+        f"votes: {text(generate.get('votes', '?'))}; "
+        f"eval: {text(evaluate.get('data', '?'))} (limit {text(evaluate.get('limit'))}, "
+        f"{text(evaluate.get('shots', 0))}-shot)</p>"
+    )
+    return page(
+        "crescent improve",
+        about,
+        _table(rounds),
+        *_charts(rounds),
+        section("Sample data (model text, escaped)", _samples(run_dir, rounds)),
+    )
+
+
+def render(run_dir: Path) -> str:
+    config = run_dir / CONFIG_FILE
+    options = read_json(config) if config.is_file() else {}
+    return render_rounds(run_dir, read_json(run_dir / "rounds.json"), options)

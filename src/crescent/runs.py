@@ -1,0 +1,93 @@
+"""What kind of run a folder holds, for the commands that read finished runs (``report``, ``export``).
+
+The run store says it itself (``meta.kind``, written when the store was created); folders without a
+store (an ``improve`` run, or files copied elsewhere) are recognised by the file each command writes last.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from crescent.errors import CrescentError
+from crescent.store import STORE_NAME
+
+KINDS = ("generate", "eval", "audit", "improve")
+# The summary file each kind writes when it finishes: its presence says the run can be read.
+SUMMARY_FILES = {
+    "generate": "stats.json",
+    "eval": "results.json",
+    "audit": "audit.json",
+    "improve": "rounds.json",
+}
+
+
+def store_kind(run_dir: Path) -> str | None:
+    """``meta.kind`` of the run store, read-only (never creates or migrates anything)."""
+    path = Path(run_dir) / STORE_NAME
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def run_kind(run_dir: Path) -> str:
+    """``generate``, ``eval``, ``audit`` or ``improve``; a one-line error when the folder holds none."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CrescentError(f"run folder not found: {run_dir}; pass the --out folder of a crescent run")
+    kind = store_kind(run_dir)
+    if kind not in KINDS:
+        found = [k for k in KINDS if (run_dir / SUMMARY_FILES[k]).is_file()]
+        kind = found[0] if found else None
+    if kind is None:
+        raise CrescentError(
+            f"{run_dir} holds no crescent run (no {STORE_NAME}, stats.json, results.json, audit.json or "
+            "rounds.json); pass the --out folder of generate, eval, audit or improve"
+        )
+    if not (run_dir / SUMMARY_FILES[kind]).is_file():
+        raise CrescentError(
+            f"{run_dir} holds an unfinished {kind} run (no {SUMMARY_FILES[kind]}); rerun the same "
+            f"crescent {kind} command to finish it"
+        )
+    return kind
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError as exc:
+        raise CrescentError(f"{path} not found; is this the folder of a finished run?") from exc
+    except json.JSONDecodeError as exc:
+        raise CrescentError(f"{path} is not valid JSON (line {exc.lineno}); rerun the command") from exc
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError as exc:
+        raise CrescentError(f"{path} not found; is this the folder of a finished run?") from exc
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise CrescentError(f"{path} line {number} is not valid JSON; rerun the command") from exc
+    return rows
+
+
+def model_label(config: dict[str, Any]) -> str:
+    """How a run's config names its model (``None`` is the embedded default, except for the test double)."""
+    if config.get("backend") == "fake":
+        return "fake backend (test double, no model)"
+    return str(config.get("model") or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")

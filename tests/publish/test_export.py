@@ -1,0 +1,206 @@
+"""``crescent export``: rows as a loadable dataset, a card from the run's records, a faked Hub push."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import yaml
+from fixture_runs import SCRIPT, eval_run, generate_run
+from typer.testing import CliRunner
+
+from crescent.cli import app
+from crescent.config import ExportConfig
+from crescent.errors import CrescentError
+from crescent.publish import export_dataset
+from crescent.publish.license import model_license
+
+datasets = pytest.importorskip("datasets")
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach the network: the Hub client refuses, and pushes go through ``FakeApi``."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+
+
+def card(path: Path) -> tuple[dict[str, Any], str]:
+    text = (path / "README.md").read_text()
+    _, front, body = text.split("---", 2)
+    return yaml.safe_load(front), body
+
+
+def test_parquet_loads_with_the_same_rows_and_columns_as_data_jsonl(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False)
+    result = export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds"))
+    assert (tmp_path / "ds" / "data" / "train-00000-of-00001.parquet").is_file()
+    exported = datasets.load_dataset(str(tmp_path / "ds"), split="train")
+    original = datasets.load_dataset("json", data_files=str(run / "data.jsonl"), split="train")
+    assert result.rows == exported.num_rows == original.num_rows > 0
+    assert exported.features == original.features and exported.to_list() == original.to_list()
+
+
+def test_card_holds_metadata_funnel_histogram_filters_examples_and_limitations(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run")
+    export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds", format="jsonl"))
+    meta, body = card(tmp_path / "ds")
+    stats = json.loads((run / "stats.json").read_text())
+    assert meta["license"] == "other"  # the fake backend has no license to inherit
+    assert meta["task_categories"] and meta["language"] == ["en"] and meta["size_categories"] == ["n<1K"]
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "data/train.jsonl"}]
+    assert datasets.load_dataset(str(tmp_path / "ds"), split="train").num_rows == stats["vote"]["kept"]
+    assert f"| bait samples | {stats['bait']['attempts']} |" in body
+    assert f"| kept | {stats['vote']['kept']} |" in body
+    for reason in stats["bait"]["rejected"]:
+        assert reason in body
+    for bucket, count in stats["vote"]["consensus_histogram"].items():
+        assert f"| {bucket} | {count} |" in body
+    for name in stats["vote"]["label_policy"]:
+        assert f"| {name} |" in body
+    assert "No `--exclude` file was used" in body and "No label audit was given" in body
+    assert body.count("<pre>") == 4  # three examples and the config
+    assert "## Limitations" in body and "backend" in body and "fake" in body
+    assert SCRIPT not in body and "&lt;script&gt;" in body  # model text escaped
+
+
+def test_license_audit_and_contamination_reach_the_card(tmp_path: Path) -> None:
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text(
+        json.dumps(
+            {
+                "question": "Ava has 3 apples and buys 5 more. How many apples does Ava have now?",
+                "answer": "8",
+            }
+        )
+        + "\n"
+    )
+    run = generate_run(tmp_path / "run", exclude=[bench], poison=False)
+    audit_dir = tmp_path / "audit"
+    audit_dir.mkdir()
+    audit = {
+        "n": 40,
+        "votes": 5,
+        "default": {"coverage": 0.3, "precision": 0.8123, "precision_ci95": [0.6, 0.9]},
+        "plain_majority": {"coverage": 0.9, "precision": 0.41, "precision_ci95": [0.3, 0.5]},
+        "by_filter": {"shortcut_filter": {"coverage_without": 0.35, "precision_without": 0.7}},
+    }
+    (audit_dir / "audit.json").write_text(json.dumps(audit))
+    export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds", license="cc-by-4.0", audit=audit_dir))
+    meta, body = card(tmp_path / "ds")
+    assert meta["license"] == "cc-by-4.0" and "given with --license" in body
+    assert "0.8123" in body and "without shortcut_filter" in body
+    assert "bench.jsonl" in body and "Only these files were checked" in body
+
+
+def test_model_license_is_inherited() -> None:
+    assert model_license(None, "llamacpp") == "apache-2.0"  # the embedded SmolLM2-135M-Instruct
+    assert model_license(None, "fake") is None
+    assert model_license("hf://someone/repo/model.gguf", "llamacpp") is None  # not cached, not fetched
+
+
+def test_eval_export_has_predictions_and_accuracy(tmp_path: Path) -> None:
+    run = eval_run(tmp_path)
+    result = export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds"))
+    exported = datasets.load_dataset(str(tmp_path / "ds"), split="test")
+    rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+    assert result.kind == "eval" and exported.num_rows == len(rows)
+    assert exported["correct"] == [r["correct"] for r in rows] and exported["gold"] == [
+        r["gold"] for r in rows
+    ]
+    results = json.loads((run / "results.json").read_text())
+    _, body = card(tmp_path / "ds")
+    low, high = results["ci95"]
+    assert f"accuracy {results['accuracy']:.2%}" in body and f"[{low:.2%}, {high:.2%}]" in body
+
+
+class FakeApi:
+    """The Hub boundary: records calls; ``fail`` makes the upload raise like a network error."""
+
+    calls: ClassVar[list[tuple[str, dict[str, Any]]]] = []
+    fail = False
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token
+
+    def create_repo(self, repo_id: str, **kwargs: Any) -> None:
+        FakeApi.calls.append(("create_repo", {"repo_id": repo_id, **kwargs}))
+
+    def upload_folder(self, **kwargs: Any) -> None:
+        if FakeApi.fail:
+            raise ConnectionError("Max retries exceeded with url: /api/datasets\n(connection refused)")
+        FakeApi.calls.append(("upload_folder", kwargs))
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> type[FakeApi]:
+    import huggingface_hub
+
+    FakeApi.calls, FakeApi.fail = [], False
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_test")
+    return FakeApi
+
+
+def test_push_creates_a_dataset_repo_and_uploads_the_folder(tmp_path: Path, hub: type[FakeApi]) -> None:
+    run = generate_run(tmp_path / "run", poison=False)
+    to = tmp_path / "ds"
+    result = export_dataset(
+        ExportConfig(run_dir=run, to=to, push_to_hub="alice/math", private=True, license="apache-2.0")
+    )
+    assert result.url == "https://huggingface.co/datasets/alice/math"
+    (create, created), (upload, uploaded) = hub.calls
+    assert create == "create_repo" and created["repo_type"] == "dataset" and created["private"] is True
+    assert (
+        upload == "upload_folder"
+        and uploaded["folder_path"] == str(to)
+        and uploaded["repo_id"] == "alice/math"
+    )
+
+
+def test_push_failures_are_one_line_and_keep_the_export(
+    tmp_path: Path, hub: type[FakeApi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub
+
+    run = generate_run(tmp_path / "run", poison=False)
+    to = tmp_path / "ds"
+    config = ExportConfig(run_dir=run, to=to, push_to_hub="alice/math", license="apache-2.0")
+    hub.fail = True
+    with pytest.raises(CrescentError, match="push to alice/math failed") as failed:
+        export_dataset(config)
+    assert "\n" not in str(failed.value) and "export in" in str(failed.value)
+    assert (to / "README.md").is_file() and (to / "data").is_dir()
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(CrescentError, match="no Hugging Face token"):
+        export_dataset(config)
+    with pytest.raises(CrescentError, match="license is unknown"):
+        export_dataset(config.model_copy(update={"license": None}))
+    assert (to / "README.md").is_file()
+    with pytest.raises(CrescentError, match="is not OWNER/NAME"):
+        export_dataset(config.model_copy(update={"push_to_hub": "no-slash"}))
+
+
+def test_cli_export_and_refusals(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False)
+    result = CliRunner().invoke(app, ["export", str(run), "--to", str(tmp_path / "ds"), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    assert "license other" in result.output and result.output.strip().endswith("ds")
+    with pytest.raises(CrescentError, match="run folder itself"):
+        export_dataset(ExportConfig(run_dir=run, to=run))
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(CrescentError, match="holds other files"):
+        export_dataset(ExportConfig(run_dir=run, to=busy))
+
+
+def test_missing_datasets_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    run = generate_run(tmp_path / "run", poison=False)
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(CrescentError, match=r"pip install 'crescent-llm\[train\]'"):
+        export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds"))

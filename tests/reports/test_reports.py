@@ -1,0 +1,160 @@
+"""``crescent report``: one self-contained page per run kind, model text escaped, the run's numbers shown."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from fixture_runs import SCRIPT, eval_run, generate_run
+from typer.testing import CliRunner
+
+from crescent.cli import app
+from crescent.errors import CrescentError
+from crescent.reports import write_run_report
+from crescent.reports.svg import bar_chart, histogram
+from crescent.runs import run_kind
+
+
+class Page(HTMLParser):
+    """Collects tags, external references and text; fails on nothing (html.parser is lenient), so the
+    checks below are on what it found."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.external: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in {"src", "href"} and value and not value.startswith("#"):
+                self.external.append(value)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(path: Path) -> Page:
+    page = Page()
+    page.feed(path.read_text())
+    page.close()
+    assert "html" in page.tags and "body" in page.tags
+    assert page.external == []  # no network: nothing is loaded from anywhere
+    return page
+
+
+def test_generate_report_shows_funnel_rejections_similarity_and_escapes(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run")
+    kind, path = write_run_report(run)
+    assert kind == "generate" and path == run / "report.html"
+    page = parse(path)
+    assert "script" not in page.tags and "img" not in page.tags
+    text = "".join(page.text)
+    assert SCRIPT in text  # shown as text, not run
+    stats = json.loads((run / "stats.json").read_text())
+    assert page.tags.count("svg") >= 4  # funnel, rejections, similarity, consensus (+ throughput)
+    funnel = re.findall(
+        r"<tr><td>(bait samples|cleaned|accepted|voted|kept)</td><td class=\"num\">(\d+)", path.read_text()
+    )
+    assert dict(funnel) == {
+        "bait samples": str(stats["bait"]["attempts"]),
+        "cleaned": str(stats["bait"]["cleaned"]),
+        "accepted": str(stats["bait"]["accepted"]),
+        "voted": str(stats["vote"]["questions"]),
+        "kept": str(stats["vote"]["kept"]),
+    }
+    for reason in stats["bait"]["rejected"]:
+        assert reason in text
+    assert f"threshold {stats['config']['dedup_threshold']:g}" in text
+
+
+def test_eval_report_has_accuracy_ci_and_a_wrong_items_filter(tmp_path: Path) -> None:
+    run = eval_run(tmp_path)
+    _, path = write_run_report(run, tmp_path / "elsewhere" / "eval.html")
+    page = parse(path)
+    assert "script" not in page.tags
+    results = json.loads((run / "results.json").read_text())
+    document = path.read_text()
+    text = "".join(page.text)
+    low, high = results["ci95"]
+    assert f"{results['accuracy']:.2%}" in text and f"[{low:.2%}, {high:.2%}]" in text
+    assert document.count("<details class='wrong'>") == results["n"] - results["correct"] == 2
+    assert document.count("<details class='right'>") == results["correct"]
+    assert "id='only-wrong'" in document and "#only-wrong:checked ~ #items details.right" in document
+    assert SCRIPT in text
+
+
+def test_audit_report_reuses_the_audit_plot(tmp_path: Path) -> None:
+    from crescent.config import AuditConfig
+    from crescent.eval.audit import audit
+
+    data = tmp_path / "gold.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question": f"Ava has {i} coins and buys {i + 2} more. How many now?",
+                    "answer": str(2 * i + 2),
+                }
+            )
+            + "\n"
+            for i in range(1, 7)
+        )
+    )
+    run = tmp_path / "audit"
+    audit(AuditConfig(data=data, out=run, backend="fake", votes=3, quiet=True))
+    kind, path = write_run_report(run)
+    assert kind == "audit"
+    page = parse(path)
+    assert "polyline" in page.tags and "Precision against coverage" in "".join(page.text)
+
+
+def test_improve_report_from_rounds_json_is_svg_only(tmp_path: Path) -> None:
+    run = tmp_path / "improve"
+    generate_run(run / "round-1" / "data")
+    hist = {"0.0-0.1": 0, "0.5-0.6": 2, "0.9-1.0": 3}
+    rounds = [
+        {"round": 0, "eval": {"accuracy": 0.25, "n": 8, "ci95": [0.07, 0.59]}},
+        {
+            "round": 1,
+            "eval": {"accuracy": 0.5, "n": 8, "ci95": [0.22, 0.78]},
+            "data": {"rows": 5, "consensus_histogram": hist},
+            "train": {"final_loss": 0.4, "loss_curve": [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.4}]},
+            "vs_round_0": {"n": 8, "difference": 0.25, "difference_ci95": [-0.1, 0.6], "mcnemar_p": 0.5},
+        },
+    ]
+    (run / "rounds.json").write_text(json.dumps(rounds))
+    (run / "improve_config.json").write_text(json.dumps({"rounds": 1, "generate": {"votes": 3}}))
+    assert run_kind(run) == "improve"
+    _, path = write_run_report(run)
+    page = parse(path)
+    assert page.tags.count("svg") == 3 and "img" not in page.tags and "script" not in page.tags
+    text = "".join(page.text)
+    assert "+0.250 [-0.100, +0.600]" in text and "Round 1: first 5 generated rows" in text
+
+
+def test_svg_labels_are_escaped_and_the_threshold_is_marked() -> None:
+    chart = bar_chart(["<b>x</b>"], [3], title="t<script>")
+    assert "<b>" not in chart and "<script>" not in chart and "&lt;b&gt;" in chart
+    marked = histogram([0.1, 0.8, 0.9], low=0.0, high=1.0, bins=10, title="sim", threshold=0.75)
+    assert "threshold 0.75" in marked and marked.count("<rect") == 10
+
+
+def test_cli_report_and_its_one_line_errors(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False)
+    result = CliRunner().invoke(app, ["report", str(run), "--out", str(tmp_path / "r.html")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r.html").is_file() and result.output.strip().endswith("r.html")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(CrescentError, match="holds no crescent run"):
+        write_run_report(empty)
+    with pytest.raises(CrescentError, match="run folder not found"):
+        write_run_report(tmp_path / "missing")
+    (run / "stats.json").unlink()
+    with pytest.raises(CrescentError, match="unfinished generate run"):
+        write_run_report(run)
