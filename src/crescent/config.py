@@ -33,6 +33,7 @@ BackendName = Literal["llamacpp", "llamacpp-simple", "transformers", "openai", "
 DEFAULT_BAIT_PROMPT = (
     "Create a new math word problem for high-school students. Write only the problem, ending with a question."
 )
+MAX_QUESTIONS = 100_000  # one run's --questions: bigger is weeks of CPU, and almost surely a typo
 DEFAULT_SOLVE_INSTRUCTION = (
     "Solve the following math problem step by step. "
     "Finish with a final line of the form 'The answer is N.' where N is a number."
@@ -40,7 +41,7 @@ DEFAULT_SOLVE_INSTRUCTION = (
 
 
 class BackendConfig(BaseModel):
-    """Which model, through which engine."""
+    """Which model, through which engine, and how long and how much a remote server may take."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -49,10 +50,43 @@ class BackendConfig(BaseModel):
     )
     backend: BackendName = Field("llamacpp", description="inference engine")
     n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)"
+    )
     batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together")
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (backend=openai)")
     api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
+    request_timeout_s: float = Field(
+        120.0, gt=0.0, le=86_400.0, description="seconds one HTTP request may wait for its answer (openai)"
+    )
+    request_deadline_s: float = Field(
+        600.0,
+        gt=0.0,
+        le=86_400.0,
+        description="seconds one request may take with all its retries; then the run stops, resumable (openai)",
+    )
+    retries: int = Field(4, ge=0, le=20, description="retries of a failed or timed-out request (openai)")
+    concurrency: int = Field(8, ge=1, le=1024, description="HTTP requests in flight at once (openai)")
+    request_budget: int | None = Field(
+        None, ge=1, description="stop after sending this many HTTP requests, retries included (openai)"
+    )
+    token_budget: int | None = Field(
+        None, ge=1, description="stop once the server reports this many tokens used (openai)"
+    )
+
+    # How the work runs, never what it produces: a resumed run may change them freely.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "threads",
+            "api_key_env",
+            "request_timeout_s",
+            "request_deadline_s",
+            "retries",
+            "concurrency",
+            "request_budget",
+            "token_budget",
+        }
+    )
 
 
 class RunConfig(BackendConfig):
@@ -62,6 +96,15 @@ class RunConfig(BackendConfig):
     ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001 or auto)")
     workers: int = Field(2, ge=1, description="Ray actors, each holding one backend")
     quiet: bool = Field(False, description="no progress bars")
+
+    @field_validator("ray_address", "workers")
+    @classmethod
+    def _ray_only(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only given values reach here (no validate_default): a flag that would be silently ignored.
+        if info.data.get("executor", "local") != "ray" and value is not None:
+            flag = "--address" if info.field_name == "ray_address" else "--workers"
+            raise ValueError(f"{flag} applies only with --executor ray; add --executor ray or drop {flag}")
+        return value
 
 
 class VotingConfig(RunConfig):
@@ -132,7 +175,9 @@ class GenerateConfig(VotingConfig):
     """``crescent generate``: bait -> self-dedup -> majority vote -> export."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
-    questions: int = Field(100, ge=1, description="accepted questions wanted")
+    questions: int = Field(
+        100, ge=1, description=f"accepted questions wanted (at most {MAX_QUESTIONS:,}; split bigger jobs)"
+    )
     bait_prompt: str = Field(DEFAULT_BAIT_PROMPT, min_length=1)
     bait_temperature: float = Field(0.9, ge=0.0, le=2.0)
     bait_top_p: float = Field(0.95, gt=0.0, le=1.0)
@@ -148,6 +193,17 @@ class GenerateConfig(VotingConfig):
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"
     )
+
+    @field_validator("questions")
+    @classmethod
+    def _sane_size(cls, value: int) -> int:
+        # Weeks of CPU and a store of millions of rows: almost surely a typo (an extra zero or three).
+        if value > MAX_QUESTIONS:
+            raise ValueError(
+                f"{value:,} questions is more than the {MAX_QUESTIONS:,} one run may ask for; "
+                "run several --out directories with different --seed values instead"
+            )
+        return value
 
     @model_validator(mode="after")
     def _budget(self) -> GenerateConfig:
@@ -167,14 +223,13 @@ class GenerateConfig(VotingConfig):
                 "questions",
                 "max_attempts",
                 "quiet",
-                "threads",
                 "executor",
                 "ray_address",
                 "workers",
-                "api_key_env",
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | BackendConfig.RUNTIME_FIELDS
     )
 
 
@@ -186,9 +241,17 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
     values: dict[str, Any] = {}
     if yaml_path is not None:
         try:
-            loaded = yaml.safe_load(Path(yaml_path).read_text())
+            raw = Path(yaml_path).read_bytes()
+            loaded = yaml.safe_load(raw.decode("utf-8"))
         except FileNotFoundError as exc:
             raise CrescentError(f"config file not found: {yaml_path}") from exc
+        except OSError as exc:
+            raise CrescentError(f"cannot read config file {yaml_path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise CrescentError(
+                f"{yaml_path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+            ) from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
@@ -270,14 +333,12 @@ class EvalConfig(RunConfig):
             "out",
             "limit",
             "quiet",
-            "threads",
             "batch_size",
             "executor",
             "ray_address",
             "workers",
-            "api_key_env",
         }
-    )
+    ) | BackendConfig.RUNTIME_FIELDS
 
 
 class AuditConfig(VotingConfig):
@@ -296,15 +357,14 @@ class AuditConfig(VotingConfig):
                 "limit",
                 "greedy",
                 "quiet",
-                "threads",
                 "batch_size",
                 "executor",
                 "ray_address",
                 "workers",
-                "api_key_env",
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | BackendConfig.RUNTIME_FIELDS
     )
 
 

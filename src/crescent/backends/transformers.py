@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
+from crescent.threads import default_threads
 from crescent.backends.base import BackendError, Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import BackendConfig
 from crescent.train.loading import load_model
@@ -78,8 +79,7 @@ class TransformersBackend:
     name = "transformers"
 
     def __init__(self, config: BackendConfig) -> None:
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or default_threads())  # the cores free now, by default
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dtype = (
             torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
