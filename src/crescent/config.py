@@ -266,7 +266,8 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "config"
         source = f" (from {yaml_path})" if yaml_path and field in (values.keys() - overrides.keys()) else ""
-        raise CrescentError(f"invalid option {field}{source}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise CrescentError(f"invalid option {field}{source}: {message}") from exc
 
 
 def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage
+from crescent.errors import CrescentError
 
 _NAMES = ["Ava", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana"]
 _THINGS = ["apples", "marbles", "stickers", "books", "coins", "pencils"]
@@ -47,7 +48,10 @@ class FakeBackend:
         for part in filter(None, (spec or "").split(",")):
             key, _, value = part.partition("=")
             if key not in {"dim", "distinct", "accuracy", "garbage", "delay"}:
-                raise ValueError(f"unknown fake backend option '{key}'")
+                raise CrescentError(
+                    f"--model '{spec}': unknown fake backend option '{key}' (use dim, distinct, accuracy, "
+                    "garbage, delay)"
+                )
             kwargs[key] = float(value)
         ints = {k: int(v) for k, v in kwargs.items() if k in {"dim", "distinct"}}
         return cls(**{**kwargs, **ints, "garbage": bool(kwargs.get("garbage", 0))})

@@ -114,8 +114,7 @@ def main() -> None:
             code = app(argv, prog_name="crescent", standalone_mode=False)
     except KeyboardInterrupt:
         code = 130
-    except click_exceptions.NoArgsIsHelpError as exc:
-        typer.echo(exc.ctx.get_help() if exc.ctx else "")
+    except click_exceptions.NoArgsIsHelpError as exc:  # typer has printed the help already
         sys.exit(exc.exit_code)
     except click_exceptions.ClickException as exc:  # a usage error: unknown option, bad value
         if debug:
@@ -123,7 +122,7 @@ def main() -> None:
         where = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) else ""
         print_error(exc.format_message() + where)
         sys.exit(exc.exit_code)
-    except click_exceptions.Abort:
+    except typer.Abort:
         code = 130
     except CrescentError as exc:
         if debug:

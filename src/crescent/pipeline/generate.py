@@ -32,7 +32,7 @@ from crescent.pipeline.tasks import (
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.progress import make_progress
-from crescent.store import RunStore
+from crescent.store import RunStore, check_out_dir
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
 
@@ -71,18 +71,25 @@ def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
 
 
 def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
-    """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``."""
-    store, resumed = open_store(config)
+    """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``.
+
+    Inputs are read and the backend loaded before the config is bound to ``--out``; a run that fails
+    before sampling anything leaves no store behind, so the corrected command starts afresh.
+    """
+    for path in config.exclude:
+        read_questions(path)  # fail on a bad file before any model time is spent
+    check_out_dir(config.out)
     owns_executor = executor is None
-    session = Session(store)
+    store: RunStore | None = None
+    resumed = False
     try:
-        for path in config.exclude:
-            read_questions(path)  # fail on a bad file before any model time is spent
         if owns_executor:
             executor = create_executor(
                 config.executor, config, workers=config.workers, address=config.ray_address
             )
         assert executor is not None
+        store, resumed = open_store(config)
+        session = Session(store)
         with make_progress(config.quiet) as progress:
             stop_reason = _bait_and_dedup(config, store, executor, progress, session)
             _vote(config, store, executor, progress, session)
@@ -96,10 +103,20 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
                 f"(rejections: {reasons}); check --model and --bait-prompt"
             )
         return result
+    except BaseException:
+        if store is not None and not resumed and not _produced_anything(store):
+            store.discard()
+            store = None
+        raise
     finally:
         if owns_executor and executor is not None:
             executor.close()
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def _produced_anything(store: RunStore) -> bool:
+    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates)"))
 
 
 class Session:
