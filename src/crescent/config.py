@@ -233,6 +233,31 @@ class GenerateConfig(VotingConfig):
     )
 
 
+NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
+
+
+class ContaminationConfig(BackendConfig):
+    """``crescent contamination``: flag generated questions that overlap benchmark questions."""
+
+    data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
+    against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
+    out: Path = Field(..., description="output folder: flagged.jsonl and summary.json")
+    ngram: int = Field(NGRAM, ge=1, le=64, description="word n-gram size of the overlap check")
+    threshold: float = Field(
+        GenerateConfig.model_fields["dedup_threshold"].default,
+        gt=-1.0,
+        le=1.0,
+        description="flag a centered cosine >= this (default: generate's dedup threshold for the same model)",
+    )
+    embeddings: bool = Field(True, description="also run the embedding check (loads the model)")
+    quiet: bool = Field(False, description="no spinner")
+
+    # Options that change how the check runs, never what it flags.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset({"out", "quiet", "batch_size"}) | BackendConfig.RUNTIME_FIELDS
+    )
+
+
 C = TypeVar("C", bound=BaseModel)
 
 
