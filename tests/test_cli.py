@@ -51,7 +51,8 @@ def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
     assert code != 0
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert "Traceback" not in err
-    text = " ".join(lines)
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    text = lines[0]
     assert text.startswith("error:")
     for needle in needles:
         assert needle in text

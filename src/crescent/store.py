@@ -104,6 +104,29 @@ class RunStore:
                 self.directory.rmdir()
 
 
+def probe_writable(directory: Path) -> None:
+    """Can ``directory`` be created and written? Checked by doing it, then undoing it (root passes every
+    permission check, so asking the OS is not enough); leaves nothing behind."""
+    directory = Path(directory)
+    missing = [d for d in (directory, *directory.absolute().parents) if not d.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrescentError(
+            f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
+        ) from exc
+    probe = directory / ".crescent-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
+    finally:
+        for created in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                created.rmdir()
+
+
 def check_out_dir(directory: Path) -> None:
     """The cheap checks of ``--out``, made before any model is loaded; creates nothing."""
     directory = Path(directory)

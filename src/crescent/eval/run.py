@@ -25,7 +25,7 @@ from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.progress import make_progress
 from crescent.prompts import solve_messages
-from crescent.store import RunStore, check_out_dir, write_atomic
+from crescent.store import RunStore, check_out_dir, probe_writable, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -62,6 +62,7 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
     selected = items[: config.limit] if config.limit else items
     fingerprint_now = _fingerprint(config)
     check_out_dir(config.out)
+    probe_writable(config.out)
     owns_executor = executor is None
     store: RunStore | None = None
     resumed = False

@@ -32,7 +32,7 @@ from crescent.pipeline.tasks import (
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.progress import make_progress
-from crescent.store import RunStore, check_out_dir
+from crescent.store import RunStore, check_out_dir, probe_writable
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
 
@@ -79,6 +79,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
     check_out_dir(config.out)
+    probe_writable(config.out)
     owns_executor = executor is None
     store: RunStore | None = None
     resumed = False

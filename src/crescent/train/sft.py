@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from transformers import TrainerCallback
 from crescent.config import TrainConfig, fingerprint
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.pipeline.sources import file_sha256, read_jsonl
-from crescent.store import STORE_NAME, write_atomic
+from crescent.store import STORE_NAME, probe_writable, write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
@@ -191,9 +190,7 @@ def check_train_out(out: Path) -> None:
             f"--out {out} is not empty and holds no crescent train run (it holds {what}); "
             "choose an empty or new directory"
         )
-    existing = next(p for p in (out, *out.absolute().parents) if p.exists())
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise CrescentError(f"--out {out}: {existing} is not writable; choose a writable path")
+    probe_writable(out)
 
 
 def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[dict[str, Any], Path | None]:
