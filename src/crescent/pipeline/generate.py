@@ -7,6 +7,8 @@ store in the same transaction as the work it concludes.
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from crescent.backends.base import SamplingParams
 from crescent.config import GenerateConfig, VotingConfig, fingerprint
 from crescent.errors import CrescentError
 from crescent.executors import Executor, create_executor
-from crescent.pipeline.bait import MAX_RAW_CHARS
+from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate
 from crescent.pipeline.dedup import Deduplicator, center_and_normalize
 from crescent.pipeline.export import export_run, question_id
 from crescent.pipeline.sources import file_sha256, read_questions
@@ -47,6 +49,8 @@ CREATE TABLE IF NOT EXISTS sessions (
   id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS excluded (
   sha256 TEXT PRIMARY KEY, rows INTEGER NOT NULL, vectors BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS raw_bait (
+  batch INTEGER PRIMARY KEY, candidates TEXT NOT NULL, vectors BLOB NOT NULL);
 """
     + VOTE_SCHEMA
 )
@@ -117,7 +121,9 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
 
 
 def _produced_anything(store: RunStore) -> bool:
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates)"))
+    return bool(
+        store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)")
+    )
 
 
 class Session:
@@ -140,6 +146,13 @@ class Session:
 def _bait_and_dedup(
     config: GenerateConfig, store: RunStore, executor: Executor, progress, session: Session
 ) -> str:
+    """Sample bait batches and decide them in attempt order.
+
+    Deciding needs the embedding mean of the first ``MEAN_SAMPLE`` cleaned questions. Until it exists,
+    each batch is saved raw (candidates and their raw vectors, ``raw_bait``) as it arrives, so a kill
+    loses at most the call in flight; a rerun reloads them and goes on from the next batch, and the
+    mean, computed from the very same vectors, decides them exactly as an uninterrupted run would have.
+    """
     accepted = store.scalar("SELECT COUNT(*) FROM questions")
     attempts = store.scalar("SELECT COUNT(*) FROM candidates")
     budget = config.attempt_budget
@@ -154,26 +167,28 @@ def _bait_and_dedup(
     dedup = _make_deduplicator(config, store, executor, np.asarray(mean)) if mean is not None else None
     size = samples_per_call(config.batch_size)
     next_batch, recorded = _resume_point(store, size)
+    pending = _load_raw_bait(store) if dedup is None else []  # sampled by a run that was stopped
+    if pending:
+        next_batch, recorded = pending[-1][0] + 1, set()
+    pending_attempts = sum(len(r.candidates) for _, r in pending)
     params = SamplingParams(config.bait_temperature, config.bait_top_p, config.bait_max_tokens)
     # Enough batches to spend the remaining budget, and no more: a parallel executor
     # samples ahead, and a batch beyond the budget would be thrown away.
-    batches = -(-(budget - attempts + len(recorded)) // size)
+    batches = -(-(budget - attempts - pending_attempts + len(recorded)) // size)
     tasks: Iterator[BaitBatch] = (
         BaitBatch(b, b * size, config.bait_prompt, config.seed, size, params)
         for b in range(next_batch, next_batch + batches)
     )
-    pending: list[tuple[BaitBatch, BaitResult]] = []
-    pending_attempts = 0
-    stop_reason = "budget_exhausted"
-    for task, result in executor.imap(run_bait_batch, tasks):
-        pending.append((task, result))
-        pending_attempts += len(result.candidates)
+
+    def ready() -> bool:
+        cleaned = sum(len(r.vectors) for _, r in pending)
+        return dedup is not None or cleaned >= MEAN_SAMPLE or attempts + pending_attempts >= budget
+
+    def decide() -> str | None:
+        nonlocal dedup, accepted, attempts, pending_attempts
         if dedup is None:
             vectors = [r.vectors for _, r in pending if len(r.vectors)]
-            cleaned = sum(len(v) for v in vectors)
-            if cleaned < MEAN_SAMPLE and attempts + pending_attempts < budget:
-                continue  # not enough questions yet to estimate the embedding mean
-            if cleaned:
+            if vectors:
                 mean = np.concatenate(vectors)[:MEAN_SAMPLE].mean(axis=0)
                 dedup = _make_deduplicator(config, store, executor, mean)
         with store.transaction():
@@ -182,13 +197,50 @@ def _bait_and_dedup(
             accepted, attempts, tokens, done = _decide_pending(
                 config, store, dedup, pending, accepted, attempts, recorded
             )
+            store.db.execute("DELETE FROM raw_bait")  # decided now, or undecidable past the target
             session.commit(tokens)
-        pending, pending_attempts = [], 0
+        pending.clear()
+        pending_attempts = 0
         progress.update(bar, completed=min(accepted, config.questions), info=f"{attempts} samples")
+        return done
+
+    if pending and ready():  # the budget shrank since those batches were saved
+        done = decide()
+        if done:
+            return done
+    stop_reason = "budget_exhausted"
+    for task, result in executor.imap(run_bait_batch, tasks):
+        pending.append((task.batch, result))
+        pending_attempts += len(result.candidates)
+        if not ready():
+            _save_raw_bait(store, task.batch, result, session)
+            progress.update(bar, info=f"{attempts + pending_attempts} samples")
+            continue
+        done = decide()
         if done:
             stop_reason = done
             break
     return stop_reason
+
+
+def _save_raw_bait(store: RunStore, batch: int, result: BaitResult, session: Session) -> None:
+    rows = [[c.attempt, c.raw[:MAX_RAW_CHARS], c.question, c.reason, c.tokens] for c in result.candidates]
+    buffer = io.BytesIO()
+    np.save(buffer, result.vectors, allow_pickle=False)  # dtype and shape kept: the mean must not drift
+    with store.transaction():
+        store.db.execute(
+            "INSERT OR REPLACE INTO raw_bait (batch, candidates, vectors) VALUES (?, ?, ?)",
+            (batch, json.dumps(rows, ensure_ascii=False), buffer.getvalue()),
+        )
+        session.commit(0)
+
+
+def _load_raw_bait(store: RunStore) -> list[tuple[int, BaitResult]]:
+    loaded = []
+    for batch, rows, blob in store.db.execute("SELECT batch, candidates, vectors FROM raw_bait ORDER BY batch"):
+        candidates = [Candidate(*row) for row in json.loads(rows)]
+        loaded.append((batch, BaitResult(candidates, np.load(io.BytesIO(blob), allow_pickle=False))))
+    return loaded
 
 
 def _resume_point(store: RunStore, size: int) -> tuple[int, set[int]]:
@@ -210,14 +262,14 @@ def _decide_pending(
     config: GenerateConfig,
     store: RunStore,
     dedup: Deduplicator | None,
-    pending: list[tuple[BaitBatch, BaitResult]],
+    pending: list[tuple[int, BaitResult]],
     accepted: int,
     attempts: int,
     recorded: set[int],
 ) -> tuple[int, int, int, str | None]:
     """Decide pending candidates in attempt order, skipping ``recorded`` ones (decided by an earlier run)."""
     tokens = 0
-    for task, result in pending:
+    for batch, result in pending:
         normalized = (
             center_and_normalize(result.vectors, dedup.mean)
             if dedup is not None and len(result.vectors)
@@ -250,7 +302,7 @@ def _decide_pending(
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cand.attempt,
-                    task.batch,
+                    batch,
                     cand.raw[:MAX_RAW_CHARS],
                     cand.question,
                     status,
