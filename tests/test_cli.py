@@ -170,7 +170,7 @@ def test_generate_typo_then_fix_is_not_locked_out(
     code, _, err = _run([*base, *backend, *typo], capsys)
     _assert_one_line_error(code, err)
     assert not Path("run").exists()
-    code, out, err = _run([*base, *backend, *fix], capsys)
+    code, _, err = _run([*base, *backend, *fix], capsys)
     assert code == 0, err
     assert Path("run/data.jsonl").exists()
 
@@ -189,8 +189,21 @@ def test_eval_typo_then_fix_is_not_locked_out(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     Path("bench.jsonl").write_text('{"question": "What is 12 + 30?", "answer": "42"}\n')
-    Path("shots.jsonl").write_text('{"question": "What is 1 + 1?", "solution": "1 + 1 = 2. The answer is 2."}\n')
-    base = ["eval", "--data", "bench.jsonl", "--shots", "1", "--fewshot-from", "shots.jsonl", "-q", "--out", "ev"]
+    Path("shots.jsonl").write_text(
+        '{"question": "What is 1 + 1?", "solution": "1 + 1 = 2. The answer is 2."}\n'
+    )
+    base = [
+        "eval",
+        "--data",
+        "bench.jsonl",
+        "--shots",
+        "1",
+        "--fewshot-from",
+        "shots.jsonl",
+        "-q",
+        "--out",
+        "ev",
+    ]
     backend = [] if "--backend" in typo else ["--backend", "fake"]
     code, _, err = _run([*base, *backend, *typo], capsys)
     _assert_one_line_error(code, err)

@@ -63,7 +63,8 @@ class BackendConfig(BaseModel):
         600.0,
         gt=0.0,
         le=86_400.0,
-        description="seconds one request may take with all its retries; then the run stops, resumable (openai)",
+        description="seconds one request may take with all its retries; then the run stops, resumably "
+        "(openai)",
     )
     retries: int = Field(4, ge=0, le=20, description="retries of a failed or timed-out request (openai)")
     concurrency: int = Field(8, ge=1, le=1024, description="HTTP requests in flight at once (openai)")
@@ -354,17 +355,20 @@ class EvalConfig(RunConfig):
     # Fields that may change between an eval and its resume without changing any item's result: each item's
     # samples are seeded by the item id alone, so batch size and where the work runs do not matter, and
     # ``limit`` only says how many items to score (extend it to evaluate more).
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
-        {
-            "out",
-            "limit",
-            "quiet",
-            "batch_size",
-            "executor",
-            "ray_address",
-            "workers",
-        }
-    ) | BackendConfig.RUNTIME_FIELDS
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset(
+            {
+                "out",
+                "limit",
+                "quiet",
+                "batch_size",
+                "executor",
+                "ray_address",
+                "workers",
+            }
+        )
+        | BackendConfig.RUNTIME_FIELDS
+    )
 
 
 class AuditConfig(VotingConfig):

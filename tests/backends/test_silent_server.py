@@ -82,7 +82,9 @@ def _one_line(err: bytes) -> str:
 
 def test_a_silent_server_fails_the_run_within_its_deadline(silent: SilentServer, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    cmd = _generate(silent.url, out, "--request-timeout-s", "0.5", "--request-deadline-s", "1.5", "--retries", "9")
+    cmd = _generate(
+        silent.url, out, "--request-timeout-s", "0.5", "--request-deadline-s", "1.5", "--retries", "9"
+    )
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, timeout=60, env=_env())
     elapsed = time.monotonic() - started

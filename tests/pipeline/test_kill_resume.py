@@ -88,7 +88,12 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(
 
 # Two samples per slot x 2 slots = 8 samples per call: the first 32 cleaned questions (which fix the
 # embedding mean) take several calls, so a kill lands while no candidate has been decided yet.
-EARLY_ARGS = [*ARGS[: ARGS.index("--batch-size")], "--batch-size", "2", *ARGS[ARGS.index("--batch-size") + 2 :]]
+EARLY_ARGS = [
+    *ARGS[: ARGS.index("--batch-size")],
+    "--batch-size",
+    "2",
+    *ARGS[ARGS.index("--batch-size") + 2 :],
+]
 
 
 def _early_cmd(out: Path) -> list[str]:

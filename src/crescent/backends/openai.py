@@ -21,6 +21,7 @@ so with such a server every sample is exactly what ``n=1`` requests would give.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -367,10 +368,8 @@ class OpenAIBackend:
         """Cancel what is in flight and let go within about ``2 * CLOSE_S``, whatever the server does."""
         if self._loop.is_closed():
             return
-        try:
+        with contextlib.suppress(Exception):  # a hung close must not hang the run; the thread is a daemon
             asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=2 * CLOSE_S)
-        except Exception:  # noqa: BLE001 - a hung close must not hang the run; the thread is a daemon
-            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=CLOSE_S)
         if not self._thread.is_alive():

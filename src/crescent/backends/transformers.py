@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from transformers import GenerationConfig, LogitsProcessor, LogitsProcessorList
 
-from crescent.threads import default_threads
 from crescent.backends.base import BackendError, Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import BackendConfig
+from crescent.threads import default_threads
 from crescent.train.loading import load_model
 
 MEMORY_FRACTION_GPU = 0.6  # of free GPU memory that the KV cache and logits of one batch may take

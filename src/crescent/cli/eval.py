@@ -94,9 +94,7 @@ def compare_command(
 
 
 eval_app.callback()(run_command)
-eval_app.command("run")(
-    config_command(EvalConfig, _run, doc=run_command.__doc__ or "")
-)
+eval_app.command("run")(config_command(EvalConfig, _run, doc=run_command.__doc__ or ""))
 eval_app.command("compare")(compare_command)
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from crescent.config import NGRAM, BackendConfig, ContaminationConfig, fingerprint
+
+from crescent.config import NGRAM, ContaminationConfig, fingerprint
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.pipeline.sources import file_sha256, read_jsonl
 from crescent.progress import console

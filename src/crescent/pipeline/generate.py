@@ -121,9 +121,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
 
 
 def _produced_anything(store: RunStore) -> bool:
-    return bool(
-        store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)")
-    )
+    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)"))
 
 
 class Session:
@@ -237,7 +235,9 @@ def _save_raw_bait(store: RunStore, batch: int, result: BaitResult, session: Ses
 
 def _load_raw_bait(store: RunStore) -> list[tuple[int, BaitResult]]:
     loaded = []
-    for batch, rows, blob in store.db.execute("SELECT batch, candidates, vectors FROM raw_bait ORDER BY batch"):
+    for batch, rows, blob in store.db.execute(
+        "SELECT batch, candidates, vectors FROM raw_bait ORDER BY batch"
+    ):
         candidates = [Candidate(*row) for row in json.loads(rows)]
         loaded.append((batch, BaitResult(candidates, np.load(io.BytesIO(blob), allow_pickle=False))))
     return loaded
