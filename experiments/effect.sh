@@ -16,7 +16,7 @@ QWEN=${QWEN:-$(../shared/models/qwen2.5-coder-0.5b.sh)}
 QUESTIONS=${QUESTIONS:-250}      # accepted questions per run (the issue aims at 500; see README for why fewer)
 VOTES=${VOTES:-3}
 EVAL_N=${EVAL_N:-500}
-AUDIT_N=${AUDIT_N:-80}
+AUDIT_N=${AUDIT_N:-60}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT"
 
@@ -39,8 +39,6 @@ PLAIN=(--no-drop-unfinished-votes --min-valid-votes 1 --no-arithmetic-check --no
 
 step qwen-eval0 eval_on "$QWEN" qwen-eval0 400
 step qwen-data generate qwen-data
-step qwen-audit "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit "$AUDIT_N" \
-  --votes "$VOTES" --vote-max-tokens 400 --threads "$THREADS" --quiet --out "$OUT/qwen-audit"
 step qwen-sft "$CRESCENT" train --model "$QWEN" --data "$OUT/qwen-data/data.jsonl" --lora --epochs 1 \
   --gguf-dtype q4_k_m --threads "$THREADS" --quiet --out "$OUT/qwen-sft"
 step qwen-eval1 eval_on "$OUT/qwen-sft/model.gguf" qwen-eval1 400
@@ -53,4 +51,6 @@ step qwen-data-plain generate qwen-data-plain "${PLAIN[@]}"
 step student-plain-sft "$CRESCENT" train --data "$OUT/qwen-data-plain/data.jsonl" --epochs 1 --lr 5e-5 \
   --threads "$THREADS" --quiet --out "$OUT/student-plain-sft"
 step student-plain-eval1 eval_on "$OUT/student-plain-sft/model.gguf" student-plain-eval1 256
+step qwen-audit "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit "$AUDIT_N" \
+  --votes "$VOTES" --vote-max-tokens 400 --threads "$THREADS" --quiet --out "$OUT/qwen-audit"
 "$PYTHON" experiments/summarize.py "$OUT"

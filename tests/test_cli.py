@@ -51,7 +51,8 @@ def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
     assert code != 0
     lines = [line for line in err.strip().splitlines() if line.strip()]
     assert "Traceback" not in err
-    text = " ".join(lines)
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    text = lines[0]
     assert text.startswith("error:")
     for needle in needles:
         assert needle in text
@@ -148,3 +149,83 @@ def test_garbage_model(tmp_path: Path, capsys) -> None:
     code, _, err = _run(_generate(tmp_path / "r", "--model", "garbage=1", "--max-attempts", "16"), capsys)
     _assert_one_line_error(code, err, "no usable question")
     assert (tmp_path / "r" / "run.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("typo", "fix"),
+    [
+        (["--model", "dealy=0.01"], ["--model", "delay=0.0"]),  # a fake-backend option misspelt
+        (["--exclude", "bench.jsnol"], ["--exclude", "bench.jsonl"]),
+        (["--backend", "openai"], ["--backend", "fake"]),  # no --base-url: the backend cannot start
+    ],
+    ids=["model", "exclude", "base-url"],
+)
+def test_generate_typo_then_fix_is_not_locked_out(
+    tmp_path: Path, capsys, monkeypatch, typo: list[str], fix: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bench.jsonl").write_text('{"question": "What is 12 + 30?"}\n')
+    base = ["generate", "--questions", "3", "--votes", "3", "--quiet", "--out", "run"]
+    backend = [] if "--backend" in typo else ["--backend", "fake"]
+    code, _, err = _run([*base, *backend, *typo], capsys)
+    _assert_one_line_error(code, err)
+    assert not Path("run").exists()
+    code, _, err = _run([*base, *backend, *fix], capsys)
+    assert code == 0, err
+    assert Path("run/data.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("typo", "fix"),
+    [
+        (["--model", "acuracy=0.5"], ["--model", "accuracy=0.5"]),
+        (["--fewshot-from", "shots.jsnol"], ["--fewshot-from", "shots.jsonl"]),
+        (["--backend", "openai"], ["--backend", "fake"]),
+    ],
+    ids=["model", "fewshot-from", "base-url"],
+)
+def test_eval_typo_then_fix_is_not_locked_out(
+    tmp_path: Path, capsys, monkeypatch, typo: list[str], fix: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bench.jsonl").write_text('{"question": "What is 12 + 30?", "answer": "42"}\n')
+    Path("shots.jsonl").write_text(
+        '{"question": "What is 1 + 1?", "solution": "1 + 1 = 2. The answer is 2."}\n'
+    )
+    base = [
+        "eval",
+        "--data",
+        "bench.jsonl",
+        "--shots",
+        "1",
+        "--fewshot-from",
+        "shots.jsonl",
+        "-q",
+        "--out",
+        "ev",
+    ]
+    backend = [] if "--backend" in typo else ["--backend", "fake"]
+    code, _, err = _run([*base, *backend, *typo], capsys)
+    _assert_one_line_error(code, err)
+    assert not Path("ev").exists()
+    code, _, err = _run([*base, *backend, *fix], capsys)
+    assert code == 0, err
+    assert json.loads(Path("ev/results.json").read_text())["n"] == 1
+
+
+def test_help_shows_defaults_and_debug(capsys) -> None:
+    for command in (["generate"], ["eval"], ["train"], ["contamination"]):
+        code, out, _ = _run([*command, "--help"], capsys)
+        assert code == 0
+        flat = " ".join(out.split())
+        assert "--debug" in flat and "[default:" in flat, command
+    code, out, _ = _run(["contamination", "--help"], capsys)
+    assert "--base-url" in out and "--request-ti" in out  # long names are cut to fit 80 columns
+
+
+def test_markup_in_the_bait_prompt_and_paths_is_printed_literally(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "[bold]run[/x]"
+    code, _, err = _run(_generate(out, "--bait-prompt", "Write a [/x] word problem", "--model", "garbage=1",
+                                  "--max-attempts", "8"), capsys)  # fmt: skip
+    _assert_one_line_error(code, err, "no usable question")
+    assert "MarkupError" not in err

@@ -28,6 +28,7 @@ from crescent.errors import CrescentError
 DEFAULT_BAIT_PROMPT = (
     "Create a new math word problem for high-school students. Write only the problem, ending with a question."
 )
+MAX_QUESTIONS = 100_000  # one run's --questions: bigger is weeks of CPU, and almost surely a typo
 DEFAULT_SOLVE_INSTRUCTION = (
     "Solve the following math problem step by step. "
     "Finish with a final line of the form 'The answer is N.' where N is a number."
@@ -35,7 +36,7 @@ DEFAULT_SOLVE_INSTRUCTION = (
 
 
 class BackendConfig(BaseModel):
-    """Which model, through which engine."""
+    """Which model, through which engine, and how long and how much a remote server may take."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -47,10 +48,44 @@ class BackendConfig(BaseModel):
         description="inference engine: llamacpp, llamacpp-simple, transformers, openai, fake, or a plugin's",
     )
     n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)"
+    )
     batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together")
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (backend=openai)")
     api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
+    request_timeout_s: float = Field(
+        120.0, gt=0.0, le=86_400.0, description="seconds one HTTP request may wait for its answer (openai)"
+    )
+    request_deadline_s: float = Field(
+        600.0,
+        gt=0.0,
+        le=86_400.0,
+        description="seconds one request may take with all its retries; then the run stops, resumably "
+        "(openai)",
+    )
+    retries: int = Field(4, ge=0, le=20, description="retries of a failed or timed-out request (openai)")
+    concurrency: int = Field(8, ge=1, le=1024, description="HTTP requests in flight at once (openai)")
+    request_budget: int | None = Field(
+        None, ge=1, description="stop after sending this many HTTP requests, retries included (openai)"
+    )
+    token_budget: int | None = Field(
+        None, ge=1, description="stop once the server reports this many tokens used (openai)"
+    )
+
+    # How the work runs, never what it produces: a resumed run may change them freely.
+    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "threads",
+            "api_key_env",
+            "request_timeout_s",
+            "request_deadline_s",
+            "retries",
+            "concurrency",
+            "request_budget",
+            "token_budget",
+        }
+    )
 
     @field_validator("backend")
     @classmethod
@@ -69,6 +104,15 @@ class RunConfig(BackendConfig):
     ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001 or auto)")
     workers: int = Field(2, ge=1, description="Ray actors, each holding one backend")
     quiet: bool = Field(False, description="no progress bars")
+
+    @field_validator("ray_address", "workers")
+    @classmethod
+    def _ray_only(cls, value: Any, info: ValidationInfo) -> Any:
+        # Only given values reach here (no validate_default): a flag that would be silently ignored.
+        if info.data.get("executor", "local") != "ray" and value is not None:
+            flag = "--address" if info.field_name == "ray_address" else "--workers"
+            raise ValueError(f"{flag} applies only with --executor ray; add --executor ray or drop {flag}")
+        return value
 
 
 class VotingConfig(RunConfig):
@@ -126,7 +170,9 @@ class GenerateConfig(VotingConfig):
     """``crescent generate``: bait -> self-dedup -> majority vote -> export."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
-    questions: int = Field(100, ge=1, description="accepted questions wanted")
+    questions: int = Field(
+        100, ge=1, description=f"accepted questions wanted (at most {MAX_QUESTIONS:,}; split bigger jobs)"
+    )
     bait_prompt: str = Field(DEFAULT_BAIT_PROMPT, min_length=1)
     bait_temperature: float = Field(0.9, ge=0.0, le=2.0)
     bait_top_p: float = Field(0.95, gt=0.0, le=1.0)
@@ -142,6 +188,17 @@ class GenerateConfig(VotingConfig):
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"
     )
+
+    @field_validator("questions")
+    @classmethod
+    def _sane_size(cls, value: int) -> int:
+        # Weeks of CPU and a store of millions of rows: almost surely a typo (an extra zero or three).
+        if value > MAX_QUESTIONS:
+            raise ValueError(
+                f"{value:,} questions is more than the {MAX_QUESTIONS:,} one run may ask for; "
+                "run several --out directories with different --seed values instead"
+            )
+        return value
 
     @model_validator(mode="after")
     def _budget(self) -> GenerateConfig:
@@ -161,14 +218,38 @@ class GenerateConfig(VotingConfig):
                 "questions",
                 "max_attempts",
                 "quiet",
-                "threads",
                 "executor",
                 "ray_address",
                 "workers",
-                "api_key_env",
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | BackendConfig.RUNTIME_FIELDS
+    )
+
+
+NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
+
+
+class ContaminationConfig(BackendConfig):
+    """``crescent contamination``: flag generated questions that overlap benchmark questions."""
+
+    data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
+    against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
+    out: Path = Field(..., description="output folder: flagged.jsonl and summary.json")
+    ngram: int = Field(NGRAM, ge=1, le=64, description="word n-gram size of the overlap check")
+    threshold: float = Field(
+        GenerateConfig.model_fields["dedup_threshold"].default,
+        gt=-1.0,
+        le=1.0,
+        description="flag a centered cosine >= this (default: generate's dedup threshold for the same model)",
+    )
+    embeddings: bool = Field(True, description="also run the embedding check (loads the model)")
+    quiet: bool = Field(False, description="no spinner")
+
+    # Options that change how the check runs, never what it flags.
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset({"out", "quiet", "batch_size"}) | BackendConfig.RUNTIME_FIELDS
     )
 
 
@@ -180,9 +261,17 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
     values: dict[str, Any] = {}
     if yaml_path is not None:
         try:
-            loaded = yaml.safe_load(Path(yaml_path).read_text())
+            raw = Path(yaml_path).read_bytes()
+            loaded = yaml.safe_load(raw.decode("utf-8"))
         except FileNotFoundError as exc:
             raise CrescentError(f"config file not found: {yaml_path}") from exc
+        except OSError as exc:
+            raise CrescentError(f"cannot read config file {yaml_path}: {exc.strerror}") from exc
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise CrescentError(
+                f"{yaml_path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+            ) from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
@@ -197,7 +286,8 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "config"
         source = f" (from {yaml_path})" if yaml_path and field in (values.keys() - overrides.keys()) else ""
-        raise CrescentError(f"invalid option {field}{source}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        raise CrescentError(f"invalid option {field}{source}: {message}") from exc
 
 
 def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
@@ -259,18 +349,19 @@ class EvalConfig(RunConfig):
     # Fields that may change between an eval and its resume without changing any item's result: each item's
     # samples are seeded by the item id alone, so batch size and where the work runs do not matter, and
     # ``limit`` only says how many items to score (extend it to evaluate more).
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
-        {
-            "out",
-            "limit",
-            "quiet",
-            "threads",
-            "batch_size",
-            "executor",
-            "ray_address",
-            "workers",
-            "api_key_env",
-        }
+    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
+        frozenset(
+            {
+                "out",
+                "limit",
+                "quiet",
+                "batch_size",
+                "executor",
+                "ray_address",
+                "workers",
+            }
+        )
+        | BackendConfig.RUNTIME_FIELDS
     )
 
 
@@ -290,15 +381,14 @@ class AuditConfig(VotingConfig):
                 "limit",
                 "greedy",
                 "quiet",
-                "threads",
                 "batch_size",
                 "executor",
                 "ray_address",
                 "workers",
-                "api_key_env",
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | BackendConfig.RUNTIME_FIELDS
     )
 
 

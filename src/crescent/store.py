@@ -5,10 +5,15 @@ batch, one question's votes, one eval item) is written in a single transaction
 together with its "done" mark, so a SIGKILL at any moment loses at most the work
 in flight and a rerun never writes a row twice. WAL mode keeps readers (progress,
 export) off the writer's back.
+
+A run binds its config only once its inputs are read and its backend is loaded, and a run that fails
+before producing anything removes its store again (``discard``): a typo in ``--model`` or a missing
+``--base-url`` must not lock ``--out`` to the mistaken options.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -27,6 +32,8 @@ class RunStore:
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self.kind = kind
+        self.created_dir = not self.directory.exists()
+        self.created_store = not self.path.exists()
         _prepare_directory(self.directory)
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -84,6 +91,51 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+    def discard(self) -> None:
+        """Remove a store this invocation created (and its folder, if created too and now empty)."""
+        self.close()
+        if not self.created_store:
+            return
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if self.created_dir:
+            with contextlib.suppress(OSError):  # not empty: someone else wrote there meanwhile
+                self.directory.rmdir()
+
+
+def probe_writable(directory: Path) -> None:
+    """Can ``directory`` be created and written? Checked by doing it, then undoing it (root passes every
+    permission check, so asking the OS is not enough); leaves nothing behind."""
+    directory = Path(directory)
+    missing = [d for d in (directory, *directory.absolute().parents) if not d.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrescentError(
+            f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
+        ) from exc
+    probe = directory / ".crescent-write-test"
+    try:
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
+    finally:
+        for created in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                created.rmdir()
+
+
+def check_out_dir(directory: Path) -> None:
+    """The cheap checks of ``--out``, made before any model is loaded; creates nothing."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise CrescentError(f"--out {directory} is a file, not a directory; choose a directory path")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / STORE_NAME).exists():
+        raise CrescentError(
+            f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
+        )
 
 
 def _prepare_directory(directory: Path) -> None:

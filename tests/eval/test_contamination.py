@@ -175,7 +175,7 @@ def test_deduplicator_rejects_an_ngram_overlap_before_the_embedding_check() -> N
 def test_generate_exclude_rejects_ngram_overlaps(tmp_path: Path) -> None:
     """The fake model writes '<Name> has <a> <things> and buys <b> more. How many ...'; excluding longer
     questions that contain those words rejects them as n-gram copies, never as exact ones."""
-    base = GenerateConfig(out=tmp_path / "a", backend="fake", questions=12, votes=1, quiet=True, batch_size=8)
+    base = GenerateConfig(out=tmp_path / "a", backend="fake", questions=12, votes=3, quiet=True, batch_size=8)
     first = generate(base)
     taken = [json.loads(line)["question"] for line in first.data_path.read_text().splitlines()]
     extended = [{"question": f"Last week at the fair: {q} Explain your reasoning."} for q in taken[:6]]

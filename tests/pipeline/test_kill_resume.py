@@ -84,3 +84,51 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(
     assert _count(db, "SELECT COUNT(*) FROM outcomes") == 24
     assert _count(db, "SELECT COUNT(*) FROM votes") == 24 * 4
     assert _count(db, "SELECT COUNT(*) FROM sessions") == 2
+
+
+# Two samples per slot x 2 slots = 8 samples per call: the first 32 cleaned questions (which fix the
+# embedding mean) take several calls, so a kill lands while no candidate has been decided yet.
+EARLY_ARGS = [
+    *ARGS[: ARGS.index("--batch-size")],
+    "--batch-size",
+    "2",
+    *ARGS[ARGS.index("--batch-size") + 2 :],
+]
+
+
+def _early_cmd(out: Path) -> list[str]:
+    return [sys.executable, "-m", "crescent", "generate", *EARLY_ARGS, "--out", str(out)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_a_kill_before_the_embedding_mean_exists_loses_only_the_call_in_flight(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    reference = tmp_path / "reference"
+    subprocess.run(_early_cmd(reference), check=True, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_early_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _count(killed / "run.sqlite", "SELECT COUNT(*) FROM raw_bait") < 2:
+        assert proc.poll() is None, proc.stderr.read().decode()[-500:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    sent = time.monotonic()
+    os.kill(proc.pid, signum)
+    proc.wait(timeout=10)
+    assert time.monotonic() - sent < 3.0
+    assert proc.returncode == (-signal.SIGKILL if signum == signal.SIGKILL else 130)
+    saved = _count(killed / "run.sqlite", "SELECT COUNT(*) FROM raw_bait")
+    assert saved >= 2 and _count(killed / "run.sqlite", "SELECT COUNT(*) FROM candidates") == 0
+
+    subprocess.run(_early_cmd(killed), check=True, capture_output=True)
+    assert (killed / "data.jsonl").read_text() == (reference / "data.jsonl").read_text()
+    db = killed / "run.sqlite"
+    for table in ("candidates", "questions", "votes", "outcomes"):
+        sql = f"SELECT COUNT(*) FROM {table}"
+        assert _count(db, sql) == _count(reference / "run.sqlite", sql), table
+    assert _count(db, "SELECT COUNT(*) FROM raw_bait") == 0
+    sql = "SELECT group_concat(attempt || status || coalesce(similarity, ''), ',') FROM candidates"
+    assert _count(db, sql) == _count(reference / "run.sqlite", sql)  # the same decisions, in order

@@ -100,6 +100,9 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
     assert first.stats["resumed_from"] is None
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
 
+    moved = tmp_path / "elsewhere" / "same-data.jsonl"  # the data is compared by content, not path
+    moved.parent.mkdir()
+    moved.write_bytes(chat_data.read_bytes())
     result = CliRunner().invoke(
         app,
         [
@@ -107,7 +110,7 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
             "--model",
             str(tiny_model_dir),
             "--data",
-            str(chat_data),
+            str(moved),
             "--out",
             str(out),
             "--max-steps",

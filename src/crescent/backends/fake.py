@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from crescent.backends.base import BackendBase, Completion, SampleRequest, SamplingParams, Usage
+from crescent.errors import CrescentError
 
 if TYPE_CHECKING:
     from crescent.config import BackendConfig
@@ -55,7 +56,10 @@ class FakeBackend(BackendBase):
         for part in filter(None, (spec or "").split(",")):
             key, _, value = part.partition("=")
             if key not in {"dim", "distinct", "accuracy", "garbage", "delay"}:
-                raise ValueError(f"unknown fake backend option '{key}'")
+                raise CrescentError(
+                    f"--model '{spec}': unknown fake backend option '{key}' (use dim, distinct, accuracy, "
+                    "garbage, delay)"
+                )
             kwargs[key] = float(value)
         ints = {k: int(v) for k, v in kwargs.items() if k in {"dim", "distinct"}}
         return cls(**{**kwargs, **ints, "garbage": bool(kwargs.get("garbage", 0))})

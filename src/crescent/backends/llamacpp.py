@@ -34,6 +34,9 @@ from crescent.backends.llamacpp_batch import BatchDecoder, Job
 from crescent.config import BackendConfig
 from crescent.errors import CrescentError
 from crescent.models import check_gguf, resolve_model
+from crescent.threads import apply_thread_policy, default_threads
+
+apply_thread_policy()  # before llama_cpp (imported lazily below) loads its OpenMP runtime
 
 EMBED_MAX_SEQS = 64  # texts per embedding decode call
 _CORRUPT = "the file may be corrupt or truncated: re-download it"
@@ -233,7 +236,8 @@ class _Embedder:
 
 
 def _threads(config: BackendConfig) -> int:
-    return config.threads or os.cpu_count() or 1
+    """An explicit ``--threads``, else the cores free now (see ``crescent.threads``)."""
+    return config.threads or default_threads()
 
 
 class LlamaCppBackend(BackendBase):

@@ -7,6 +7,11 @@ with jitter, and also cover what the client would not retry (a 200 with a broken
 body). Every HTTP request is charged to a per-run budget *before* it is sent, so
 a misbehaving server cannot run up an unbounded bill.
 
+Time is bounded too: each attempt gets ``request_timeout_s``, and one request with all its retries
+and back-off gets ``request_deadline_s``, so a server that accepts connections and never answers
+fails the run in bounded time. The event loop runs in a daemon thread and an interrupted call cancels
+its requests, so Ctrl-C is never held up by a request in flight.
+
 Seeds: a request for ``n`` samples is first sent once with ``n`` and seed
 ``derive_seed(seed, 0)``; a server that returns fewer choices (llama.cpp's ignores
 ``n``) is topped up with single-sample requests seeded ``derive_seed(seed, j)``,
@@ -16,12 +21,14 @@ so with such a server every sample is exactly what ``n=1`` requests would give.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import os
 import random
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -50,6 +57,7 @@ T = TypeVar("T")
 EMBED_CHUNK = 64  # texts per /embeddings request
 MAX_EMBED_DIM = 65_536
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})  # and every 5xx
+CLOSE_S = 1.0  # closing waits this long for cancelled requests and the HTTP client, then lets go
 
 
 class BudgetExhausted(BackendError):
@@ -88,6 +96,8 @@ class OpenAIBackend(BackendBase):
 
     Budgets (``None`` = unlimited) count every HTTP request sent, retries included, and every token the
     server reports; in-flight requests may overshoot the token budget by at most ``concurrency - 1``.
+    Limits come from the config (``--concurrency``, ``--request-timeout-s``, ``--request-deadline-s``,
+    ``--retries``, ``--request-budget``, ``--token-budget``); keyword arguments override them (tests).
     """
 
     name = "openai"
@@ -96,13 +106,17 @@ class OpenAIBackend(BackendBase):
         self,
         config: BackendConfig,
         *,
-        concurrency: int = 8,
+        concurrency: int | None = None,
         retry: RetryPolicy | None = None,
-        timeout_s: float = 300.0,
+        timeout_s: float | None = None,
+        deadline_s: float | None = None,
         request_budget: int | None = None,
         token_budget: int | None = None,
         embeddings: Literal["auto", "server", "local"] = "auto",
     ) -> None:
+        concurrency = config.concurrency if concurrency is None else concurrency
+        timeout_s = config.request_timeout_s if timeout_s is None else timeout_s
+        retry = retry or RetryPolicy(max_attempts=config.retries + 1)
         if concurrency < 1 or (retry is not None and retry.max_attempts < 1):
             raise CrescentError("openai backend: concurrency and max_attempts must be at least 1")
         if not config.base_url:
@@ -116,10 +130,11 @@ class OpenAIBackend(BackendBase):
         self.model = config.model or "default"
         self.config = config
         self.concurrency = concurrency
-        self.retry = retry or RetryPolicy()
+        self.retry = retry
         self.timeout_s = timeout_s
-        self.request_budget = request_budget
-        self.token_budget = token_budget
+        self.deadline_s = config.request_deadline_s if deadline_s is None else deadline_s
+        self.request_budget = config.request_budget if request_budget is None else request_budget
+        self.token_budget = config.token_budget if token_budget is None else token_budget
         self.usage = Usage(extra={"retries": 0.0, "embed_tokens": 0.0})
         self._embeddings = embeddings  # "auto" becomes "server" or "local" at the first embed()
         self._local: Backend | None = None
@@ -130,8 +145,10 @@ class OpenAIBackend(BackendBase):
             timeout=timeout_s,
         )
         self._loop = asyncio.new_event_loop()
-        # One worker thread drives the loop, so sample() also works under a caller's running loop.
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crescent-openai")
+        # A daemon thread drives the loop, so sample() also works under a caller's running loop, and a
+        # request that never ends cannot keep the process alive after an interrupt.
+        self._thread = threading.Thread(target=self._loop.run_forever, name="crescent-openai", daemon=True)
+        self._thread.start()
         self._semaphore: asyncio.Semaphore | None = None
 
     def _run(self, coro_fn: Callable[[], Awaitable[T]]) -> T:
@@ -140,10 +157,14 @@ class OpenAIBackend(BackendBase):
                 self._semaphore = asyncio.Semaphore(self.concurrency)
             return await coro_fn()
 
+        future = asyncio.run_coroutine_threadsafe(main(), self._loop)
         try:
-            return self._runner.submit(self._loop.run_until_complete, main()).result()
+            return future.result()
         except BaseExceptionGroup as group:  # task groups cancel siblings, then report the failure nested
             raise _first_leaf(group) from None
+        except BaseException:
+            future.cancel()  # interrupted while waiting (Ctrl-C): cancel the requests in flight too
+            raise
 
     # ---- sampling ---------------------------------------------------------------------------------
 
@@ -266,14 +287,23 @@ class OpenAIBackend(BackendBase):
     # ---- HTTP with retries and budgets -------------------------------------------------------------
 
     async def _post(self, route: str, send: Callable[[], Awaitable[Any]], parse: Callable[[Any], T]) -> T:
+        """One request, retried; all its attempts and back-off end by ``deadline_s`` after the first send."""
         assert self._semaphore is not None
         last = ""
+        started: float | None = None  # the clock starts at the first send, not while queued for a slot
+        sent = 0
         for attempt in range(1, self.retry.max_attempts + 1):
             retry_after = None
             try:
                 async with self._semaphore:
+                    started = time.monotonic() if started is None else started
+                    left = self.deadline_s - (time.monotonic() - started)
+                    if left <= 0:
+                        break
                     self._charge_request()
-                    raw = await send()
+                    sent += 1
+                    async with asyncio.timeout(min(self.timeout_s, left)):
+                        raw = await send()
                 try:
                     return parse(json.loads(raw.text))
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
@@ -283,19 +313,23 @@ class OpenAIBackend(BackendBase):
                 if status not in RETRYABLE_STATUS and status < 500:
                     raise _RequestFailed(self._refusal(route, status, exc), f"HTTP {status}") from exc
                 last, retry_after = f"HTTP {status}", _retry_after(exc.response.headers)
-            except openai.APITimeoutError:
+            except (openai.APITimeoutError, TimeoutError):
                 last = f"no answer within {self.timeout_s:g} s"
             except openai.APIConnectionError as exc:
                 last = f"cannot connect ({type(exc.__cause__ or exc).__name__})"
             except _Malformed as exc:
                 last = f"malformed body: {exc}"
-            if attempt < self.retry.max_attempts:
+            left = self.deadline_s - (time.monotonic() - (started or time.monotonic()))
+            if attempt < self.retry.max_attempts and left > 0:
                 self.usage.extra["retries"] += 1
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+                await asyncio.sleep(min(self.retry.delay(attempt, retry_after), left))
+        elapsed = time.monotonic() - (started or time.monotonic())
         raise _RequestFailed(
-            f"{self.base_url}{route} failed {self.retry.max_attempts} times (last: {last}); "
-            "check that the server is up and healthy, then rerun (the run resumes)",
-            f"{last}, {self.retry.max_attempts} tries",
+            f"{self.base_url}{route} failed {sent} times in {elapsed:.0f} s (last: {last}; limits: "
+            f"--request-timeout-s {self.timeout_s:g}, --request-deadline-s {self.deadline_s:g}, "
+            f"--retries {self.retry.max_attempts - 1}); check that the server is up and healthy, "
+            "then rerun (the run resumes)",
+            f"{last}, {sent} tries",
         )
 
     def _refusal(self, route: str, status: int, exc: openai.APIStatusError) -> str:
@@ -323,12 +357,24 @@ class OpenAIBackend(BackendBase):
     def _tokens_used(self) -> int:
         return self.usage.prompt_tokens + self.usage.completion_tokens + int(self.usage.extra["embed_tokens"])
 
+    async def _shutdown(self) -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:  # requests of an interrupted call
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=CLOSE_S)
+        await self._client.close()
+
     def close(self) -> None:
+        """Cancel what is in flight and let go within about ``2 * CLOSE_S``, whatever the server does."""
         if self._loop.is_closed():
             return
-        self._runner.submit(self._loop.run_until_complete, self._client.close()).result()
-        self._runner.submit(self._loop.close).result()
-        self._runner.shutdown(wait=True)
+        with contextlib.suppress(Exception):  # a hung close must not hang the run; the thread is a daemon
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=2 * CLOSE_S)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=CLOSE_S)
+        if not self._thread.is_alive():
+            self._loop.close()
         if self._local is not None:
             self._local.close()
 

@@ -36,6 +36,7 @@ from crescent.backends.base import (
 )
 from crescent.backends.hf_loading import load_model
 from crescent.config import BackendConfig
+from crescent.threads import default_threads
 
 MEMORY_FRACTION_GPU = 0.6  # of free GPU memory that the KV cache and logits of one batch may take
 MEMORY_FRACTION_CPU = 0.25  # of available RAM (the machine is usually shared)
@@ -86,8 +87,7 @@ class TransformersBackend(BackendBase):
     name = "transformers"
 
     def __init__(self, config: BackendConfig) -> None:
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or default_threads())  # the cores free now, by default
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         dtype = (
             torch.bfloat16 if self.device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32

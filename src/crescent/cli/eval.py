@@ -14,7 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from crescent.config import EvalConfig, load_config
+from crescent.cli.options import config_command
+from crescent.config import EvalConfig
 from crescent.errors import CrescentError
 from crescent.progress import console
 
@@ -27,71 +28,28 @@ eval_app = typer.Typer(
 )
 
 
-def run_command(
-    ctx: typer.Context,
-    data: Annotated[Path | None, Opt(help="JSONL with 'question' and 'answer' per line.")] = None,
-    out: Annotated[Path | None, Opt("--out", "-o", help="Eval directory (resumed if it holds one).")] = None,
-    model: Annotated[str | None, Opt(help="GGUF path, HF folder or hub id (default: SmolLM2).")] = None,
-    backend: Annotated[str | None, Opt(help="llamacpp | transformers | openai | fake")] = None,
-    shots: Annotated[int | None, Opt(help="Worked examples per prompt (needs --fewshot-from).")] = None,
-    fewshot_from: Annotated[Path | None, Opt(help="JSONL of worked examples (not --data).")] = None,
-    limit: Annotated[int | None, Opt(help="Score the first N items; raise it to extend.")] = None,
-    votes: Annotated[int | None, Opt(help="Samples per question; the majority is scored.")] = None,
-    seed: Annotated[int | None, Opt(help="Seed for shots and samples.")] = None,
-    temperature: Annotated[float | None, Opt(help="Default: 0 for one vote, 0.7 for several.")] = None,
-    max_tokens: Annotated[int | None, Opt(help="Cap on each answer's length in tokens.")] = None,
-    config: Annotated[Path | None, Opt("--config", help="YAML file with any EvalConfig field.")] = None,
-    batch_size: Annotated[int | None, Opt(help="Sequences per backend call.")] = None,
-    executor: Annotated[str | None, Opt(help="local | ray")] = None,
-    address: Annotated[str | None, Opt(help="Ray cluster address (ray://host:10001 or auto).")] = None,
-    workers: Annotated[int | None, Opt(help="Ray actors, each holding one backend.")] = None,
-    base_url: Annotated[str | None, Opt(help="OpenAI-compatible server URL (backend openai).")] = None,
-    n_ctx: Annotated[int | None, Opt(help="Context window (llama.cpp).")] = None,
-    threads: Annotated[int | None, Opt(help="CPU threads.")] = None,
-    quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bar.")] = False,
-) -> None:
-    """Score a model -> DIR/results.json (accuracy, Wilson 95% CI) + DIR/predictions.jsonl."""
-    if ctx.invoked_subcommand is not None:
-        return  # the group callback before 'run' or 'compare': that command does the work
-    if data is None and out is None and config is None:
-        typer.echo(ctx.get_help())
-        raise typer.Exit(0)
+def _run(config: EvalConfig) -> None:
     from crescent.eval.run import evaluate
 
-    cfg = load_config(
-        EvalConfig,
-        config,
-        data=data,
-        out=out,
-        model=model,
-        backend=backend,
-        shots=shots,
-        fewshot_from=fewshot_from,
-        limit=limit,
-        votes=votes,
-        seed=seed,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        batch_size=batch_size,
-        executor=executor,
-        ray_address=address,
-        workers=workers,
-        base_url=base_url,
-        n_ctx=n_ctx,
-        threads=threads,
-        quiet=quiet or None,
-    )
-    result = evaluate(cfg)
+    result = evaluate(config)
     r = result.results
     low, high = r["ci95"]
     console.print(
-        f"[green]done[/green]: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI "
+        f"done: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI "
         f"[{low:.1%}, {high:.1%}], no answer {r['extraction_failure_rate']:.1%}; "
         f"{r['tokens']} tokens in {r['wall_s']} s ({r['tokens_per_s']} tok/s)",
         highlight=False,
-        markup=True,
+        markup=False,
     )
     typer.echo(str(result.results_path))
+
+
+run_command = config_command(
+    EvalConfig,
+    _run,
+    doc="Score a model -> DIR/results.json (accuracy, Wilson 95% CI) + DIR/predictions.jsonl.",
+    group=True,
+)
 
 
 def compare_command(
@@ -136,7 +94,7 @@ def compare_command(
 
 
 eval_app.callback()(run_command)
-eval_app.command("run")(run_command)
+eval_app.command("run")(config_command(EvalConfig, _run, doc=run_command.__doc__ or ""))
 eval_app.command("compare")(compare_command)
 
 

@@ -29,7 +29,13 @@ from crescent.config import load_config
 C = TypeVar("C", bound=BaseModel)
 
 # Short or historical spellings kept for the flags people already type.
-ALIASES: dict[str, tuple[str, ...]] = {"out": ("-o",), "ray_address": ("--address",), "quiet": ("-q",)}
+ALIASES: dict[str, tuple[str, ...]] = {
+    "out": ("-o",),
+    "ray_address": ("--address",),
+    "quiet": ("-q",),
+    "data": ("-d",),
+    "against": ("-a",),
+}
 # Fields given by position (``crescent report RUN_DIR``) rather than as an option.
 ARGUMENTS = frozenset({"run_dir"})
 
@@ -141,24 +147,44 @@ def config_command(
     *,
     doc: str,
     exclude: frozenset[str] = frozenset(),
+    group: bool = False,
 ) -> Callable[..., None]:
-    """A typer command that builds ``cls`` from ``--config`` + flags and hands it to ``run``."""
+    """A typer command that builds ``cls`` from ``--config`` + flags and hands it to ``run``.
+
+    ``group``: the command is also the callback of a typer group with subcommands (``eval`` and
+    ``eval compare``): it steps aside when a subcommand runs, and shows the help when given nothing.
+    """
     params = config_parameters(cls, exclude)
     config_option = typer.Option(
         "--config", help=f"YAML file with any {cls.__name__} field; flags override it"
     )
-    params.append(
+    # Read (and removed from the line) by crescent.cli.main before typer parses; listed for the help.
+    debug_option = typer.Option("--debug", help="show the traceback of an error", show_default=False)
+    params += [
         inspect.Parameter(
             "config",
             inspect.Parameter.KEYWORD_ONLY,
             default=None,
             annotation=Annotated[Path | None, config_option],
-        )
-    )
+        ),
+        inspect.Parameter(
+            "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[bool, debug_option]
+        ),
+    ]
+    if group:
+        params.insert(0, inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
 
     def command(**values: Any) -> None:
+        ctx = values.pop("ctx", None)
+        values.pop("debug")
         config_path = values.pop("config")
         values = {k: None if isinstance(v, list | tuple) and not v else v for k, v in values.items()}
+        if ctx is not None:
+            if ctx.invoked_subcommand is not None:
+                return  # the group callback before a subcommand: that command does the work
+            if config_path is None and all(v is None for v in values.values()):
+                typer.echo(ctx.get_help())
+                raise typer.Exit(0)
         run(load_config(cls, config_path, **_nest(values)))
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

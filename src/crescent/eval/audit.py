@@ -29,7 +29,7 @@ from crescent.pipeline.vote import VotePlan, run_votes, stored_votes_by_question
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, totals
-from crescent.store import RunStore, write_atomic
+from crescent.store import RunStore, check_out_dir, write_atomic
 
 SCHEMA = (
     VOTE_SCHEMA
@@ -63,17 +63,20 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
     items = load_items(config.data)
     selected = items[: config.limit] if config.limit else items
-    store = RunStore(config.out, SCHEMA, kind="audit")
+    values = fingerprint(config, AuditConfig.RESUMABLE_CHANGES | {"data"})
+    values["data_sha256"] = file_sha256(config.data)
+    check_out_dir(config.out)
     owns_executor = executor is None
+    store: RunStore | None = None
     try:
-        values = fingerprint(config, AuditConfig.RESUMABLE_CHANGES | {"data"})
-        values["data_sha256"] = file_sha256(config.data)
-        store.bind_config(values)
+        # The backend first, then the store: a model that fails to load must not bind --out to it.
         if owns_executor:
             executor = create_executor(
                 config.executor, config, workers=config.workers, address=config.ray_address
             )
         assert executor is not None
+        store = RunStore(config.out, SCHEMA, kind="audit")
+        store.bind_config(values)
         session = Session(store)
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
@@ -98,7 +101,8 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     finally:
         if owns_executor and executor is not None:
             executor.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _greedy(

@@ -25,13 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
 
-from crescent.config import BackendConfig, GenerateConfig
-from crescent.errors import CrescentError
-from crescent.pipeline.sources import read_jsonl
+from crescent.config import ContaminationConfig, fingerprint
+from crescent.errors import ConfigMismatch, CrescentError
+from crescent.pipeline.sources import file_sha256, read_jsonl
 from crescent.progress import console
-from crescent.similarity import MAX_TEXT_CHARS, NGRAM, NgramIndex, VectorIndex, center_and_normalize
+from crescent.similarity import MAX_TEXT_CHARS, NgramIndex, VectorIndex, center_and_normalize
 from crescent.store import write_atomic
 
 if TYPE_CHECKING:
@@ -39,23 +38,6 @@ if TYPE_CHECKING:
 
 MAX_REPORT_CHARS = 2_000  # question text kept per flagged row
 EMBED_CHUNK = 64  # texts per backend.embed call
-
-
-class ContaminationConfig(BackendConfig):
-    """``crescent contamination``: flag generated questions that overlap benchmark questions."""
-
-    data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
-    against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
-    out: Path = Field(..., description="output folder: flagged.jsonl and summary.json")
-    ngram: int = Field(NGRAM, ge=1, le=64, description="word n-gram size of the overlap check")
-    threshold: float = Field(
-        GenerateConfig.model_fields["dedup_threshold"].default,
-        gt=-1.0,
-        le=1.0,
-        description="flag a centered cosine >= this (default: generate's dedup threshold for the same model)",
-    )
-    embeddings: bool = Field(True, description="also run the embedding check (loads the model)")
-    quiet: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +100,8 @@ def check_contamination(config: ContaminationConfig, backend: Backend | None = N
     generated = load_questions(config.data)
     against = list(dict.fromkeys(config.against))  # a file named twice counts once
     benchmark = [q for path in against for q in load_questions(path)]
+    options = _fingerprint(config, against)
+    _check_out(config.out, options)
     if config.embeddings and len(benchmark) < 2:
         raise CrescentError(
             f"the embedding check centers on the mean of the benchmark questions, and --against has only "
@@ -137,7 +121,45 @@ def check_contamination(config: ContaminationConfig, backend: Backend | None = N
         finally:
             if owns:
                 backend.close()
-    return _write(config, flagged, _summary(config, against, generated, benchmark, flagged))
+    summary = _summary(config, against, generated, benchmark, flagged)
+    summary["fingerprint"] = options
+    return _write(config, flagged, summary)
+
+
+def _fingerprint(config: ContaminationConfig, against: list[Path]) -> dict[str, Any]:
+    """What decides the result: the options, and the input files by *content* (a moved file is the same)."""
+    values = fingerprint(config, ContaminationConfig.RESUMABLE_CHANGES | {"data", "against"})
+    values["data_sha256"] = file_sha256(config.data)
+    values["against_sha256"] = [file_sha256(path) for path in against]
+    return values
+
+
+def _check_out(out: Path, options: dict[str, Any]) -> None:
+    """Refuse to overwrite another folder's files, or an earlier result made with other options."""
+    if out.exists() and not out.is_dir():
+        raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
+    summary_path = out / "summary.json"
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not summary_path.is_file():
+        raise CrescentError(
+            f"--out {out} is not empty and holds no contamination result; choose an empty or new directory"
+        )
+    try:
+        earlier = json.loads(summary_path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CrescentError(f"{summary_path} is unreadable ({exc}); use a new --out") from exc
+    if earlier is None:
+        raise ConfigMismatch(
+            f"{out} holds a contamination result from an older crescent; use a new --out directory"
+        )
+    changed = sorted(k for k in earlier.keys() | options.keys() if earlier.get(k) != options.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {earlier.get(k)!r} -> {options.get(k)!r}" for k in changed[:3])
+        raise ConfigMismatch(
+            f"{out} holds a contamination result made with different options ({detail}); "
+            "rerun with the original options or use a new --out directory"
+        )
 
 
 def _ngram_flags(n: int, generated: list[Question], benchmark: list[Question]) -> list[dict[str, Any]]:

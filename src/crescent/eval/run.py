@@ -26,7 +26,7 @@ from crescent.progress import make_progress
 from crescent.prompts import solve_messages
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, rate, totals
-from crescent.store import RunStore, write_atomic
+from crescent.store import RunStore, check_out_dir, probe_writable, write_atomic
 
 SCHEMA = (
     """
@@ -62,23 +62,35 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
         assert config.fewshot_from is not None  # EvalConfig's validator guarantees it
         shots = draw_shots(config.fewshot_from, config.shots, config.seed, config.data, items)
     selected = items[: config.limit] if config.limit else items
-    store = RunStore(config.out, SCHEMA, kind="eval")
+    fingerprint_now = _fingerprint(config)
+    check_out_dir(config.out)
+    probe_writable(config.out)
     owns_executor = executor is None
+    store: RunStore | None = None
+    resumed = False
     try:
-        resumed = store.bind_config(_fingerprint(config))
+        # The backend first, then the store: a model that fails to load must not bind --out to it.
         if owns_executor:
             executor = create_executor(
                 config.executor, config, workers=config.workers, address=config.ray_address
             )
         assert executor is not None
+        store = RunStore(config.out, SCHEMA, kind="eval")
+        resumed = store.bind_config(fingerprint_now)
         _score(config, store, executor, selected, shots)
         backend = executor.local_backend
         usage = backend.usage if backend is not None else None
         return _export(config, store, selected, shots, resumed, usage)
+    except BaseException:
+        if store is not None and not resumed and not store.scalar("SELECT EXISTS (SELECT 1 FROM items)"):
+            store.discard()  # nothing scored: leave no trace, so the corrected command starts afresh
+            store = None
+        raise
     finally:
         if owns_executor and executor is not None:
             executor.close()
-        store.close()
+        if store is not None:
+            store.close()
 
 
 def _fingerprint(config: EvalConfig) -> dict[str, Any]:

@@ -7,6 +7,8 @@ store in the same transaction as the work it concludes.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from crescent.backends.base import SamplingParams
 from crescent.config import GenerateConfig, fingerprint
 from crescent.errors import CrescentError
 from crescent.executors import Executor, create_executor
-from crescent.pipeline.bait import MAX_RAW_CHARS, question_id
+from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.export import GenerateResult, export_run
 from crescent.pipeline.sources import file_sha256, read_questions
@@ -33,7 +35,7 @@ from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session
 from crescent.similarity import center_and_normalize
-from crescent.store import RunStore
+from crescent.store import RunStore, check_out_dir, probe_writable
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
 
@@ -46,6 +48,8 @@ CREATE TABLE IF NOT EXISTS questions (
   id TEXT PRIMARY KEY, attempt INTEGER NOT NULL UNIQUE, question TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS excluded (
   sha256 TEXT PRIMARY KEY, rows INTEGER NOT NULL, vectors BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS raw_bait (
+  batch INTEGER PRIMARY KEY, candidates TEXT NOT NULL, vectors BLOB NOT NULL);
 """
     + VOTE_SCHEMA
     + SESSION_SCHEMA
@@ -63,18 +67,26 @@ def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
 
 
 def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
-    """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``."""
-    store, resumed = open_store(config)
+    """Run (or resume) the whole pipeline and export ``data.jsonl`` and ``stats.json``.
+
+    Inputs are read and the backend loaded before the config is bound to ``--out``; a run that fails
+    before sampling anything leaves no store behind, so the corrected command starts afresh.
+    """
+    for path in config.exclude:
+        read_questions(path)  # fail on a bad file before any model time is spent
+    check_out_dir(config.out)
+    probe_writable(config.out)
     owns_executor = executor is None
-    session = Session(store)
+    store: RunStore | None = None
+    resumed = False
     try:
-        for path in config.exclude:
-            read_questions(path)  # fail on a bad file before any model time is spent
         if owns_executor:
             executor = create_executor(
                 config.executor, config, workers=config.workers, address=config.ray_address
             )
         assert executor is not None
+        store, resumed = open_store(config)
+        session = Session(store)
         with make_progress(config.quiet) as progress:
             stop_reason = _bait_and_dedup(config, store, executor, progress, session)
             _vote(config, store, executor, progress, session)
@@ -88,15 +100,32 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
                 f"(rejections: {reasons}); check --model and --bait-prompt"
             )
         return result
+    except BaseException:
+        if store is not None and not resumed and not _produced_anything(store):
+            store.discard()
+            store = None
+        raise
     finally:
         if owns_executor and executor is not None:
             executor.close()
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def _produced_anything(store: RunStore) -> bool:
+    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)"))
 
 
 def _bait_and_dedup(
     config: GenerateConfig, store: RunStore, executor: Executor, progress, session: Session
 ) -> str:
+    """Sample bait batches and decide them in attempt order.
+
+    Deciding needs the embedding mean of the first ``MEAN_SAMPLE`` cleaned questions. Until it exists,
+    each batch is saved raw (candidates and their raw vectors, ``raw_bait``) as it arrives, so a kill
+    loses at most the call in flight; a rerun reloads them and goes on from the next batch, and the
+    mean, computed from the very same vectors, decides them exactly as an uninterrupted run would have.
+    """
     accepted = store.scalar("SELECT COUNT(*) FROM questions")
     attempts = store.scalar("SELECT COUNT(*) FROM candidates")
     budget = config.attempt_budget
@@ -111,26 +140,28 @@ def _bait_and_dedup(
     dedup = _make_deduplicator(config, store, executor, np.asarray(mean)) if mean is not None else None
     size = samples_per_call(config.batch_size)
     next_batch, recorded = _resume_point(store, size)
+    pending = _load_raw_bait(store) if dedup is None else []  # sampled by a run that was stopped
+    if pending:
+        next_batch, recorded = pending[-1][0] + 1, set()
+    pending_attempts = sum(len(r.candidates) for _, r in pending)
     params = SamplingParams(config.bait_temperature, config.bait_top_p, config.bait_max_tokens)
     # Enough batches to spend the remaining budget, and no more: a parallel executor
     # samples ahead, and a batch beyond the budget would be thrown away.
-    batches = -(-(budget - attempts + len(recorded)) // size)
+    batches = -(-(budget - attempts - pending_attempts + len(recorded)) // size)
     tasks: Iterator[BaitBatch] = (
         BaitBatch(b, b * size, config.bait_prompt, config.seed, size, params)
         for b in range(next_batch, next_batch + batches)
     )
-    pending: list[tuple[BaitBatch, BaitResult]] = []
-    pending_attempts = 0
-    stop_reason = "budget_exhausted"
-    for task, result in executor.imap(run_bait_batch, tasks):
-        pending.append((task, result))
-        pending_attempts += len(result.candidates)
+
+    def ready() -> bool:
+        cleaned = sum(len(r.vectors) for _, r in pending)
+        return dedup is not None or cleaned >= MEAN_SAMPLE or attempts + pending_attempts >= budget
+
+    def decide() -> str | None:
+        nonlocal dedup, accepted, attempts, pending_attempts
         if dedup is None:
             vectors = [r.vectors for _, r in pending if len(r.vectors)]
-            cleaned = sum(len(v) for v in vectors)
-            if cleaned < MEAN_SAMPLE and attempts + pending_attempts < budget:
-                continue  # not enough questions yet to estimate the embedding mean
-            if cleaned:
+            if vectors:
                 mean = np.concatenate(vectors)[:MEAN_SAMPLE].mean(axis=0)
                 dedup = _make_deduplicator(config, store, executor, mean)
         with store.transaction():
@@ -139,13 +170,52 @@ def _bait_and_dedup(
             accepted, attempts, tokens, done = _decide_pending(
                 config, store, dedup, pending, accepted, attempts, recorded
             )
+            store.db.execute("DELETE FROM raw_bait")  # decided now, or undecidable past the target
             session.commit(tokens)
-        pending, pending_attempts = [], 0
+        pending.clear()
+        pending_attempts = 0
         progress.update(bar, completed=min(accepted, config.questions), info=f"{attempts} samples")
+        return done
+
+    if pending and ready():  # the budget shrank since those batches were saved
+        done = decide()
+        if done:
+            return done
+    stop_reason = "budget_exhausted"
+    for task, result in executor.imap(run_bait_batch, tasks):
+        pending.append((task.batch, result))
+        pending_attempts += len(result.candidates)
+        if not ready():
+            _save_raw_bait(store, task.batch, result, session)
+            progress.update(bar, info=f"{attempts + pending_attempts} samples")
+            continue
+        done = decide()
         if done:
             stop_reason = done
             break
     return stop_reason
+
+
+def _save_raw_bait(store: RunStore, batch: int, result: BaitResult, session: Session) -> None:
+    rows = [[c.attempt, c.raw[:MAX_RAW_CHARS], c.question, c.reason, c.tokens] for c in result.candidates]
+    buffer = io.BytesIO()
+    np.save(buffer, result.vectors, allow_pickle=False)  # dtype and shape kept: the mean must not drift
+    with store.transaction():
+        store.db.execute(
+            "INSERT OR REPLACE INTO raw_bait (batch, candidates, vectors) VALUES (?, ?, ?)",
+            (batch, json.dumps(rows, ensure_ascii=False), buffer.getvalue()),
+        )
+        session.commit(0)
+
+
+def _load_raw_bait(store: RunStore) -> list[tuple[int, BaitResult]]:
+    loaded = []
+    for batch, rows, blob in store.db.execute(
+        "SELECT batch, candidates, vectors FROM raw_bait ORDER BY batch"
+    ):
+        candidates = [Candidate(*row) for row in json.loads(rows)]
+        loaded.append((batch, BaitResult(candidates, np.load(io.BytesIO(blob), allow_pickle=False))))
+    return loaded
 
 
 def _resume_point(store: RunStore, size: int) -> tuple[int, set[int]]:
@@ -167,14 +237,14 @@ def _decide_pending(
     config: GenerateConfig,
     store: RunStore,
     dedup: Deduplicator | None,
-    pending: list[tuple[BaitBatch, BaitResult]],
+    pending: list[tuple[int, BaitResult]],
     accepted: int,
     attempts: int,
     recorded: set[int],
 ) -> tuple[int, int, int, str | None]:
     """Decide pending candidates in attempt order, skipping ``recorded`` ones (decided by an earlier run)."""
     tokens = 0
-    for task, result in pending:
+    for batch, result in pending:
         normalized = (
             center_and_normalize(result.vectors, dedup.mean)
             if dedup is not None and len(result.vectors)
@@ -207,7 +277,7 @@ def _decide_pending(
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     cand.attempt,
-                    task.batch,
+                    batch,
                     cand.raw[:MAX_RAW_CHARS],
                     cand.question,
                     status,

@@ -15,13 +15,28 @@ def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int
     """Yield ``(line_number, row)``; a bad line stops with its file and line number."""
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")  # bytes, decoded per line, so a bad byte is reported with its line
     except FileNotFoundError as exc:
         raise CrescentError(f"data file not found: {path}") from exc
     except OSError as exc:
         raise CrescentError(f"cannot read data file {path}: {exc.strerror}") from exc
     with handle:
-        for number, line in enumerate(handle, start=1):
+        number = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except OSError as exc:  # a directory, or a read error midway
+                raise CrescentError(f"cannot read data file {path}: {exc.strerror}") from exc
+            if not raw:
+                return
+            number += 1
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # tolerate a leading BOM
+            except UnicodeDecodeError as exc:
+                raise CrescentError(
+                    f"{path}:{number}: not UTF-8 text (byte {raw[exc.start]:#04x} at column {exc.start + 1});"
+                    " save the file as UTF-8"
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -49,7 +64,10 @@ def read_questions(path: Path) -> list[str]:
 def file_sha256(path: Path) -> str:
     """Content digest: a resumed run knows it reads the very same file, wherever it was moved."""
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with Path(path).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise CrescentError(f"cannot read {path}: {exc.strerror}") from exc
     return digest.hexdigest()

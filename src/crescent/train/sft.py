@@ -15,7 +15,6 @@ first), ``model.gguf`` (for the llama.cpp backend) and ``train_stats.json``.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,8 +25,9 @@ from transformers import TrainerCallback
 
 from crescent.config import TrainConfig, fingerprint
 from crescent.errors import ConfigMismatch, CrescentError
-from crescent.pipeline.sources import read_jsonl
-from crescent.store import write_atomic
+from crescent.pipeline.sources import file_sha256, read_jsonl
+from crescent.store import STORE_NAME, probe_writable, write_atomic
+from crescent.threads import default_threads
 
 if TYPE_CHECKING:
     from trl import SFTTrainer
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from crescent.backends.hf_loading import LoadedModel
 
 ROLES = ("system", "user", "assistant")
+RECORD = "train_config.json"  # what shaped the run: a folder holding it is a train run
 MAX_CONTENT_CHARS = (
     100_000  # training rows are untrusted text too: refuse absurd ones instead of tokenizing them
 )
@@ -84,18 +85,25 @@ def read_chat_rows(path: Path) -> list[dict[str, list[dict[str, str]]]]:
 
 
 def train(config: TrainConfig) -> TrainResult:
-    """Fine-tune, save ``model/`` (+ ``model.gguf``) and ``train_stats.json``; resumes a checkpointed run."""
+    """Fine-tune, save ``model/`` (+ ``model.gguf``) and ``train_stats.json``; resumes a checkpointed run.
+
+    Everything that can be checked cheaply (the data, ``--out``, a resumed run's options) is checked
+    before the model loads, and the run is recorded in ``--out`` only after it has loaded.
+    """
     import torch
 
     from crescent.backends.hf_loading import load_model
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(config.threads or default_threads())
+    if config.quiet:
+        _silence_progress_bars()
     rows = read_chat_rows(config.data)
     out = Path(config.out)
     checkpoints = out / "checkpoints"
-    resume_from = _bind_run(config, out, checkpoints)
+    check_train_out(out)
+    wanted, resume_from = _resume_point(config, out, checkpoints)
     loaded = load_model(config.model)
+    _record_run(out, wanted)
     trainer = make_trainer(config, loaded, rows)
     meter = _Meter()
     trainer.add_callback(meter)
@@ -172,26 +180,66 @@ def make_trainer(config: TrainConfig, loaded: LoadedModel, rows: list[dict]) -> 
     return trainer
 
 
-def _bind_run(config: TrainConfig, out: Path, checkpoints: Path) -> Path | None:
-    """Record what shapes this run; return the checkpoint to resume from (refusing a changed config)."""
+def check_train_out(out: Path) -> None:
+    """Refuse an ``--out`` train cannot or must not write into, before any model time is spent."""
+    if out.exists() and not out.is_dir():
+        raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
+    if out.is_dir() and any(out.iterdir()) and not (out / RECORD).is_file():
+        what = "another crescent command's run" if (out / STORE_NAME).exists() else "files of its own"
+        raise CrescentError(
+            f"--out {out} is not empty and holds no crescent train run (it holds {what}); "
+            "choose an empty or new directory"
+        )
+    probe_writable(out)
+
+
+def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[dict[str, Any], Path | None]:
+    """What shapes this run, and the checkpoint to resume from (refusing a changed config).
+
+    The data is compared by content, not by the path as typed: ``--data ./d.jsonl`` and
+    ``--data /abs/d.jsonl`` are the same run, and an edited file at the same path is not.
+    """
     from transformers.trainer_utils import get_last_checkpoint
 
-    wanted = fingerprint(config, TrainConfig.RESUMABLE_CHANGES)
-    wanted["data_sha256"] = hashlib.sha256(Path(config.data).read_bytes()).hexdigest()
-    record = out / "train_config.json"
+    wanted = fingerprint(config, TrainConfig.RESUMABLE_CHANGES | {"data"})
+    wanted["data_sha256"] = file_sha256(config.data)
+    record = out / RECORD
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if last and record.is_file():
-        saved = json.loads(record.read_text())
-        changed = sorted(k for k in wanted.keys() | saved.keys() if wanted.get(k) != saved.get(k))
+        try:
+            saved = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CrescentError(f"{record} is unreadable ({exc}); use a new --out") from exc
+        keys = (wanted.keys() | saved.keys()) - {"data"}  # records before 0.x also held the path
+        changed = sorted(k for k in keys if wanted.get(k) != saved.get(k))
         if changed:
             raise ConfigMismatch(
                 f"{out} holds checkpoints of a run with a different {changed[0]} "
                 f"({saved.get(changed[0])!r} there, {wanted.get(changed[0])!r} now); "
                 "use a new --out or the same options"
             )
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(record, json.dumps(wanted, indent=2) + "\n")
-    return Path(last) if last else None
+    return wanted, Path(last) if last else None
+
+
+def _record_run(out: Path, wanted: dict[str, Any]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / RECORD, json.dumps(wanted, indent=2) + "\n")
+    except OSError as exc:
+        raise CrescentError(f"cannot write to --out {out}: {exc.strerror}; choose a writable path") from exc
+
+
+def _silence_progress_bars() -> None:
+    """``--quiet`` means quiet: datasets' map bars, transformers' and the hub's bars and warnings too."""
+    import datasets
+    import huggingface_hub
+    import transformers
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    huggingface_hub.utils.disable_progress_bars()
 
 
 def _export(
