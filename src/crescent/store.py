@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from typing import Any
 from crescent.errors import ConfigMismatch, CrescentError
 
 STORE_NAME = "run.sqlite"
+SCHEMA_VERSION = 2
+"""Bumped with every change an older store needs help with; ``MIGRATIONS`` brings it up to date."""
 _META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 
 
@@ -51,6 +53,7 @@ class RunStore:
             raise CrescentError(
                 f"{self.directory} holds a '{stored_kind}' run, not '{kind}'; use another --out directory"
             )
+        migrate(self)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -136,6 +139,40 @@ def check_out_dir(directory: Path) -> None:
         raise CrescentError(
             f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
         )
+
+
+def _label_options_leave_the_fingerprint(store: RunStore) -> None:
+    """Version 2: labels became a pure function of the stored votes, so ``min_consensus`` no longer binds
+    a generate run (changing it relabels); adaptive voting is new, and off in every older run. New
+    tables (``raw_bait``) come from the schema's ``CREATE TABLE IF NOT EXISTS``."""
+    config = store.get_meta("config")
+    if store.kind != "generate" or config is None:
+        return
+    config.pop("min_consensus", None)
+    config.setdefault("adaptive_votes", False)
+    store.set_meta("config", config)
+
+
+MIGRATIONS: list[tuple[int, Callable[[RunStore], None]]] = [(2, _label_options_leave_the_fingerprint)]
+"""``(version, step)`` in order, as simonw/llm keeps its migrations: each step runs once per store."""
+
+
+def migrate(store: RunStore) -> None:
+    """Bring a store written by an older crescent up to ``SCHEMA_VERSION`` (a new store starts there)."""
+    version = store.get_meta("schema_version")
+    if version is None:
+        fresh = store.get_meta("config") is None and store.created_store
+        version = SCHEMA_VERSION if fresh else 1  # stores before versioning are version 1
+    if version > SCHEMA_VERSION:
+        raise CrescentError(
+            f"{store.path} was written by a newer crescent (store version {version} > {SCHEMA_VERSION}); "
+            "upgrade crescent-llm or use another --out directory"
+        )
+    with store.transaction():
+        for target, step in MIGRATIONS:
+            if target > version:
+                step(store)
+        store.set_meta("schema_version", SCHEMA_VERSION)
 
 
 def _prepare_directory(directory: Path) -> None:

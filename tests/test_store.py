@@ -1,0 +1,62 @@
+"""The run store's schema version: runs written by the previous release open, migrate and resume.
+
+``tests/fixtures/store_v1`` holds run stores written by crescent 0.1 (commit 07abbc1, the fake backend):
+a generate run of 6 questions (``--votes 3 --batch-size 4``) and an eval of the first 4 items of
+``bench.jsonl``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from crescent.config import EvalConfig, GenerateConfig
+from crescent.errors import CrescentError
+from crescent.eval.run import evaluate
+from crescent.pipeline.generate import generate
+from crescent.store import SCHEMA_VERSION, RunStore
+
+FIXTURES = Path(__file__).parent / "fixtures" / "store_v1"
+
+
+def _old_run(tmp_path: Path, name: str) -> Path:
+    out = tmp_path / name
+    out.mkdir()
+    shutil.copy(FIXTURES / f"{name}.sqlite", out / "run.sqlite")
+    return out
+
+
+def _meta(out: Path, key: str) -> str | None:
+    row = (
+        sqlite3.connect(out / "run.sqlite").execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    )
+    return row and row[0]
+
+
+def test_a_version_1_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: Path) -> None:
+    old = _old_run(tmp_path, "generate")
+    assert _meta(old, "schema_version") is None
+    options = dict(backend="fake", votes=3, batch_size=4, quiet=True)
+    resumed = generate(GenerateConfig(out=old, questions=10, **options))
+    assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
+    assert resumed.stats["resumed"] and resumed.stats["bait"]["accepted"] == 10
+    fresh = generate(GenerateConfig(out=tmp_path / "fresh", questions=10, **options))
+    assert resumed.data_path.read_text() == fresh.data_path.read_text()  # votes kept, labels redone
+
+
+def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
+    old = _old_run(tmp_path, "eval")
+    result = evaluate(EvalConfig(out=old, data=FIXTURES / "bench.jsonl", limit=8, backend="fake", quiet=True))
+    assert result.results["n"] == 8 and result.results["resumed"]
+    assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
+
+
+def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "run", "", kind="generate")
+    store.set_meta("schema_version", SCHEMA_VERSION + 1)
+    store.close()
+    with pytest.raises(CrescentError, match="newer crescent"):
+        RunStore(tmp_path / "run", "", kind="generate")
