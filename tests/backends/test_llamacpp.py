@@ -186,6 +186,44 @@ def test_cancel_all_stops_a_running_call_and_leaves_the_backend_usable() -> None
         backend.close()
 
 
+def test_stress_many_overlapping_calls_with_cancellations_answer_each_request_once() -> None:
+    """12 threads, 36 calls of 1-3 requests, cancel_all fired mid-way: every call either returns exactly
+    its requests' completions or raises CallCancelled, and afterwards no slot or queued job is left."""
+    backend = create_backend(_config(3))
+    prompts = [ADD, WRITE, COLORS]
+    outcomes: list[str] = []
+
+    def call(i: int) -> str:
+        requests = [
+            SampleRequest(prompts[(i + k) % 3], n=1 + (i + k) % 2, seed=i * 10 + k) for k in range(1 + i % 3)
+        ]
+        params = SamplingParams(1.0, 0.95, 3 + i % 5)
+        try:
+            results = backend.sample(requests, params)
+        except CallCancelled:
+            return "cancelled"
+        assert [len(r) for r in results] == [r.n for r in requests]
+        assert all(0 < c.tokens <= params.max_tokens for r in results for c in r)
+        return "done"
+
+    try:
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            futures = [pool.submit(call, i) for i in range(36)]
+            deadline = time.monotonic() + 60
+            while backend.usage.extra.get("decode_steps", 0) < 5 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            backend.cancel_all()
+            outcomes = [f.result(timeout=300) for f in futures]
+        decoder = backend.decoder
+        assert all(slot is None for slot in decoder.slots) and not decoder.queue and not decoder.calls
+        assert "done" in outcomes  # calls after the cancellation still ran
+        (after,) = backend.sample([SampleRequest(ADD, n=2, seed=0)], SamplingParams(0.0, 1.0, 4))
+        assert len(after) == 2
+    finally:
+        backend.close()
+    assert len(outcomes) == 36
+
+
 def test_stop_string_cuts_the_text(backend) -> None:
     params = SamplingParams(temperature=0.0, max_tokens=16, stop=(" is",))
     (completions,) = backend.sample([SampleRequest(ADD, n=1, seed=0)], params)

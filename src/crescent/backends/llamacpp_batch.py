@@ -23,6 +23,26 @@ time drives the loop until its own call is done, then hands it to a waiting
 caller; a caller whose call the driver finished returns at once; the KV cells of every slot stay valid
 across calls, so a shared prefix (the bait prompt, few-shot turns) is reused.
 
+Concurrency contract (what every change to this file must keep):
+
+1. State. ``queue`` (jobs not yet in a slot) and ``calls`` (open calls) change only under ``_state``;
+   ``slots``, ``cells``, the context and the batch are touched only by the thread that drives.
+2. Driving. Exactly one thread drives at a time: ``_driving`` is set and cleared under ``_handover``
+   (``_take_the_wheel`` / ``_hand_over``). A caller waits on ``_handover`` until it may drive or until
+   its own call is no longer open; the driver loops until *its* call is closed, then hands over and
+   wakes every waiter, so a waiter whose call the driver finished returns without driving.
+3. Answered once. A job leaves ``queue`` into exactly one slot; its slot is freed when it delivers its
+   completion into ``call.results`` (``remaining`` drops by one) or when its call is cancelled or failed.
+   ``run`` returns ``call.results`` (all jobs), or raises ``CallCancelled`` or the step's error; never
+   both, never a partial result.
+4. Cancellation. ``cancel_all`` only marks calls cancelled and wakes waiters; the driver drops their
+   queued jobs and frees their slots at its next step, so cancelling never races with decoding.
+5. Failure. A failed decode step fails *every* open call (the KV state is unknown) and clears all
+   slots and the KV memory; the backend stays usable for the next call.
+6. No leak. When no call is open, every slot is empty and ``queue`` is empty
+   (``tests/backends/test_llamacpp.py``'s stress test checks this after many overlapping calls with
+   cancellations and early stops).
+
 Reproducibility: sample ``j`` of a request draws from its own RNG seeded with
 ``derive_seed(request.seed, request.first_index + j)``, whatever its slot, neighbours or call. The
 logits are computed per row, so in practice they do not depend on the batch
