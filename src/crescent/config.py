@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from crescent.errors import CrescentError
+from crescent.errors import ConfigMismatch, CrescentError
 
 # A short prompt: on SmolLM2-135M it gave more usable questions than a longer list of demands
 # (benchmarks/README.md, "Design measurements").
@@ -302,6 +302,31 @@ def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
             _merge(values[key], value)
         else:
             values[key] = value
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path | str) -> None:
+    """The one check every resumable command makes: a rerun must not contradict the run it resumes.
+
+    Nested sections compare field by field, so the message names ``generate.votes``, not ``generate``.
+    """
+    old, new = _flat(stored), _flat(current)
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if changed:
+        detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+        raise ConfigMismatch(
+            f"{where} holds a run with a different config ({detail}); "
+            "rerun with the original options or use a new --out directory"
+        )
 
 
 def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:

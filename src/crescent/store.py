@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from crescent.errors import ConfigMismatch, CrescentError
+from crescent.errors import CrescentError
 
 STORE_NAME = "run.sqlite"
 SCHEMA_VERSION = 2
@@ -80,13 +80,9 @@ class RunStore:
         if stored is None:
             self.set_meta("config", fingerprint)
             return False
-        changed = sorted(k for k in stored.keys() | fingerprint.keys() if stored.get(k) != fingerprint.get(k))
-        if changed:
-            detail = ", ".join(f"{k}: {stored.get(k)!r} -> {fingerprint.get(k)!r}" for k in changed[:3])
-            raise ConfigMismatch(
-                f"{self.directory} holds a run with a different config ({detail}); "
-                "rerun with the original options or use a new --out directory"
-            )
+        from crescent.config import check_same_config
+
+        check_same_config(stored, fingerprint, self.directory)
         return True
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:

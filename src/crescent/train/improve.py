@@ -15,8 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crescent.config import EvalConfig, GenerateConfig, ImproveConfig, TrainConfig, fingerprint
-from crescent.errors import ConfigMismatch
+from crescent.config import (
+    EvalConfig,
+    GenerateConfig,
+    ImproveConfig,
+    TrainConfig,
+    check_same_config,
+    fingerprint,
+)
 from crescent.eval.compare import compare_runs
 from crescent.store import write_atomic
 
@@ -66,13 +72,7 @@ def _bind(config: ImproveConfig) -> None:
     marker = config.out / "improve_config.json"
     current = fingerprint(config, _RESUMABLE)
     if marker.exists():
-        stored = json.loads(marker.read_text())
-        changed = sorted(k for k in stored.keys() | current.keys() if stored.get(k) != current.get(k))
-        if changed:
-            raise ConfigMismatch(
-                f"{config.out} holds an improve run with other options ({', '.join(changed[:3])}); "
-                "rerun with the original options or use a new --out directory"
-            )
+        check_same_config(json.loads(marker.read_text()), current, config.out)
     else:
         write_atomic(marker, json.dumps(current, indent=2))
 
@@ -92,7 +92,7 @@ def _common(config: ImproveConfig) -> dict[str, Any]:
 
 
 def _section(section: Any, **filled: Any) -> dict[str, Any]:
-    values = section.model_dump(exclude=set(section.IMPROVE_OWNS))
+    values = section.model_dump(exclude=set(section.IMPROVE_OWNS), exclude_unset=True)  # defaults: its own
     values.update({k: v for k, v in filled.items() if v is not None or k in section.IMPROVE_OWNS})
     return values
 

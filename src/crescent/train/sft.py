@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
-from crescent.config import TrainConfig, fingerprint
-from crescent.errors import ConfigMismatch, CrescentError
+from crescent.config import TrainConfig, check_same_config, fingerprint
+from crescent.errors import CrescentError
 from crescent.pipeline.sources import file_sha256, read_jsonl
 from crescent.store import STORE_NAME, probe_writable, write_atomic
 from crescent.threads import default_threads
@@ -210,14 +210,8 @@ def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[di
             saved = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise CrescentError(f"{record} is unreadable ({exc}); use a new --out") from exc
-        keys = (wanted.keys() | saved.keys()) - {"data"}  # records before 0.x also held the path
-        changed = sorted(k for k in keys if wanted.get(k) != saved.get(k))
-        if changed:
-            raise ConfigMismatch(
-                f"{out} holds checkpoints of a run with a different {changed[0]} "
-                f"({saved.get(changed[0])!r} there, {wanted.get(changed[0])!r} now); "
-                "use a new --out or the same options"
-            )
+        saved.pop("data", None)  # records before 0.2 also held the path as typed
+        check_same_config(saved, wanted, out)
     return wanted, Path(last) if last else None
 
 
