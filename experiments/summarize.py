@@ -68,26 +68,19 @@ def main(runs: Path) -> None:
         entry = _entry(runs, *dirs)
         if entry is not None:
             effect[name] = entry
-    if "distillation" in effect and "ablation_plain_majority" in effect:
-        effect["ablation"] = {
-            "filters": effect["distillation"],
-            "plain_majority": effect["ablation_plain_majority"],
-            "filters_minus_plain": round(
-                effect["distillation"]["after"] - effect["ablation_plain_majority"]["after"], 4
-            ),
-        }
+    if (runs / "student-plain-eval1" / "predictions.jsonl").exists() and "distillation" in effect:
+        # (c): the same votes labelled two ways, each trained into the same student; paired on the items
         paired = compare_runs(runs / "student-plain-eval1", runs / "student-eval1")
-        effect["ablation"]["paired_filters_vs_plain"] = {
-            k: paired[k] for k in ("n", "difference", "difference_ci95", "mcnemar_p")
+        effect["ablation"] = {
+            "before": paired["accuracy_a"],  # plain majority vote (the paper's rule)
+            "after": paired["accuracy_b"],  # crescent's label filters
+            "diff": paired["difference"],
+            "ci95": paired["difference_ci95"],
+            "mcnemar_p": paired["mcnemar_p"],
+            "n": paired["n"],
+            "rows_plain": effect["ablation_plain_majority"]["train_rows"],
+            "rows_filtered": effect["distillation"]["train_rows"],
         }
-        for key in ("before", "after", "diff", "ci95", "n"):
-            effect["ablation"][key] = {
-                "before": paired["accuracy_a"],
-                "after": paired["accuracy_b"],
-                "diff": paired["difference"],
-                "ci95": paired["difference_ci95"],
-                "n": paired["n"],
-            }[key]
     target = ROOT / "benchmarks" / "results" / "effect.json"
     target.write_text(json.dumps(effect, indent=2) + "\n")
     kept = ROOT / "experiments" / "results"
@@ -97,6 +90,13 @@ def main(runs: Path) -> None:
                 (kept / run.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run / name, kept / run.name / name)
     print(json.dumps(effect, indent=2))
+    for name, e in effect.items():
+        if {"before", "after", "diff", "ci95", "n"} <= e.keys():
+            low, high = e["ci95"]
+            print(
+                f"| {name} | {e['before']:.1%} | {e['after']:.1%} | {e['diff'] * 100:+.1f} pt "
+                f"[{low * 100:+.1f}, {high * 100:+.1f}] | {e.get('mcnemar_p', float('nan')):.2g} | {e['n']} |"
+            )
 
 
 if __name__ == "__main__":
