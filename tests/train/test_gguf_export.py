@@ -18,6 +18,7 @@ from crescent.train.prune import prune
 
 PROMPT = [{"role": "user", "content": "Write a math word problem."}]
 GREEDY_TOKENS = 16
+MIN_DECIDED_TOKENS = 6
 
 
 def test_permutation_is_the_inverse_of_the_transformers_loader() -> None:
@@ -36,7 +37,8 @@ def compare_with_llamacpp(loaded: LoadedModel, gguf_path: Path, atol: float, gre
     decodes greedily the very tokens transformers does.
 
     Greedy equality is only meaningful where the top two logits are further apart than the float error
-    (F16 weights, F16 KV cache); the test checks that this holds for its prompt instead of hoping.
+    (F16 weights, F16 KV cache): tokens are compared up to the first near tie, and at least
+    ``MIN_DECIDED_TOKENS`` must come before it, so a prompt that ties early fails loudly.
     """
     import llama_cpp
 
@@ -58,13 +60,15 @@ def compare_with_llamacpp(loaded: LoadedModel, gguf_path: Path, atol: float, gre
     np.testing.assert_allclose(cpp_logits, hf_logits, atol=atol)
     if not greedy:
         return
+    # Greedy equality means something only while the top two logits are further apart than the float
+    # error (F16 weights and KV cache); compare the continuation up to the first step that is not.
     steps = hf_logits[len(ids) - 1 : -1]
     top2 = np.sort(steps, axis=-1)[:, -2:]
-    assert (top2[:, 1] - top2[:, 0]).min() > 2 * np.abs(cpp_logits - hf_logits).max(), (
-        "near tie: pick another prompt"
-    )
-    hf_tokens = sequence[len(ids) :]
-    assert steps.argmax(-1).tolist() == hf_tokens
+    decided = (top2[:, 1] - top2[:, 0]) > 2 * np.abs(cpp_logits - hf_logits).max()
+    safe = int(np.argmin(decided)) if not decided.all() else len(decided)
+    assert safe >= MIN_DECIDED_TOKENS, f"a near tie after {safe} tokens: pick another prompt"
+    hf_tokens = sequence[len(ids) :][:safe]
+    assert steps[:safe].argmax(-1).tolist() == hf_tokens
 
     backend = LlamaCppBackend(BackendConfig(model=str(gguf_path), n_ctx=256, threads=2))
     try:
@@ -74,8 +78,7 @@ def compare_with_llamacpp(loaded: LoadedModel, gguf_path: Path, atol: float, gre
         backend.close()
     if tok.eos_token_id in hf_tokens:
         hf_tokens = hf_tokens[: hf_tokens.index(tok.eos_token_id)]
-    assert completion.tokens == len(hf_tokens)
-    assert completion.text == tok.decode(hf_tokens, skip_special_tokens=True)
+    assert completion.text.startswith(tok.decode(hf_tokens, skip_special_tokens=True))
 
 
 def test_tiny_model_gguf_reproduces_greedy_tokens(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -126,4 +129,7 @@ def test_pruned_default_model_round_trips_through_gguf(tmp_path: Path) -> None:
     assert result.gguf_path is not None
     loaded = load_model(str(result.model_dir))
     assert loaded.model.config.num_hidden_layers == 2
-    compare_with_llamacpp(loaded, result.gguf_path, atol=0.5)
+    # Two of 30 layers give logits near 80 whose top two can sit within F16 error of each other after
+    # the first token (machine-dependent kernels decide which way): the logits are the evidence here,
+    # greedy equality is tested on the tiny model.
+    compare_with_llamacpp(loaded, result.gguf_path, atol=0.5, greedy=False)
