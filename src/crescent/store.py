@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,17 @@ from typing import Any
 from crescent.errors import CrescentError
 
 STORE_NAME = "run.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped with every change an older store needs help with; ``MIGRATIONS`` brings it up to date."""
-_META_SCHEMA = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+_META_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (
+  step TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (step, name));
+"""
 
 
 class RunStore:
-    def __init__(self, directory: Path, schema: str, kind: str) -> None:
+    def __init__(self, directory: Path, schema: str, kind: str, migrations: Sequence[Migration] = ()) -> None:
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self.kind = kind
@@ -53,7 +57,7 @@ class RunStore:
             raise CrescentError(
                 f"{self.directory} holds a '{stored_kind}' run, not '{kind}'; use another --out directory"
             )
-        migrate(self)
+        migrate(self, migrations)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -84,6 +88,22 @@ class RunStore:
 
         check_same_config(stored, fingerprint, self.directory)
         return True
+
+    def count(self, step: str, name: str, by: float = 1) -> None:
+        """A step's running counter (datatrove's ``stat_update``): call inside the transaction that records
+        the decision it counts, so counters and rows never disagree, whatever kills the run."""
+        self.db.execute(
+            "INSERT INTO counters (step, name, value) VALUES (?, ?, ?)"
+            " ON CONFLICT (step, name) DO UPDATE SET value = value + excluded.value",
+            (step, name, by),
+        )
+
+    def counters(self, step: str) -> dict[str, float]:
+        rows = self.db.execute("SELECT name, value FROM counters WHERE step = ? ORDER BY name", (step,))
+        return {name: int(value) if float(value).is_integer() else value for name, value in rows}
+
+    def reset_counters(self, *steps: str) -> None:
+        self.db.executemany("DELETE FROM counters WHERE step = ?", [(step,) for step in steps])
 
     def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         return self.db.execute(sql, params).fetchone()[0]
@@ -149,11 +169,13 @@ def _label_options_leave_the_fingerprint(store: RunStore) -> None:
     store.set_meta("config", config)
 
 
-MIGRATIONS: list[tuple[int, Callable[[RunStore], None]]] = [(2, _label_options_leave_the_fingerprint)]
-"""``(version, step)`` in order, as simonw/llm keeps its migrations: each step runs once per store."""
+Migration = tuple[int, Callable[["RunStore"], None]]
+MIGRATIONS: list[Migration] = [(2, _label_options_leave_the_fingerprint)]
+"""``(version, step)`` in order, as simonw/llm keeps its migrations: each step runs once per store. A
+driver adds the steps that need its own code (``RunStore(..., migrations=...)``)."""
 
 
-def migrate(store: RunStore) -> None:
+def migrate(store: RunStore, extra: Sequence[Migration] = ()) -> None:
     """Bring a store written by an older crescent up to ``SCHEMA_VERSION`` (a new store starts there)."""
     version = store.get_meta("schema_version")
     if version is None:
@@ -165,7 +187,7 @@ def migrate(store: RunStore) -> None:
             "upgrade crescent-llm or use another --out directory"
         )
     with store.transaction():
-        for target, step in MIGRATIONS:
+        for target, step in sorted([*MIGRATIONS, *extra], key=lambda m: m[0]):
             if target > version:
                 step(store)
         store.set_meta("schema_version", SCHEMA_VERSION)

@@ -187,3 +187,25 @@ def test_changing_label_options_relabels_without_sampling(tmp_path: Path, monkey
     assert loose.stats["export"]["rows"] > strict.stats["export"]["rows"]
     assert loose.stats["vote"]["label_policy"]["min_consensus"] == 0.3
     assert all(row["consensus"] >= 0.3 for row in _rows(loose.data_path))
+
+
+def test_step_counters_never_drift_from_the_rows(tmp_path: Path) -> None:
+    """Steps count as they decide; across an extension and a relabel the counters equal a recount."""
+    from crescent.pipeline import counting
+    from crescent.pipeline.generate import SCHEMA
+    from crescent.store import RunStore
+
+    out = tmp_path / "run"
+    generate(_config(out, questions=6, votes=3, model="accuracy=0.6"))
+    result = generate(_config(out, questions=12, votes=3, model="accuracy=0.6", min_consensus=0.9))
+    steps = (counting.BAIT, counting.BAIT_REJECTED, counting.VOTES, counting.LABELS, counting.LABELS_DROPPED)
+    store = RunStore(out, SCHEMA, kind="generate")
+    try:
+        running = {step: store.counters(step) for step in steps}
+        with store.transaction():
+            counting.recount(store)
+        assert running == {step: store.counters(step) for step in steps}
+    finally:
+        store.close()
+    assert running[counting.BAIT]["attempts"] == result.stats["bait"]["attempts"] > 12
+    assert running[counting.LABELS]["questions"] == 12 and running[counting.VOTES]["drawn"] == 36

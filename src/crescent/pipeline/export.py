@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
+from crescent.pipeline import counting
 from crescent.prompts import solve_prompt
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
 if TYPE_CHECKING:
     from crescent.config import GenerateConfig
-HISTOGRAM_BINS = 10
 
 
 @dataclass
@@ -62,18 +61,17 @@ def export_run(
 def collect_stats(
     config: GenerateConfig, store: RunStore, *, stop_reason: str, resumed: bool, usage: Usage | None
 ) -> dict[str, Any]:
-    def counts(sql: str) -> dict[str, int]:
-        return {str(k): v for k, v in store.db.execute(sql).fetchall()}
-
-    attempts = store.scalar("SELECT COUNT(*) FROM candidates")
-    accepted = store.scalar("SELECT COUNT(*) FROM questions")
-    cleaned = store.scalar("SELECT COUNT(*) FROM candidates WHERE question IS NOT NULL")
-    bait_tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM candidates")
-    vote_tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")
-    consensus = [c for (c,) in store.db.execute("SELECT consensus FROM outcomes WHERE answer IS NOT NULL")]
-    histogram = Counter(min(int(c * HISTOGRAM_BINS), HISTOGRAM_BINS - 1) for c in consensus)
+    """Assemble what the steps counted as they decided (``pipeline/counting.py``); nothing is re-derived."""
+    bait, votes, labels = (
+        store.counters(counting.BAIT),
+        store.counters(counting.VOTES),
+        store.counters(counting.LABELS),
+    )
+    attempts, cleaned, accepted = bait.get("attempts", 0), bait.get("cleaned", 0), bait.get("accepted", 0)
+    bins = store.counters(counting.LABELS_CONSENSUS)
+    with_answer = labels.get("with_answer", 0)
     wall, _, sessions = totals(store)
-    tokens = bait_tokens + vote_tokens
+    tokens = bait.get("tokens", 0) + votes.get("tokens", 0)
     stats: dict[str, Any] = {
         "stop_reason": stop_reason,
         "resumed": resumed,
@@ -81,39 +79,30 @@ def collect_stats(
             "attempts": attempts,
             "cleaned": cleaned,
             "accepted": accepted,
-            "rejected": counts(
-                "SELECT reason, COUNT(*) FROM candidates WHERE status = 'rejected' GROUP BY reason"
-            ),
-            "clean_rate": round(cleaned / attempts, 4) if attempts else 0.0,
-            "dedup_acceptance_rate": round(accepted / cleaned, 4) if cleaned else 0.0,
-            "tokens": bait_tokens,
+            "rejected": store.counters(counting.BAIT_REJECTED),
+            "clean_rate": rate(cleaned, attempts),
+            "dedup_acceptance_rate": rate(accepted, cleaned),
+            "tokens": bait.get("tokens", 0),
         },
         "vote": {
-            "questions": store.scalar("SELECT COUNT(*) FROM outcomes"),
-            "kept": store.scalar("SELECT COUNT(*) FROM outcomes WHERE kept = 1"),
-            "dropped": counts("SELECT reason, COUNT(*) FROM outcomes WHERE kept = 0 GROUP BY reason"),
+            "questions": labels.get("questions", 0),
+            "kept": labels.get("kept", 0),
+            "dropped": store.counters(counting.LABELS_DROPPED),
             "votes_per_question": config.votes,
             "adaptive": config.adaptive_votes,
-            "votes_drawn": store.scalar("SELECT COUNT(*) FROM votes"),
-            "votes_saved": max(
-                0,
-                config.votes * store.scalar("SELECT COUNT(*) FROM outcomes")
-                - store.scalar(
-                    "SELECT COUNT(*) FROM votes WHERE question_id IN (SELECT question_id FROM outcomes)"
-                ),
-            ),
-            "votes_unfinished": store.scalar("SELECT COUNT(*) FROM votes WHERE finish_reason = 'length'"),
+            "votes_drawn": votes.get("drawn", 0),
+            "votes_saved": max(0, config.votes * labels.get("questions", 0) - labels.get("votes_used", 0)),
+            "votes_unfinished": votes.get("unfinished", 0),
             "label_policy": store.get_meta("label_policy"),
-            "extraction_rate": rate(
-                store.scalar("SELECT COUNT(*) FROM votes WHERE answer IS NOT NULL"),
-                store.scalar("SELECT COUNT(*) FROM votes"),
-            ),
+            "extraction_rate": rate(votes.get("extracted", 0), votes.get("drawn", 0)),
             "consensus_histogram": {
-                f"{b / HISTOGRAM_BINS:.1f}-{(b + 1) / HISTOGRAM_BINS:.1f}": histogram.get(b, 0)
-                for b in range(HISTOGRAM_BINS)
+                f"{b / counting.HISTOGRAM_BINS:.1f}-{(b + 1) / counting.HISTOGRAM_BINS:.1f}": bins.get(
+                    str(b), 0
+                )
+                for b in range(counting.HISTOGRAM_BINS)
             },
-            "mean_consensus": round(sum(consensus) / len(consensus), 4) if consensus else 0.0,
-            "tokens": vote_tokens,
+            "mean_consensus": round(labels.get("consensus_sum", 0) / with_answer, 4) if with_answer else 0.0,
+            "tokens": votes.get("tokens", 0),
         },
         "tokens_generated": tokens,
         "wall_s": round(wall, 2),

@@ -19,6 +19,7 @@ from crescent.config import GenerateConfig, fingerprint
 from crescent.errors import CrescentError
 from crescent.executors import Executor, create_executor
 from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
+from crescent.pipeline.counting import count_candidate, recount
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.export import GenerateResult, export_run
 from crescent.pipeline.sources import file_sha256, read_questions
@@ -57,13 +58,18 @@ CREATE TABLE IF NOT EXISTS raw_bait (
 
 
 def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
-    store = RunStore(config.out, SCHEMA, kind="generate")
+    store = RunStore(config.out, SCHEMA, kind="generate", migrations=[(3, _count_old_rows)])
     try:
         resumed = store.bind_config(fingerprint(config, GenerateConfig.RESUMABLE_CHANGES))
     except Exception:
         store.close()
         raise
     return store, resumed
+
+
+def _count_old_rows(store: RunStore) -> None:
+    """Store version 3: steps keep their own counters; a run written before counts its rows once."""
+    recount(store)
 
 
 def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
@@ -272,6 +278,13 @@ def _decide_pending(
                         (question_id(cand.question), cand.attempt, cand.question, vector.tobytes()),
                     )
                     accepted += 1
+            count_candidate(
+                store,
+                cleaned=cand.question is not None,
+                accepted=status == "accepted",
+                reason=reason,
+                tokens=cand.tokens,
+            )
             store.db.execute(
                 "INSERT INTO candidates (attempt, batch, raw, question, status, reason, similarity, tokens)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from crescent.answers import extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
+from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
 from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wave, settled
 from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
 from crescent.prompts import solve_messages
@@ -128,6 +129,7 @@ def run_votes(
                     ):
                         outcome = decide(votes, plan.policy, text[qid])
                         insert_outcome(store, qid, outcome)
+                        count_outcome(store, outcome, len(votes))
                         kept += outcome.kept
                         progress.advance(bar, 1)
                     else:
@@ -144,13 +146,20 @@ def _wave_size(plan: VotePlan, already: int) -> int:
 
 
 def _insert_vote(store: RunStore, qid: str, idx: int, completion: Completion) -> None:
+    answer = extract_answer(completion.text)
+    count_vote(
+        store,
+        tokens=completion.tokens,
+        unfinished=completion.finish_reason == "length",
+        extracted=answer is not None,
+    )
     store.db.execute(
         "INSERT INTO votes (question_id, idx, text, answer, tokens, finish_reason) VALUES (?, ?, ?, ?, ?, ?)",
         (
             qid,
             idx,
             completion.text[:MAX_VOTE_CHARS],
-            extract_answer(completion.text),
+            answer,
             completion.tokens,
             completion.finish_reason,
         ),
@@ -197,4 +206,5 @@ def relabel(store: RunStore, policy: LabelPolicy, questions: dict[str, str]) -> 
         for qid in decided:
             if qid in drawn and qid in questions:
                 insert_outcome(store, qid, decide(drawn[qid], policy, questions[qid]))
+        recount_outcomes(store)
         store.set_meta("label_policy", wanted)
