@@ -14,11 +14,11 @@ subprocess. Every item on which the verdicts differ is classified by a counterfa
 * generation: otherwise; identical prompts, different generated text.
 
 Greedy decoding is deterministic per engine setup, not across setups. Three things change the floats
-enough to flip near-tied tokens of a 135M model: llama-cpp-python's server runs attention without
-flash attention while crescent's decoder lets llama.cpp pick it (on, on this CPU); crescent decodes
+enough to flip near-tied tokens of a 135M model: flash attention on one side and not the other
+(crescent's decoder turns it off; the committed figures date from when it was on); crescent decodes
 several items per batch; and the server keeps the KV cells of the previous request's common prefix
 (system prompt + instruction) and evaluates only the rest of each prompt. ``--setup matched``
-(default) removes the first two (server ``--flash_attn true``, crescent ``--batch-size 1``); the
+(default) removes the first two (server ``--flash_attn false``, crescent ``--batch-size 1``); the
 third has no switch. ``--setup defaults`` keeps each tool's defaults. Either way, judging each
 side's text with the other side's judge separates extraction from generation exactly.
 
@@ -74,7 +74,7 @@ Samples = dict[tuple[int, str], dict[str, Any]]  # (doc position, filter name) -
 
 
 SETUPS = {  # (extra llama_cpp.server flags, crescent eval --batch-size)
-    "matched": (("--flash_attn", "true"), 1),
+    "matched": (("--flash_attn", "false"), 1),  # as crescent's decoder (backends/llamacpp_batch.py)
     "defaults": ((), 16),
 }
 
