@@ -35,7 +35,7 @@ generate() {  # generate DIR [label options...]: the same votes, relabelled by t
     --exclude "$GSM/test.jsonl" --threads "$THREADS" --quiet --out "$OUT/$1" "${@:2}"
 }
 plain_copy() { rm -rf "$OUT/qwen-data-plain"; cp -r "$OUT/qwen-data" "$OUT/qwen-data-plain"; }
-PLAIN=(--no-drop-unfinished-votes --min-valid-votes 1 --no-arithmetic-check --no-shortcut-filter)
+PLAIN=(--no-drop-unfinished-votes --no-drop-ties --min-valid-votes 1 --no-arithmetic-check --no-shortcut-filter)
 
 step qwen-eval0 eval_on "$QWEN" qwen-eval0 400
 step qwen-data generate qwen-data

@@ -137,6 +137,7 @@ class VotingConfig(RunConfig):
     drop_unfinished_votes: bool = Field(
         True, description="votes cut at the token cap or without an answer do not vote"
     )
+    drop_ties: bool = Field(True, description="no label when two answers share the top vote count")
     min_valid_votes: int = Field(2, ge=1, description="a label needs at least this many votes that voted")
     arithmetic_check: bool = Field(
         True, description="the chosen solution's stated 'a op b = c' steps must hold"
@@ -151,6 +152,7 @@ class VotingConfig(RunConfig):
             "min_consensus",
             "max_consensus",
             "drop_unfinished_votes",
+            "drop_ties",
             "min_valid_votes",
             "arithmetic_check",
             "shortcut_filter",

@@ -55,6 +55,7 @@ def test_audit_reports_precision_and_coverage(tmp_path: Path) -> None:
     )
     assert set(report["by_filter"]) == {
         "drop_unfinished_votes",
+        "drop_ties",
         "min_valid_votes",
         "max_consensus",
         "arithmetic_check",

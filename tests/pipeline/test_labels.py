@@ -32,6 +32,13 @@ def test_too_few_valid_votes_is_dropped() -> None:
     assert decide(votes, LabelPolicy(min_valid_votes=1)).kept
 
 
+def test_a_tie_for_the_top_is_no_majority() -> None:
+    votes = [_c("3 + 4 = 7. The answer is 7."), _c("2 + 6 = 8. The answer is 8."), _c("cut", finish="length")]
+    assert decide(votes, FILTERS).reason == "tie"  # 1-1 among the two votes that voted
+    assert decide(votes, PLAIN).kept is False  # the paper's rule: 1 of 3 is below 0.5
+    assert decide(votes[:2], LabelPolicy.plain_majority(0.5)).answer == "7"  # first occurrence wins the tie
+
+
 def test_arithmetic_check_picks_a_passing_solution_or_drops() -> None:
     wrong_first = [_c("6 * 7 = 40, plus 2 is 42. The answer is 42."), _c("6 * 7 = 42. The answer is 42.")]
     outcome = decide(wrong_first, FILTERS)

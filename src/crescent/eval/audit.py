@@ -44,6 +44,7 @@ AUDIT_FILE = "audit.json"
 # Each filter, and the policy change that switches it off.
 FILTERS: dict[str, Callable[[LabelPolicy], LabelPolicy]] = {
     "drop_unfinished_votes": lambda p: replace(p, drop_unfinished_votes=False),
+    "drop_ties": lambda p: replace(p, drop_ties=False),
     "min_valid_votes": lambda p: replace(p, min_valid_votes=1),
     "max_consensus": lambda p: replace(p, max_consensus=1.0),
     "arithmetic_check": lambda p: replace(p, arithmetic_check=False),

@@ -5,6 +5,8 @@ is not thereby right, so the policy adds filters, each switchable and each count
 
 - ``drop_unfinished_votes``: a vote cut at ``max_tokens`` or without an extractable answer does not vote
   (it neither supports nor dilutes consensus; the paper's rule counts it against consensus);
+- ``drop_ties``: no majority when two answers share the top count (the paper's rule breaks the tie by
+  whichever came first, so a 1-1 split among two valid votes would pass a 0.5 threshold);
 - ``min_valid_votes``: a label needs at least this many votes that did vote (or all, if fewer were drawn);
 - ``max_consensus``: an optional difficulty band (R-Zero keeps questions 30-70 % of votes agree on);
 - ``arithmetic_check``: the chosen solution's stated ``a op b = c`` steps must hold
@@ -37,6 +39,7 @@ _QUESTION_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 DROP_REASONS = (
     "no_answer",
     "too_few_votes",
+    "tie",
     "low_consensus",
     "too_easy",
     "arithmetic_error",
@@ -49,6 +52,7 @@ class LabelPolicy:
     min_consensus: float = 0.5
     max_consensus: float = 1.0
     drop_unfinished_votes: bool = True
+    drop_ties: bool = True
     min_valid_votes: int = 2
     arithmetic_check: bool = True
     shortcut_filter: bool = True
@@ -60,7 +64,15 @@ class LabelPolicy:
     @classmethod
     def plain_majority(cls, min_consensus: float = 0.5) -> LabelPolicy:
         """The paper's rule: the most frequent answer, consensus over all K votes, no other filter."""
-        return cls(min_consensus, 1.0, False, 1, False, False)
+        return cls(
+            min_consensus=min_consensus,
+            max_consensus=1.0,
+            drop_unfinished_votes=False,
+            drop_ties=False,
+            min_valid_votes=1,
+            arithmetic_check=False,
+            shortcut_filter=False,
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +113,8 @@ def decide(
 
     if result.extracted < min(policy.min_valid_votes, len(completions)):  # one vote asked, one needed
         return drop("too_few_votes")
+    if policy.drop_ties and len(result.groups) > 1 and result.groups[1].count == result.groups[0].count:
+        return drop("tie")
     if consensus < policy.min_consensus:
         return drop("low_consensus")
     if consensus > policy.max_consensus:
