@@ -39,16 +39,18 @@ PLAIN=(--no-drop-unfinished-votes --no-drop-ties --min-valid-votes 1 --no-arithm
 
 step qwen-eval0 eval_on "$QWEN" qwen-eval0 400
 step qwen-data generate qwen-data
-step qwen-sft "$CRESCENT" train --model "$QWEN" --data "$OUT/qwen-data/data.jsonl" --lora --epochs 1 \
+# batch 2 x 4 accumulated: a 152k-token vocabulary makes batch-8 logits alone several GB (batch 8 ran out of 24 GB)
+step qwen-sft "$CRESCENT" train --model "$QWEN" --data "$OUT/qwen-data/data.jsonl" --lora --epochs 2 \
+  --batch-size 2 --grad-accum 4 --max-length 640 \
   --gguf-dtype q4_k_m --threads "$THREADS" --quiet --out "$OUT/qwen-sft"
 step qwen-eval1 eval_on "$OUT/qwen-sft/model.gguf" qwen-eval1 400
 step student-eval0 eval_on "" student-eval0 256
-step student-sft "$CRESCENT" train --data "$OUT/qwen-data/data.jsonl" --epochs 1 --lr 5e-5 \
+step student-sft "$CRESCENT" train --data "$OUT/qwen-data/data.jsonl" --epochs 2 --lr 5e-5 --max-length 640 \
   --threads "$THREADS" --quiet --out "$OUT/student-sft"
 step student-eval1 eval_on "$OUT/student-sft/model.gguf" student-eval1 256
 step plain-copy plain_copy
 step qwen-data-plain generate qwen-data-plain "${PLAIN[@]}"
-step student-plain-sft "$CRESCENT" train --data "$OUT/qwen-data-plain/data.jsonl" --epochs 1 --lr 5e-5 \
+step student-plain-sft "$CRESCENT" train --data "$OUT/qwen-data-plain/data.jsonl" --epochs 2 --lr 5e-5 --max-length 640 \
   --threads "$THREADS" --quiet --out "$OUT/student-plain-sft"
 step student-plain-eval1 eval_on "$OUT/student-plain-sft/model.gguf" student-plain-eval1 256
 step qwen-audit "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit "$AUDIT_N" \

@@ -28,6 +28,15 @@ from crescent.arithmetic import check, evaluate
         ("He walks 3 miles = 5 km", 0, 0),  # no arithmetic on the left: not checked
         ("x = 5", 0, 0),
         ("12 - 4 = 9 so the answer is 9", 1, 1),
+        ("Squares:\n- 1^2 = 1\n- 2^2 = 4\n- 3^2 = 9", 3, 0),  # list bullets are not minus signs
+        ("1 + 4 = 5\n 5 + 9 = 14\n 14 + 16 = 30", 3, 0),  # an expression ends at its line
+        ("So 13 * 78 = 1104 apples.", 1, 1),
+        ("Profit 10 - 3 = 7\n- 2 = 5", 1, 0),
+        ("   -  63 / 2 = 31 with a remainder of 1.", 1, 0),
+        ("The area 3 * 8 = 2 * \\text{width}", 0, 0),  # the right side is not arithmetic
+        ("2401 * 2401 = 576801.", 1, 1),
+        ("Subtract 6: 4x + 6 - 6 = 10 - 6", 0, 0),  # the left side starts inside "4x + ..."
+        ("Try n = 1: 1 * 2 * 3 = 36 \\implies 6 \\neq 36", 0, 0),  # a tested candidate, not a claim
     ],
 )
 def test_check_counts_stated_equations(text: str, checked: int, wrong: int) -> None:

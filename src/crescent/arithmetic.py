@@ -32,8 +32,10 @@ _LATEX = [
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 _TIMES_X = re.compile(r"(?<=[\d)])\s*[x×]\s*(?=[\d(])")
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
-_EXPR_CHARS = re.compile(r"[\d.\s+\-*/^()]+")
-_EXPR_TAIL = re.compile(r"[\d.\s+\-*/^()]+$")
+_EXPR_CHARS = re.compile(r"[\d. \t+\-*/^()]+")  # one line: an expression never spans a line break
+_EXPR_TAIL = re.compile(r"[\d. \t+\-*/^()]+$")
+_HYPOTHESIS = re.compile(r"\\neq|≠|!=|\\implies|\?")
+_BULLET = re.compile(r"^[-*+]\s+(?=[\d(])")  # "- 3^2 = 9" is a list item, not a negative number
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _OPERATOR = re.compile(r"\d\s*[-+*/^]\s*[\d(]|\)\s*[-+*/^]")
 
@@ -115,10 +117,15 @@ def _close(stated: str, actual: Fraction) -> bool:
 
 def _left_side(segment: str) -> str | None:
     """The arithmetic expression that ends a segment (the text just before an '='), if any."""
-    match = _EXPR_TAIL.search(segment[-MAX_EXPRESSION_CHARS:])
+    line = segment[-MAX_EXPRESSION_CHARS:].rpartition("\n")[2]
+    match = _EXPR_TAIL.search(line.rstrip())
     if match is None:
         return None
-    expression = match.group().strip().lstrip("+*/^) ")
+    expression = match.group().strip()
+    if line.strip() == expression:  # the expression is its whole line: a leading "- " is a bullet
+        expression = _BULLET.sub("", expression)
+    elif expression[:1] in "+-*/^)":
+        return None  # it continues to the left into something else ("4x + 6 - 6", "\binom{5}{1} * 10")
     while expression.count("(") > expression.count(")"):  # "(3 + 4) * 2" seen from inside a "("
         expression = expression[expression.index("(") + 1 :]
     return expression.strip() or None
@@ -135,12 +142,16 @@ def check(text: str) -> ArithmeticReport:
         if left is None or not _OPERATOR.search(left):
             continue
         actual = evaluate(left)
-        stated = _NUMBER.match(after.strip())
-        if actual is None or stated is None:
-            continue
+        first_line = after.strip(" \t").partition("\n")[0].strip()
+        stated = _NUMBER.match(first_line)
+        right = _EXPR_CHARS.match(first_line)
+        if actual is None or stated is None or right is None or right.group().rstrip()[-1] in "+-*/^(":
+            continue  # not "= number" nor "= arithmetic" (e.g. "= 2 * width"): nothing to check
+        if _HYPOTHESIS.search(first_line):
+            continue  # "1 * 2 * 3 = 36 \implies 6 \neq 36": a candidate being tested, not a claim
         checked += 1
-        right = _EXPR_CHARS.match(after.strip())
-        right_value = evaluate(right.group()) if right else None
-        if not (_close(stated.group(), actual) or right_value == actual):
+        if "remainder" in first_line.lower() and actual.denominator != 1:
+            actual = Fraction(int(actual))  # "7 / 2 = 3 with a remainder of 1": integer division
+        if not (_close(stated.group(), actual) or evaluate(right.group()) == actual):
             wrong += 1
     return ArithmeticReport(checked, wrong)
