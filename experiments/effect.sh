@@ -25,10 +25,10 @@ step() {  # step NAME COMMAND...: run once; a marker file records completion
   if [ -f "$OUT/.$name.done" ]; then echo "== $name: done"; return; fi
   echo "== $name: $(date -u +%H:%M:%S)"; "$@"; touch "$OUT/.$name.done"
 }
-eval_on() {  # eval_on MODEL DIR MAX_TOKENS (an empty MODEL is the embedded SmolLM2-135M)
+eval_on() {  # eval_on MODEL DIR MAX_TOKENS [BATCH] (an empty MODEL is the embedded SmolLM2-135M)
   local model=(); if [ -n "$1" ]; then model=(--model "$1"); fi
   "$CRESCENT" eval "${model[@]}" --data "$GSM/test.jsonl" --limit "$EVAL_N" --max-tokens "$3" \
-    --threads "$THREADS" --quiet --out "$OUT/$2"
+    --batch-size "${4:-16}" --threads "$THREADS" --quiet --out "$OUT/$2"
 }
 generate() {  # generate DIR [label options...]: the same votes, relabelled by the given options
   "$CRESCENT" generate --model "$QWEN" --questions "$QUESTIONS" --votes "$VOTES" --vote-max-tokens 400 \
@@ -37,6 +37,7 @@ generate() {  # generate DIR [label options...]: the same votes, relabelled by t
 plain_copy() { rm -rf "$OUT/qwen-data-plain"; cp -r "$OUT/qwen-data" "$OUT/qwen-data-plain"; }
 PLAIN=(--no-drop-unfinished-votes --no-drop-ties --min-valid-votes 1 --no-arithmetic-check --no-shortcut-filter)
 
+# A 135M student decodes many more sequences per step on 2 cores: every student eval uses batch 48.
 step qwen-eval0 eval_on "$QWEN" qwen-eval0 400
 step qwen-data generate qwen-data
 # batch 2 x 4 accumulated: a 152k-token vocabulary makes batch-8 logits alone several GB (batch 8 ran out of 24 GB)
@@ -44,15 +45,15 @@ step qwen-sft "$CRESCENT" train --model "$QWEN" --data "$OUT/qwen-data/data.json
   --batch-size 2 --grad-accum 4 --max-length 640 \
   --gguf-dtype q4_k_m --threads "$THREADS" --quiet --out "$OUT/qwen-sft"
 step qwen-eval1 eval_on "$OUT/qwen-sft/model.gguf" qwen-eval1 400
-step student-eval0 eval_on "" student-eval0 256
+step student-eval0 eval_on "" student-eval0 256 48
 step student-sft "$CRESCENT" train --data "$OUT/qwen-data/data.jsonl" --epochs 2 --lr 5e-5 --max-length 640 \
   --threads "$THREADS" --quiet --out "$OUT/student-sft"
-step student-eval1 eval_on "$OUT/student-sft/model.gguf" student-eval1 256
+step student-eval1 eval_on "$OUT/student-sft/model.gguf" student-eval1 256 48
 step plain-copy plain_copy
 step qwen-data-plain generate qwen-data-plain "${PLAIN[@]}"
 step student-plain-sft "$CRESCENT" train --data "$OUT/qwen-data-plain/data.jsonl" --epochs 2 --lr 5e-5 --max-length 640 \
   --threads "$THREADS" --quiet --out "$OUT/student-plain-sft"
-step student-plain-eval1 eval_on "$OUT/student-plain-sft/model.gguf" student-plain-eval1 256
+step student-plain-eval1 eval_on "$OUT/student-plain-sft/model.gguf" student-plain-eval1 256 48
 step qwen-audit "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit "$AUDIT_N" \
   --votes "$VOTES" --vote-max-tokens 400 --threads "$THREADS" --quiet --out "$OUT/qwen-audit"
 "$PYTHON" experiments/summarize.py "$OUT"
