@@ -16,7 +16,7 @@ QWEN=${QWEN:-$(../shared/models/qwen2.5-coder-0.5b.sh)}
 QUESTIONS=${QUESTIONS:-250}      # accepted questions per run (the issue aims at 500; see README for why fewer)
 VOTES=${VOTES:-3}
 EVAL_N=${EVAL_N:-500}
-AUDIT_N=${AUDIT_N:-60}
+AUDIT_N=${AUDIT_N:-40}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT"
 
