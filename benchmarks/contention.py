@@ -61,7 +61,7 @@ def measure(questions: int, votes: int, extra: list[str]) -> dict[str, object]:
         "target": TARGET,
         "met": all(r >= TARGET for r in ratios.values()),
         "cores": os.cpu_count(),
-        "load_before": os.getloadavg()[0],
+        "load_after": os.getloadavg()[0],  # 1-minute average once all three runs are done
         "when": time.strftime("%Y-%m-%d %H:%M"),
         "extra_args": extra,
     }
