@@ -56,4 +56,15 @@ step student-plain-sft "$CRESCENT" train --data "$OUT/qwen-data-plain/data.jsonl
 step student-plain-eval1 eval_on "$OUT/student-plain-sft/model.gguf" student-plain-eval1 256 48
 step qwen-audit "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit "$AUDIT_N" \
   --votes "$VOTES" --vote-max-tokens 400 --threads "$THREADS" --quiet --out "$OUT/qwen-audit"
+# (a) again with 500 questions: a second generate run with another seed, which also excludes the first
+# run's rows so the halves do not repeat each other (the run store's own advice for scaling out); Qwen
+# trains on both halves with the same recipe.
+join_data() { mkdir -p "$OUT/qwen-data-500"; cat "$OUT/qwen-data/data.jsonl" "$OUT/qwen-data-b/data.jsonl" \
+  > "$OUT/qwen-data-500/data.jsonl"; }
+step qwen-data-b generate qwen-data-b --seed 1 --exclude "$OUT/qwen-data/data.jsonl"
+step qwen-data-500 join_data
+step qwen-sft-500 "$CRESCENT" train --model "$QWEN" --data "$OUT/qwen-data-500/data.jsonl" --lora --epochs 2 \
+  --batch-size 2 --grad-accum 4 --max-length 640 \
+  --gguf-dtype q4_k_m --threads "$THREADS" --quiet --out "$OUT/qwen-sft-500"
+step qwen-eval1-500 eval_on "$OUT/qwen-sft-500/model.gguf" qwen-eval1-500 400
 "$PYTHON" experiments/summarize.py "$OUT"

@@ -18,6 +18,7 @@ from crescent.eval.compare import compare_runs
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = {
     "self_improvement": ("qwen-eval0", "qwen-eval1", "qwen-data", "qwen-sft"),
+    "self_improvement_500": ("qwen-eval0", "qwen-eval1-500", ("qwen-data", "qwen-data-b"), "qwen-sft-500"),
     "distillation": ("student-eval0", "student-eval1", "qwen-data", "student-sft"),
     "ablation_plain_majority": (
         "student-eval0",
@@ -36,11 +37,15 @@ KEPT_FILES = (
 )
 
 
-def _entry(runs: Path, before: str, after: str, data: str, train: str) -> dict | None:
+def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], train: str) -> dict | None:
     if not (runs / after / "predictions.jsonl").exists():
         return None
     paired = compare_runs(runs / before, runs / after)
-    stats = json.loads((runs / data / "stats.json").read_text())
+    parts = [
+        json.loads((runs / d / "stats.json").read_text())
+        for d in ((data,) if isinstance(data, str) else data)
+    ]
+    stats = parts[0] if len(parts) == 1 else _add_up(parts)
     entry = {
         "before": paired["accuracy_a"],
         "after": paired["accuracy_b"],
@@ -60,6 +65,22 @@ def _entry(runs: Path, before: str, after: str, data: str, train: str) -> dict |
         t = json.loads(train_stats.read_text())
         entry["train"] = {k: t.get(k) for k in ("steps", "final_loss", "train_time_s", "tokens_per_s")}
     return entry
+
+
+def _add_up(parts: list[dict]) -> dict:
+    """The counts of several generate runs whose rows were trained on together."""
+    dropped: dict[str, int] = {}
+    for part in parts:
+        for reason, count in part["vote"]["dropped"].items():
+            dropped[reason] = dropped.get(reason, 0) + count
+    return {
+        "export": {"rows": sum(p["export"]["rows"] for p in parts)},
+        "bait": {"accepted": sum(p["bait"]["accepted"] for p in parts)},
+        "vote": {
+            "label_policy": parts[0]["vote"].get("label_policy"),
+            "dropped": dict(sorted(dropped.items())),
+        },
+    }
 
 
 def main(runs: Path) -> None:

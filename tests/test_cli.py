@@ -229,3 +229,25 @@ def test_markup_in_the_bait_prompt_and_paths_is_printed_literally(tmp_path: Path
                                   "--max-attempts", "8"), capsys)  # fmt: skip
     _assert_one_line_error(code, err, "no usable question")
     assert "MarkupError" not in err
+
+
+def test_every_command_is_built_from_its_config(capsys) -> None:
+    """Each command's help is its config's docstring, and each config field is one of its options."""
+    from crescent.cli.commands import COMMANDS, GROUPS
+    from crescent.cli.options import command_help
+
+    every = {(name,): spec for name, spec in COMMANDS.items()}
+    every |= {(group, sub): spec for group, (_, subs) in GROUPS.items() for sub, spec in subs.items()}
+    for words, (config_cls, _) in every.items():
+        code, out, _ = _run([*words, "--help"], capsys)
+        assert code == 0, words
+        flat = " ".join(out.replace("│", " ").split())
+        assert " ".join(command_help(config_cls).split())[:40] in flat, words
+        for name in config_cls.model_fields:  # rich cuts long flags to fit: compare their first 12 characters
+            assert name.upper() in flat or f"--{name.replace('_', '-')}"[:12] in flat, (words, name)
+
+
+def test_models_list_names_the_catalog_and_prints_paths(capsys) -> None:
+    code, out, err = _run(["models", "list"], capsys)
+    assert code == 0 and "qwen2.5-coder-0.5b" in err
+    assert out.strip().endswith(".gguf")

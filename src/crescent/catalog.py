@@ -18,8 +18,12 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crescent.errors import CrescentError
+
+if TYPE_CHECKING:
+    from crescent.config import ModelsListConfig, ModelsPullConfig
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,38 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+@dataclass
+class PulledModel:
+    name: str
+    path: Path
+
+    def describe(self) -> str:
+        return f"{self.name} is ready: pass --model {self.name} (or the path)"
+
+    def stdout(self) -> str:
+        return str(self.path)
+
+
+@dataclass
+class CatalogListing:
+    models: list[tuple[CatalogModel, Path, bool]]  # (model, cache path, pulled)
+
+    def describe(self) -> str:
+        return "\n".join(
+            f"{m.name}  ({'pulled' if pulled else 'not pulled'}; {m.license})  {m.about}"
+            for m, _, pulled in self.models
+        )
+
+    def stdout(self) -> str:
+        return "\n".join(str(path) for _, path, _ in self.models)
+
+
+def list_models(config: ModelsListConfig) -> CatalogListing:
+    paths = [(m, cache_dir() / m.file) for m in CATALOG.values()]
+    return CatalogListing([(m, p, p.is_file() and p.stat().st_size == m.size) for m, p in paths])
+
+
+def pull_model(config: ModelsPullConfig) -> PulledModel:
+    return PulledModel(config.name, pull(config.name))

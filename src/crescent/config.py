@@ -169,7 +169,7 @@ class VotingConfig(RunConfig):
 
 
 class GenerateConfig(VotingConfig):
-    """``crescent generate``: bait -> self-dedup -> majority vote -> export."""
+    """``crescent generate``: bait -> self-dedup -> majority vote -> DIR/data.jsonl + DIR/stats.json."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
     questions: int = Field(
@@ -234,7 +234,8 @@ NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
 
 
 class ContaminationConfig(BackendConfig):
-    """``crescent contamination``: flag generated questions that overlap benchmark questions."""
+    """``crescent contamination``: flag generated questions that share a 13-gram with, or embed near, a
+    benchmark question -> DIR/summary.json + DIR/flagged.jsonl."""
 
     data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
     against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
@@ -337,7 +338,8 @@ def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
 
 
 class EvalConfig(RunConfig):
-    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of ``question``/``answer`` rows."""
+    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows
+    -> DIR/results.json (accuracy, Wilson 95% CI) + DIR/predictions.jsonl."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
     data: Path = Field(..., description="JSONL benchmark: {'question', 'answer'} per line, 'id' optional")
@@ -393,8 +395,9 @@ class EvalConfig(RunConfig):
 
 
 class AuditConfig(VotingConfig):
-    """``crescent audit``: generate's labelling path on gold-answered questions; how often is a kept label
-    right? Every voting and filter option of ``generate`` applies."""
+    """``crescent audit``: the labelling path of generate, on gold-answered questions: how often is a
+    kept label right? -> DIR/audit.json + DIR/audit.html. Every voting and filter option of generate
+    applies."""
 
     out: Path = Field(..., description="audit directory: audit.json, audit.html (resumed if it holds one)")
     data: Path = Field(..., description="JSONL with 'question' and 'answer' per line (e.g. GSM8K train)")
@@ -420,7 +423,8 @@ class AuditConfig(VotingConfig):
 
 
 class TrainConfig(BaseModel):
-    """``crescent train``: supervised fine-tuning on ``data.jsonl`` chat rows (loss on the answer only)."""
+    """``crescent train``: supervised fine-tuning on data.jsonl chat rows (loss on the answer only)
+    -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -518,7 +522,8 @@ EvalSection = _section(
 
 
 class ImproveConfig(BaseModel):
-    """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates.
+    """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates
+    -> rounds.json + report.html. Sections: --generate.*, --train.*, --eval.*.
 
     It *holds* the three commands' configs as sections (YAML ``generate:``/``train:``/``eval:`` mappings,
     or ``--generate.votes 3``-style flags), so every option of those commands is reachable here and is
@@ -570,3 +575,30 @@ class ReportConfig(BaseModel):
 
     run_dir: Path = Field(..., description="folder of a finished generate, eval, audit or improve run")
     out: Path | None = Field(None, description="HTML file to write (default: RUN_DIR/report.html)")
+
+
+class CompareConfig(BaseModel):
+    """``crescent eval compare``: paired comparison of two evals on the items both scored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    baseline: Path = Field(..., description="baseline eval folder (A)")
+    candidate: Path = Field(..., description="candidate eval folder (B)")
+    out: Path | None = Field(None, description="also write the comparison to this JSON file")
+    resamples: int = Field(10_000, ge=100, description="paired bootstrap resamples")
+    seed: int = Field(0, description="bootstrap seed")
+
+
+class ModelsListConfig(BaseModel):
+    """``crescent models list``: the named models, and where each is (or would be) cached."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelsPullConfig(BaseModel):
+    """``crescent models pull``: download, join and verify a named model; then pass --model NAME to any
+    command."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., description="a name from 'crescent models list'")

@@ -1,14 +1,27 @@
-"""The meter every resumable driver (generate, eval, audit) keeps: wall time and tokens per invocation.
+"""One invocation of a resumable run (generate, eval, audit): its lifecycle and its meter.
 
-A run's throughput is its tokens over the wall time that produced them, summed over every invocation
-that did work, so a run resumed three times still reports an honest tokens/s.
+``open_run`` is the order every driver needs: inputs are read by the caller, ``--out`` is checked, the
+backend is loaded, and only then is the config bound to the store, so a typo in ``--model`` never locks
+the folder; a run that fails before producing anything leaves no store behind, so the corrected command
+starts afresh. ``Session`` meters wall time and tokens per invocation: a run's throughput is its tokens
+over the wall time that produced them, summed over every invocation that did work, so a run resumed
+three times still reports an honest tokens/s.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from crescent.store import RunStore
+from crescent.store import Migration, RunStore, check_out_dir, probe_writable
+
+if TYPE_CHECKING:
+    from crescent.config import RunConfig
+    from crescent.executors import Executor
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -32,6 +45,58 @@ class Session:
             "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?",
             (time.perf_counter() - self.started, tokens, self.id),
         )
+
+
+@dataclass
+class OpenRun:
+    store: RunStore
+    executor: Executor
+    session: Session
+    resumed: bool
+
+
+@contextmanager
+def open_run(
+    config: RunConfig,
+    out: Path,
+    *,
+    kind: str,
+    schema: str,
+    fingerprint: dict[str, Any],
+    produced: Callable[[RunStore], bool],
+    executor: Executor | None = None,
+    migrations: Sequence[Migration] = (),
+) -> Iterator[OpenRun]:
+    """The executor (made here unless given) and the bound store of one invocation, closed on exit.
+
+    ``produced(store)`` says whether the run holds any work; on failure a new run that holds none is
+    discarded.
+    """
+    from crescent.executors import create_executor
+
+    check_out_dir(out)
+    probe_writable(out)
+    owns_executor = executor is None
+    store: RunStore | None = None
+    resumed = False
+    try:
+        if executor is None:
+            executor = create_executor(
+                config.executor, config, workers=config.workers, address=config.ray_address
+            )
+        store = RunStore(out, schema, kind=kind, migrations=migrations)
+        resumed = store.bind_config(fingerprint)
+        yield OpenRun(store, executor, Session(store), resumed)
+    except BaseException:
+        if store is not None and not resumed and not produced(store):
+            store.discard()
+            store = None
+        raise
+    finally:
+        if owns_executor and executor is not None:
+            executor.close()
+        if store is not None:
+            store.close()
 
 
 def totals(store: RunStore) -> tuple[float, int, int]:

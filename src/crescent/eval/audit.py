@@ -21,15 +21,15 @@ from crescent.backends.base import Completion, SamplingParams
 from crescent.config import AuditConfig, fingerprint
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
-from crescent.executors import Executor, create_executor
+from crescent.executors import Executor
 from crescent.pipeline.labels import LabelPolicy, decide, first_wave, settled
-from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
-from crescent.pipeline.vote import VotePlan, run_votes, stored_votes_by_question, vote_request
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
-from crescent.session import Session, totals
-from crescent.store import RunStore, check_out_dir, write_atomic
+from crescent.session import Session, open_run, totals
+from crescent.store import RunStore, write_atomic
 
 SCHEMA = (
     VOTE_SCHEMA
@@ -59,6 +59,17 @@ class AuditResult:
     report_path: Path
     audit: dict[str, Any]
 
+    def stdout(self) -> str:
+        return str(self.audit_path)
+
+    def describe(self) -> str:
+        default, plain = self.audit["default"], self.audit["plain_majority"]
+        return (
+            f"audit of {self.audit['n']} items: configured filters keep {default['coverage']:.0%} "
+            f"with precision {default['precision']}; plain majority keeps {plain['coverage']:.0%} "
+            f"with precision {plain['precision']}"
+        )
+
 
 def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
@@ -66,74 +77,48 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     selected = items[: config.limit] if config.limit else items
     values = fingerprint(config, AuditConfig.RESUMABLE_CHANGES | {"data"})
     values["data_sha256"] = file_sha256(config.data)
-    check_out_dir(config.out)
-    owns_executor = executor is None
-    store: RunStore | None = None
-    try:
-        # The backend first, then the store: a model that fails to load must not bind --out to it.
-        if owns_executor:
-            executor = create_executor(
-                config.executor, config, workers=config.workers, address=config.ray_address
-            )
-        assert executor is not None
-        store = RunStore(config.out, SCHEMA, kind="audit")
-        store.bind_config(values)
-        session = Session(store)
+    with open_run(
+        config,
+        config.out,
+        kind="audit",
+        schema=SCHEMA,
+        fingerprint=values,
+        produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM votes)")),
+        executor=executor,
+    ) as run:
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
-            run_votes(
-                VotePlan.from_config(config),
-                store,
-                executor,
-                questions,
-                progress,
-                session,
-                label="audit votes",
-            )
+            plan = VotePlan.from_config(config)
+            run_votes(plan, run.store, run.executor, questions, progress, run.session, label="audit votes")
             if config.greedy:
-                _greedy(config, store, executor, selected, session)
-        result = summarize(config, store, selected)
-        path = config.out / AUDIT_FILE
-        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-        from crescent.eval.audit_report import write_audit_report
+                _greedy(config, run.store, run.executor, selected, run.session)
+        result = summarize(config, run.store, selected)
+    path = config.out / AUDIT_FILE
+    write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    from crescent.eval.audit_report import write_audit_report
 
-        report = write_audit_report(config.out, result)
-        return AuditResult(config.out, path, report, result)
-    finally:
-        if owns_executor and executor is not None:
-            executor.close()
-        if store is not None:
-            store.close()
+    report = write_audit_report(config.out, result)
+    return AuditResult(config.out, path, report, result)
 
 
 def _greedy(
-    config: AuditConfig, store: RunStore, executor: Executor, items: list[EvalItem], session: Any
+    config: AuditConfig, store: RunStore, executor: Executor, items: list[EvalItem], session: Session
 ) -> None:
     done = {qid for (qid,) in store.db.execute("SELECT question_id FROM greedy")}
     todo = [item for item in items if item.id not in done]
-    size = samples_per_call(config.batch_size)
+    keyed = [(i.id, vote_request(i.id, i.question, config.solve_instruction, 1, config.seed)) for i in todo]
     params = SamplingParams(0.0, 1.0, config.vote_max_tokens)
-    tasks = (
-        SampleBatch(
-            keys=tuple(item.id for item in chunk),
-            requests=tuple(
-                vote_request(item.id, item.question, config.solve_instruction, 1, config.seed)
-                for item in chunk
-            ),
-            params=params,
+
+    def record(qid: str, completions: list[Completion]) -> int:
+        (completion,) = completions
+        store.db.execute(
+            "INSERT INTO greedy (question_id, text, answer, tokens) VALUES (?, ?, ?, ?)",
+            (qid, completion.text[:MAX_VOTE_CHARS], extract_answer(completion.text), completion.tokens),
         )
-        for chunk in (todo[i : i + size] for i in range(0, len(todo), size))
-    )
-    for task, results in executor.imap(run_sample_batch, tasks):
-        with store.transaction():
-            tokens = 0
-            for qid, (completion,) in zip(task.keys, results, strict=True):
-                store.db.execute(
-                    "INSERT INTO greedy (question_id, text, answer, tokens) VALUES (?, ?, ?, ?)",
-                    (qid, completion.text[:20_000], extract_answer(completion.text), completion.tokens),
-                )
-                tokens += completion.tokens
-            session.commit(tokens)
+        return completion.tokens
+
+    for _ in sample_and_record(executor, store, session, keyed, params, config.batch_size, record):
+        pass
 
 
 def _score(

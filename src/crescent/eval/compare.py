@@ -7,11 +7,14 @@ differences, discordant pairs) measures the change itself.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crescent.config import CompareConfig
 from crescent.errors import CrescentError
 from crescent.eval.stats import discordant, mcnemar_exact, paired_bootstrap_ci, wilson_interval
 from crescent.pipeline.sources import read_jsonl
@@ -74,3 +77,43 @@ def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int
         "mcnemar_p": round(mcnemar_exact(xa, xb), 6),
         "bootstrap": {"resamples": resamples, "seed": seed},
     }
+
+
+@dataclass
+class CompareResult:
+    report: dict[str, Any]
+
+    def stdout(self) -> str:
+        return json.dumps(self.report, ensure_ascii=False)
+
+    def describe(self) -> str:
+        r = self.report
+        lines = [f"paired comparison on {r['n']} shared items"]
+        for key, label, only in (("a", "A", "a_only_correct"), ("b", "B", "b_only_correct")):
+            low, high = r[f"ci95_{key}"]
+            lines.append(
+                f"  {label}: {r[f'accuracy_{key}']:.1%} [{low:.1%}, {high:.1%}], "
+                f"{r[only]} correct only here ({r[key]})"
+            )
+        low, high = r["difference_ci95"]
+        lines.append(
+            f"  B − A: {r['difference']:+.1%} [{low:+.1%}, {high:+.1%}], "
+            f"McNemar exact p = {r['mcnemar_p']:.4g}"
+        )
+        if r["only_in_a"] or r["only_in_b"]:
+            lines.append(f"  note: left out {r['only_in_a']} items only in A and {r['only_in_b']} only in B")
+        return "\n".join(lines)
+
+
+def compare(config: CompareConfig) -> CompareResult:
+    """``compare_runs`` on the config's folders; the report is also written to ``config.out`` if set."""
+    report = compare_runs(config.baseline, config.candidate, resamples=config.resamples, seed=config.seed)
+    if config.out is not None:
+        try:
+            config.out.parent.mkdir(parents=True, exist_ok=True)
+            config.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise CrescentError(
+                f"cannot write --out {config.out}: {exc.strerror}; choose a writable path"
+            ) from exc
+    return CompareResult(report)

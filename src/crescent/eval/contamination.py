@@ -55,6 +55,25 @@ class ContaminationResult:
     summary: dict[str, Any]
     flagged: list[dict[str, Any]]
 
+    def stdout(self) -> str:
+        return str(self.summary_path)
+
+    def describe(self, shown_pairs: int = 5, shown_chars: int = 100) -> str:
+        """The flag counts per check, then the first flagged pairs (``flagged.jsonl`` has them all)."""
+        s = self.summary
+        checks = {"ngram": f"{s['ngram']}-gram overlap", "any": "any"}
+        if s["embeddings"]:
+            checks = {**checks, "embedding": f"embedding >= {s['threshold']:g}", "both": "both"}
+        counts = ", ".join(f"{label} {s['flagged'][k]} ({s['rates'][k]:.1%})" for k, label in checks.items())
+        lines = [f"contamination of {s['generated']} generated questions: {counts}"]
+        for pair in self.flagged[:shown_pairs]:
+            evidence = f"'{pair['ngram']}'" if pair["reason"] == "ngram" else f"cos {pair['similarity']:.3f}"
+            lines.append(
+                f"{pair['reason']} {evidence}: {pair['generated_question'][:shown_chars]} <-> "
+                f"{pair['benchmark_id']}: {pair['benchmark_question'][:shown_chars]}"
+            )
+        return "\n".join(lines)
+
 
 def load_questions(path: Path) -> list[Question]:
     """Every row's question; its id is the row's ``id`` or, failing that, ``FILE:LINE``."""

@@ -19,14 +19,14 @@ from crescent.backends.base import Completion, SampleRequest, SamplingParams, Us
 from crescent.config import EvalConfig, fingerprint
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
-from crescent.executors import Executor, create_executor
+from crescent.executors import Executor
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
-from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.pipeline.sampling import sample_and_record
 from crescent.progress import make_progress
 from crescent.prompts import solve_messages
 from crescent.session import SCHEMA as SESSION_SCHEMA
-from crescent.session import Session, rate, totals
-from crescent.store import RunStore, check_out_dir, probe_writable, write_atomic
+from crescent.session import OpenRun, open_run, rate, totals
+from crescent.store import RunStore, write_atomic
 
 SCHEMA = (
     """
@@ -52,6 +52,18 @@ class EvalResult:
     predictions_path: Path
     results: dict[str, Any]
 
+    def stdout(self) -> str:
+        return str(self.results_path)
+
+    def describe(self) -> str:
+        r = self.results
+        low, high = r["ci95"]
+        return (
+            f"done: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI [{low:.1%}, {high:.1%}], "
+            f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
+            f"({r['tokens_per_s']} tok/s)"
+        )
+
 
 def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult:
     """Score (or finish scoring) the first ``limit`` items; write results.json and predictions.jsonl."""
@@ -62,35 +74,19 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
         assert config.fewshot_from is not None  # EvalConfig's validator guarantees it
         shots = draw_shots(config.fewshot_from, config.shots, config.seed, config.data, items)
     selected = items[: config.limit] if config.limit else items
-    fingerprint_now = _fingerprint(config)
-    check_out_dir(config.out)
-    probe_writable(config.out)
-    owns_executor = executor is None
-    store: RunStore | None = None
-    resumed = False
-    try:
-        # The backend first, then the store: a model that fails to load must not bind --out to it.
-        if owns_executor:
-            executor = create_executor(
-                config.executor, config, workers=config.workers, address=config.ray_address
-            )
-        assert executor is not None
-        store = RunStore(config.out, SCHEMA, kind="eval")
-        resumed = store.bind_config(fingerprint_now)
-        _score(config, store, executor, selected, shots)
-        backend = executor.local_backend
+    with open_run(
+        config,
+        config.out,
+        kind="eval",
+        schema=SCHEMA,
+        fingerprint=_fingerprint(config),
+        produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items)")),
+        executor=executor,
+    ) as run:
+        _score(config, run, selected, shots)
+        backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
-        return _export(config, store, selected, shots, resumed, usage)
-    except BaseException:
-        if store is not None and not resumed and not store.scalar("SELECT EXISTS (SELECT 1 FROM items)"):
-            store.discard()  # nothing scored: leave no trace, so the corrected command starts afresh
-            store = None
-        raise
-    finally:
-        if owns_executor and executor is not None:
-            executor.close()
-        if store is not None:
-            store.close()
+        return _export(config, run.store, selected, shots, run.resumed, usage)
 
 
 def _fingerprint(config: EvalConfig) -> dict[str, Any]:
@@ -112,37 +108,30 @@ def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> S
     )
 
 
-def _score(
-    config: EvalConfig, store: RunStore, executor: Executor, selected: list[EvalItem], shots: list[Shot]
-) -> None:
+def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: list[Shot]) -> None:
+    store = run.store
     scored = dict(store.db.execute("SELECT id, correct FROM items").fetchall())
     done = {item.id: bool(scored[item.id]) for item in selected if item.id in scored}
     todo = [item for item in selected if item.id not in done]
     right, finished = sum(done.values()), len(done)
-    per_batch = max(1, samples_per_call(config.batch_size) // config.votes)
-    params = SamplingParams(config.sampling_temperature, config.top_p, config.max_tokens)
     by_id = {item.id: item for item in todo}
-    tasks = (
-        SampleBatch(
-            keys=tuple(item.id for item in chunk),
-            requests=tuple(item_request(config, item, shots) for item in chunk),
-            params=params,
-        )
-        for chunk in (todo[i : i + per_batch] for i in range(0, len(todo), per_batch))
-    )
-    session = Session(store)
+    keyed = [(item.id, item_request(config, item, shots)) for item in todo]
+    params = SamplingParams(config.sampling_temperature, config.top_p, config.max_tokens)
+
+    def record(item_id: str, completions: list[Completion]) -> int:
+        nonlocal right
+        correct, tokens = _record(store, by_id[item_id], completions)
+        right += correct
+        return tokens
+
     with make_progress(config.quiet) as progress:
-        info = _running(right, finished)
-        bar = progress.add_task("eval", total=len(selected), completed=finished, info=info)
-        for task, results in executor.imap(run_sample_batch, tasks):
-            with store.transaction():
-                tokens = 0
-                for item_id, completions in zip(task.keys, results, strict=True):
-                    correct, item_tokens = _record(store, by_id[item_id], completions)
-                    right += correct
-                    tokens += item_tokens
-                session.commit(tokens)
-            finished += len(task.keys)
+        bar = progress.add_task(
+            "eval", total=len(selected), completed=finished, info=_running(right, finished)
+        )
+        for keys in sample_and_record(
+            run.executor, store, run.session, keyed, params, config.batch_size, record
+        ):
+            finished += len(keys)
             progress.update(bar, completed=finished, info=_running(right, finished))
 
 

@@ -24,6 +24,17 @@ class GenerateResult:
     stats_path: Path
     stats: dict
 
+    def stdout(self) -> str:
+        return str(self.data_path)
+
+    def describe(self) -> str:
+        s = self.stats
+        return (
+            f"done ({s['stop_reason']}): {s['export']['rows']} rows from {s['bait']['accepted']} questions, "
+            f"{s['bait']['attempts']} bait samples; {s['tokens_generated']} tokens in {s['wall_s']} s "
+            f"({s['tokens_per_s']} tok/s)"
+        )
+
 
 def export_run(
     config: GenerateConfig, store: RunStore, *, stop_reason: str, resumed: bool, usage: Usage | None

@@ -17,7 +17,7 @@ import numpy as np
 from crescent.backends.base import SamplingParams
 from crescent.config import GenerateConfig, fingerprint
 from crescent.errors import CrescentError
-from crescent.executors import Executor, create_executor
+from crescent.executors import Executor
 from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
 from crescent.pipeline.counting import count_candidate, recount
 from crescent.pipeline.dedup import Deduplicator
@@ -34,9 +34,9 @@ from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
-from crescent.session import Session
+from crescent.session import Session, open_run
 from crescent.similarity import center_and_normalize
-from crescent.store import RunStore, check_out_dir, probe_writable
+from crescent.store import RunStore
 
 MEAN_SAMPLE = 32  # cleaned candidates whose mean embedding centers the space (see dedup.py)
 
@@ -57,16 +57,6 @@ CREATE TABLE IF NOT EXISTS raw_bait (
 )
 
 
-def open_store(config: GenerateConfig) -> tuple[RunStore, bool]:
-    store = RunStore(config.out, SCHEMA, kind="generate", migrations=[(3, _count_old_rows)])
-    try:
-        resumed = store.bind_config(fingerprint(config, GenerateConfig.RESUMABLE_CHANGES))
-    except Exception:
-        store.close()
-        raise
-    return store, resumed
-
-
 def _count_old_rows(store: RunStore) -> None:
     """Store version 3: steps keep their own counters; a run written before counts its rows once."""
     recount(store)
@@ -80,42 +70,29 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     """
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
-    check_out_dir(config.out)
-    probe_writable(config.out)
-    owns_executor = executor is None
-    store: RunStore | None = None
-    resumed = False
-    try:
-        if owns_executor:
-            executor = create_executor(
-                config.executor, config, workers=config.workers, address=config.ray_address
-            )
-        assert executor is not None
-        store, resumed = open_store(config)
-        session = Session(store)
+    with open_run(
+        config,
+        config.out,
+        kind="generate",
+        schema=SCHEMA,
+        fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
+        produced=_produced_anything,
+        executor=executor,
+        migrations=[(3, _count_old_rows)],
+    ) as run:
         with make_progress(config.quiet) as progress:
-            stop_reason = _bait_and_dedup(config, store, executor, progress, session)
-            _vote(config, store, executor, progress, session)
-        backend = executor.local_backend
+            stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
+            _vote(config, run.store, run.executor, progress, run.session)
+        backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
-        result = export_run(config, store, stop_reason=stop_reason, resumed=resumed, usage=usage)
-        if result.stats["bait"]["accepted"] == 0:
-            reasons = result.stats["bait"]["rejected"]
-            raise CrescentError(
-                f"the model produced no usable question in {result.stats['bait']['attempts']} attempts "
-                f"(rejections: {reasons}); check --model and --bait-prompt"
-            )
-        return result
-    except BaseException:
-        if store is not None and not resumed and not _produced_anything(store):
-            store.discard()
-            store = None
-        raise
-    finally:
-        if owns_executor and executor is not None:
-            executor.close()
-        if store is not None:
-            store.close()
+        result = export_run(config, run.store, stop_reason=stop_reason, resumed=run.resumed, usage=usage)
+    if result.stats["bait"]["accepted"] == 0:
+        reasons = result.stats["bait"]["rejected"]
+        raise CrescentError(
+            f"the model produced no usable question in {result.stats['bait']['attempts']} attempts "
+            f"(rejections: {reasons}); check --model and --bait-prompt"
+        )
+    return result
 
 
 def _produced_anything(store: RunStore) -> bool:

@@ -13,17 +13,18 @@ hold the ``votes`` and ``outcomes`` tables below.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from crescent.answers import extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
 from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
 from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wave, settled
-from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.pipeline.sampling import sample_and_record
 from crescent.prompts import solve_messages
+from crescent.session import Session
 from crescent.store import RunStore
 
 if TYPE_CHECKING:
@@ -39,10 +40,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
   question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
   consensus REAL NOT NULL, counts TEXT NOT NULL);
 """
-
-
-class Committer(Protocol):
-    def commit(self, tokens: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,61 +85,58 @@ def run_votes(
     executor: Executor,
     questions: Sequence[tuple[str, str]],
     progress: Any,
-    session: Committer,
+    session: Session,
     label: str = "voting",
 ) -> None:
     """Vote on every ``(id, question)`` that has no outcome yet, writing each wave as it lands."""
     relabel(store, plan.policy, dict(questions))
     decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
     todo = [(qid, q) for qid, q in questions if qid not in decided]
-    drawn = stored_votes_by_question(store)  # an interrupted run's votes of still-open questions
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
-    text = dict(todo)
-    kept = 0
+    # An interrupted run's votes of still-open questions are drawn already.
+    waves = _Waves(plan, store, dict(todo), stored_votes_by_question(store), lambda: progress.advance(bar, 1))
     while todo:
-        wave = [(qid, _wave_size(plan, len(drawn.get(qid, [])))) for qid, _ in todo]
-        per_call = max(1, samples_per_call(plan.batch_size) // max(n for _, n in wave))
-        chunks = [wave[i : i + per_call] for i in range(0, len(wave), per_call)]
-        tasks = (
-            SampleBatch(
-                keys=tuple(qid for qid, _ in chunk),
-                requests=tuple(
-                    vote_request(qid, text[qid], plan.instruction, n, plan.seed, len(drawn.get(qid, [])))
-                    for qid, n in chunk
-                ),
-                params=plan.params,
-            )
-            for chunk in chunks
-        )
-        still_open: list[tuple[str, str]] = []
-        for task, results in executor.imap(run_sample_batch, tasks):
-            with store.transaction():
-                tokens = 0
-                for qid, completions in zip(task.keys, results, strict=True):
-                    votes = drawn.setdefault(qid, [])
-                    for completion in completions:
-                        _insert_vote(store, qid, len(votes), completion)
-                        votes.append(completion)
-                        tokens += completion.tokens
-                    if len(votes) >= plan.votes or (
-                        plan.adaptive and settled(votes, plan.votes, plan.policy)
-                    ):
-                        outcome = decide(votes, plan.policy, text[qid])
-                        insert_outcome(store, qid, outcome)
-                        count_outcome(store, outcome, len(votes))
-                        kept += outcome.kept
-                        progress.advance(bar, 1)
-                    else:
-                        still_open.append((qid, text[qid]))
-                session.commit(tokens)
-            progress.update(bar, info=f"{kept} kept this session")
-        todo = still_open
+        keyed = [(qid, waves.request(qid)) for qid, _ in todo]
+        for _ in sample_and_record(
+            executor, store, session, keyed, plan.params, plan.batch_size, waves.record
+        ):
+            progress.update(bar, info=f"{waves.kept} kept this session")
+        todo, waves.still_open = waves.still_open, []
 
 
-def _wave_size(plan: VotePlan, already: int) -> int:
-    if not plan.adaptive:
-        return plan.votes - already
-    return max(first_wave(plan.votes) - already, 1)
+@dataclass
+class _Waves:
+    """The votes drawn so far per question; each wave's results decide a question or leave it open."""
+
+    plan: VotePlan
+    store: RunStore
+    text: dict[str, str]
+    drawn: dict[str, list[Completion]]
+    on_decided: Callable[[], None]
+    still_open: list[tuple[str, str]] = field(default_factory=list)
+    kept: int = 0
+
+    def request(self, qid: str) -> SampleRequest:
+        already = len(self.drawn.get(qid, []))
+        plan = self.plan
+        wave = max(first_wave(plan.votes) - already, 1) if plan.adaptive else plan.votes - already
+        return vote_request(qid, self.text[qid], plan.instruction, wave, plan.seed, first_index=already)
+
+    def record(self, qid: str, completions: list[Completion]) -> int:
+        votes = self.drawn.setdefault(qid, [])
+        for completion in completions:
+            _insert_vote(self.store, qid, len(votes), completion)
+            votes.append(completion)
+        plan = self.plan
+        if len(votes) >= plan.votes or (plan.adaptive and settled(votes, plan.votes, plan.policy)):
+            outcome = decide(votes, plan.policy, self.text[qid])
+            insert_outcome(self.store, qid, outcome)
+            count_outcome(self.store, outcome, len(votes))
+            self.kept += outcome.kept
+            self.on_decided()
+        else:
+            self.still_open.append((qid, self.text[qid]))
+        return sum(c.tokens for c in completions)
 
 
 def _insert_vote(store: RunStore, qid: str, idx: int, completion: Completion) -> None:

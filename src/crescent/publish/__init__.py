@@ -25,6 +25,19 @@ class ExportResult:
     rows: int
     license: str
     url: str | None
+    format: str
+    license_given: bool
+
+    def stdout(self) -> str:
+        return str(self.out)
+
+    def describe(self) -> str:
+        line = f"exported {self.rows} rows of a {self.kind} run as {self.format} (license {self.license})"
+        if self.url:
+            line += f"; pushed to {self.url}"
+        if self.license == "other" and not self.license_given:
+            line += "\nnote: the model's license is unknown, so the card says 'other'; pass --license ID"
+        return line
 
 
 def export_dataset(config: ExportConfig) -> ExportResult:
@@ -50,7 +63,7 @@ def export_dataset(config: ExportConfig) -> ExportResult:
         from crescent.publish.push import push
 
         url = push(config.to, config.push_to_hub, private=config.private)
-    return ExportResult(config.to, kind, rows, license_id, url)
+    return ExportResult(config.to, kind, rows, license_id, url, config.format, config.license is not None)
 
 
 def _prepare(config: ExportConfig) -> None:

@@ -5,9 +5,11 @@ Each kind has a module with ``render(run_dir) -> str``; ``svg.py`` and ``html.py
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
+from crescent.config import ReportConfig
 from crescent.errors import CrescentError
 from crescent.reports.html import write_page
 from crescent.runs import run_kind
@@ -28,3 +30,19 @@ def write_run_report(run_dir: Path, out: Path | None = None) -> tuple[str, Path]
         return kind, write_page(path, document)
     except OSError as exc:
         raise CrescentError(f"cannot write report {path}: {exc.strerror}; choose a writable --out") from exc
+
+
+@dataclass
+class ReportResult:
+    kind: str
+    path: Path
+
+    def stdout(self) -> str:
+        return str(self.path)
+
+    def describe(self) -> str:
+        return f"report of a {self.kind} run"
+
+
+def report(config: ReportConfig) -> ReportResult:
+    return ReportResult(*write_run_report(config.run_dir, config.out))

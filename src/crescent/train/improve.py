@@ -37,6 +37,19 @@ class ImproveResult:
     report_path: Path
     rounds: list[dict[str, Any]]
 
+    def stdout(self) -> str:
+        return str(self.report_path)
+
+    def describe(self) -> str:
+        lines = []
+        for r in self.rounds:
+            vs = r.get("vs_round_0")
+            delta = f", vs round 0 {vs['difference']:+.3f} {vs['difference_ci95']}" if vs else ""
+            lines.append(
+                f"round {r['round']}: accuracy {r['eval']['accuracy']:.3f} {r['eval']['ci95']}{delta}"
+            )
+        return "\n".join(lines)
+
 
 def improve(config: ImproveConfig) -> ImproveResult:
     config.out.mkdir(parents=True, exist_ok=True)

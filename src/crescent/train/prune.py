@@ -35,6 +35,15 @@ class PruneResult:
     layers_before: int
     parameters: int
 
+    def stdout(self) -> str:
+        return str(self.gguf_path or self.model_dir)
+
+    def describe(self) -> str:
+        return (
+            f"done: kept {len(self.kept)} of {self.layers_before} layers {self.kept}, "
+            f"{self.parameters / 1e6:.1f} M parameters"
+        )
+
 
 def parse_keep(spec: str, layers: int) -> list[int]:
     """Layer indices to keep from ``every-other`` or a comma list; an error names the bad part."""

@@ -49,6 +49,18 @@ class TrainResult:
     stats_path: Path
     stats: dict[str, Any]
 
+    def stdout(self) -> str:
+        return str(self.model_dir)
+
+    def describe(self) -> str:
+        s = self.stats
+        resumed = f", resumed from {s['resumed_from']}" if s["resumed_from"] else ""
+        line = (
+            f"done ({s['method']}{resumed}): {s['steps']} steps, loss {s['first_loss']} -> "
+            f"{s['final_loss']}, {s['tokens_per_s']} tok/s in {s['train_time_s']} s"
+        )
+        return line if self.gguf_path else f"{line}\nno GGUF written: {s['gguf']['skipped']}"
+
 
 def read_chat_rows(path: Path) -> list[dict[str, list[dict[str, str]]]]:
     """``{"prompt": [...], "completion": [last assistant turn]}`` per row; errors name ``file:line``."""

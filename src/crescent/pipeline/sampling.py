@@ -1,0 +1,50 @@
+"""The driver core shared by voting (``generate``, ``audit``) and ``eval``: keyed requests go out in
+calls of the right size, and each call's results are recorded in one transaction with the session meter.
+
+So a kill loses at most the calls in flight, a rerun starts from what was committed, and throughput is
+metered the same way in every command.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+from crescent.backends.base import Completion, SampleRequest, SamplingParams
+from crescent.executors import Executor
+from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.session import Session
+from crescent.store import RunStore
+
+Record = Callable[[str, list[Completion]], int]
+"""Writes one key's completions (inside the open transaction) and returns the tokens they cost."""
+
+
+def sample_batches(
+    keyed: Sequence[tuple[str, SampleRequest]], params: SamplingParams, batch_size: int
+) -> Iterator[SampleBatch]:
+    """Consecutive requests per call, about ``samples_per_call(batch_size)`` samples in each."""
+    if not keyed:
+        return
+    per_call = max(1, samples_per_call(batch_size) // max(request.n for _, request in keyed))
+    for start in range(0, len(keyed), per_call):
+        chunk = keyed[start : start + per_call]
+        yield SampleBatch(tuple(k for k, _ in chunk), tuple(r for _, r in chunk), params)
+
+
+def sample_and_record(
+    executor: Executor,
+    store: RunStore,
+    session: Session,
+    keyed: Sequence[tuple[str, SampleRequest]],
+    params: SamplingParams,
+    batch_size: int,
+    record: Record,
+) -> Iterator[tuple[str, ...]]:
+    """Sample every request; yields each call's keys once its results are committed."""
+    for task, results in executor.imap(run_sample_batch, sample_batches(keyed, params, batch_size)):
+        with store.transaction():
+            tokens = sum(
+                record(key, completions) for key, completions in zip(task.keys, results, strict=True)
+            )
+            session.commit(tokens)
+        yield task.keys
