@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crescent.executors import Executor, create_executor
 from crescent.store import Migration, RunStore, check_out_dir, probe_writable
 
 if TYPE_CHECKING:
     from crescent.config import RunConfig
-    from crescent.executors import Executor
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -72,8 +72,6 @@ def open_run(
     ``produced(store)`` says whether the run holds any work; on failure a new run that holds none is
     discarded.
     """
-    from crescent.executors import create_executor
-
     check_out_dir(out)
     probe_writable(out)
     owns_executor = executor is None

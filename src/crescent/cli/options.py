@@ -29,9 +29,8 @@ C = TypeVar("C", bound=BaseModel)
 
 # Short or historical spellings kept for the flags people already type.
 ALIASES = dict(out=("-o",), ray_address=("--address",), quiet=("-q",), data=("-d",), against=("-a",))
-ARGUMENTS = frozenset(
-    {"run_dir", "baseline", "candidate", "name"}
-)  # given by position: what the command acts on
+# Given by position rather than as an option: what the command acts on.
+ARGUMENTS = frozenset({"run_dir", "baseline", "candidate", "name"})
 KW = inspect.Parameter.KEYWORD_ONLY
 
 
