@@ -51,7 +51,7 @@ GROUPS: dict[str, tuple[str, dict[str, Spec]]] = {  # name -> (help, subcommands
 }
 
 
-def _command(spec: Spec, group: bool = False) -> Callable[..., None]:
+def _command(spec: Spec) -> Callable[..., None]:
     config_cls, api = spec
     module, _, function = api.partition(":")
 
@@ -60,7 +60,7 @@ def _command(spec: Spec, group: bool = False) -> Callable[..., None]:
         console.print(result.describe(), highlight=False, markup=False, emoji=False, soft_wrap=True)
         typer.echo(result.stdout())
 
-    return config_command(config_cls, run, group=group)
+    return config_command(config_cls, run)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,9 +68,9 @@ def register(app: typer.Typer) -> None:
         app.command(name)(_command(spec))
     for name, (help_text, subcommands) in GROUPS.items():
         scores = name == "eval"  # `eval` itself scores: its callback runs unless a subcommand is given
-        group = typer.Typer(help=help_text, no_args_is_help=not scores, invoke_without_command=scores)
+        group = typer.Typer(help=help_text, no_args_is_help=True, invoke_without_command=scores)
         if scores:
-            group.callback()(_command(EVAL, group=True))
+            group.callback()(_command(EVAL))
         for sub, spec in subcommands.items():
             group.command(sub)(_command(spec))
         app.add_typer(group, name=name)
