@@ -251,3 +251,11 @@ def test_models_list_names_the_catalog_and_prints_paths(capsys) -> None:
     code, out, err = _run(["models", "list"], capsys)
     assert code == 0 and "qwen2.5-coder-0.5b" in err
     assert out.strip().endswith(".gguf")
+
+
+@pytest.mark.parametrize("group", ["eval", "models"])
+def test_a_group_given_nothing_shows_its_subcommands_and_runs_nothing(group: str, capsys) -> None:
+    code, out, err = _run([group], capsys)
+    subcommands = {"eval": ("run", "compare"), "models": ("list", "pull")}[group]
+    assert code == 2 and "error:" not in err
+    assert all(sub in out + err for sub in subcommands)
