@@ -277,3 +277,34 @@ def test_votes_of_a_queued_question_wait_for_its_whole_prompt_not_just_the_share
         assert backend.usage.prompt_tokens == 3 * sum(len(p) for p in prompts)
     finally:
         backend.close()
+
+
+class _FlippingWatch:
+    """A free-core watch that answers 1, 2, 1, 2 ... cores at every decode step."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def poll(self) -> int:
+        self.calls += 1
+        return 1 + self.calls % 2
+
+
+def test_default_threads_follow_the_free_cores_between_decode_steps() -> None:
+    """Without --threads the decoder re-checks the free cores during a call; the text does not change."""
+    fixed = create_backend(_config(4))
+    expected = _texts(fixed.sample([SampleRequest(ADD, n=3, seed=5)], SHORT)[0])
+    fixed.close()
+    following = LlamaCppBackend(BackendConfig(batch_size=4, n_ctx=512))
+    assert following.decoder.watch is not None  # threads left to the default
+    following.decoder.watch = watch = _FlippingWatch()
+    assert _texts(following.sample([SampleRequest(ADD, n=3, seed=5)], SHORT)[0]) == expected
+    assert watch.calls >= 2 and following.usage.extra["thread_changes"] >= 2
+    assert following.decoder.threads in (1, 2)
+    following.close()
+
+
+def test_an_explicit_thread_count_is_never_changed() -> None:
+    backend = create_backend(_config(2))
+    assert backend.decoder.watch is None
+    backend.close()

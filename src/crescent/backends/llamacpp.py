@@ -34,7 +34,7 @@ from crescent.backends.llamacpp_batch import BatchDecoder, Job
 from crescent.config import BackendConfig
 from crescent.errors import CrescentError
 from crescent.models import check_gguf, resolve_model
-from crescent.threads import apply_thread_policy, default_threads
+from crescent.threads import FreeCoreWatch, apply_thread_policy, default_threads
 
 apply_thread_policy()  # before llama_cpp (imported lazily below) loads its OpenMP runtime
 
@@ -186,6 +186,13 @@ class _Embedder:
             )
         self.mem = ll.llama_get_memory(self.ctx)
         self.batch = ll.llama_batch_init(n_ctx, 0, 1)
+        self.threads = threads
+
+    def set_threads(self, threads: int) -> None:
+        if threads != self.threads:
+            with self.engine_lock:
+                self.ll.llama_set_n_threads(self.ctx, threads, threads)
+            self.threads = threads
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Identical texts are embedded once, so they get bit-identical vectors; empty ones get zeros.
@@ -264,6 +271,7 @@ class LlamaCppBackend(BackendBase):
             threads=self.threads,
             usage=self.usage,
             engine_lock=self.engine_lock,
+            watch=None if config.threads else FreeCoreWatch(),
         )
         self._embedder: _Embedder | None = None
         self._embedder_lock = threading.Lock()
@@ -293,6 +301,7 @@ class LlamaCppBackend(BackendBase):
                 self._embedder = _Embedder(
                     self.model, n_ctx=self.n_ctx, threads=self.threads, engine_lock=self.engine_lock
                 )
+            self._embedder.set_threads(self.decoder.threads)  # the decoder follows the free cores
             started = time.perf_counter()
             vectors = self._embedder.embed(list(texts))
             extra = self.usage.extra

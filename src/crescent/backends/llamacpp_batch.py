@@ -59,8 +59,12 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crescent.backends.base import BackendError, Completion, SamplingParams, Usage
+
+if TYPE_CHECKING:
+    from crescent.threads import FreeCoreWatch
 
 KV_ROUND = 256  # per-sequence KV capacity is rounded up to this many cells
 MIN_STEP_TOKENS = 512  # tokens per decode call (prompt chunks + one per generating sequence)
@@ -141,6 +145,7 @@ class BatchDecoder:
         threads: int,
         usage: Usage,
         engine_lock: threading.Lock | None = None,
+        watch: FreeCoreWatch | None = None,
     ) -> None:
         self.ll = llama_cpp
         self.model = model
@@ -148,6 +153,7 @@ class BatchDecoder:
         self.n_seq = max(1, min(n_seq, llama_cpp.llama_max_parallel_sequences()))
         self.n_ctx = n_ctx  # the most cells one sequence may use
         self.threads = threads
+        self.watch = watch  # default thread count only: re-checked as other jobs start and end
         self.step_tokens = max(MIN_STEP_TOKENS, self.n_seq)
         self.ctx = None
         self.capacity = 0  # cells per sequence of the current context
@@ -190,6 +196,14 @@ class BatchDecoder:
         self.ctx, self.capacity = ctx, self.ll.llama_n_ctx_seq(ctx)
         self.mem = self.ll.llama_get_memory(ctx)
         self.cells = [[] for _ in range(self.n_seq)]
+
+    def _retune_threads(self) -> None:
+        """Follow the free cores when the thread count was a default (``FreeCoreWatch``)."""
+        wanted = self.watch.poll() if self.watch is not None else None
+        if wanted is not None and wanted != self.threads:
+            self.threads = wanted
+            self.ll.llama_set_n_threads(self.ctx, wanted, wanted)
+            self.usage.extra["thread_changes"] = self.usage.extra.get("thread_changes", 0) + 1
 
     def _free_context(self) -> None:
         if self.ctx is not None:
@@ -428,6 +442,7 @@ class BatchDecoder:
             raise RuntimeError("batched decoder stalled: no sequence has tokens to evaluate")
         started = time.perf_counter()
         with self.engine_lock:
+            self._retune_threads()
             code = self.ll.llama_decode(self.ctx, batch)
         self._profile(started, generating=sum(1 for s in order if len(self.slots[s].feed) == 1))
         if code != 0:
