@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from crescent.config import GenerateConfig
+from crescent.depth import BUCKETS
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.pipeline.generate import generate
 
@@ -39,6 +40,8 @@ def test_generate_writes_chat_rows_and_stats(tmp_path: Path) -> None:
     assert stats["bait"]["attempts"] == stats["bait"]["accepted"] + sum(stats["bait"]["rejected"].values())
     assert stats["vote"]["kept"] == len(rows) == stats["export"]["rows"]
     assert sum(stats["vote"]["consensus_histogram"].values()) == stats["vote"]["questions"]
+    # The fake backend's winning solutions state one true equation ("a + b = c"): depth 1, every row.
+    assert stats["export"]["depth_histogram"] == dict.fromkeys(BUCKETS, 0) | {"1": len(rows)}
     assert stats["config"]["votes"] == 3 and json.loads(result.stats_path.read_text()) == stats
 
 

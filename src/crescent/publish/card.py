@@ -131,6 +131,7 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "## Consensus (winning share of the votes)\n\n"
             + histogram
             + f"\n\nMean consensus: {vote['mean_consensus']}.",
+            "## Reasoning depth\n\n" + _depth_text(stats["export"].get("depth_histogram")),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
             "## Contamination\n\n" + _contamination(config, bait["rejected"]),
             "## Columns\n\n`id`, `question`, `answer` (the voted label), `solution` (one winning sample), "
@@ -145,6 +146,21 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "remain and distinct questions can be dropped.\n"
             "- English only; not reviewed for harmful content.",
         ]
+    )
+
+
+def _depth_text(histogram: dict[str, int] | None) -> str:
+    """The kept rows per number of calculation steps, to set against the depth of the benchmark a model
+    trained on them is judged by (``crescent eval`` reports accuracy by the same buckets)."""
+    if histogram is None:
+        return "Not recorded (the run was exported by a crescent without depth counts)."
+    total = sum(histogram.values())
+    rows = [[depth, n, f"{n / total:.0%}" if total else "—"] for depth, n in histogram.items()]
+    return (
+        "Calculation steps in each row's winning solution: the stated equations that hold ('unknown': none "
+        "could be parsed). Data much shallower than a benchmark can teach a one-step shortcut; compare "
+        "with the benchmark's `by_depth` counts in `crescent eval`'s results.json.\n\n"
+        + md_table(["steps", "rows", "share"], rows)
     )
 
 
@@ -189,6 +205,20 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int]) -> str:
 def _eval_body(results: dict[str, Any], source: str) -> str:
     config = results.get("config", {})
     low, high = results["ci95"]
+    by_depth = results.get("by_depth")
+    depth_table = (
+        md_table(
+            ["steps", "items", "accuracy", "95% CI (Wilson)"],
+            [
+                [r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]"]
+                if r["n"]
+                else [r["depth"], 0, "—", "—"]
+                for r in by_depth
+            ],
+        )
+        if by_depth
+        else "Not recorded (run `crescent eval rescore` on the eval folder)."
+    )
     scores = md_table(
         ["n", "correct", "accuracy", "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
         [
@@ -211,9 +241,11 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
             f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
             "## Source\n\n" + source,
             "## Score\n\n" + scores,
+            "## Accuracy by reasoning depth\n\nCalculation steps of each item's reference solution "
+            "('unknown': no solution to count).\n\n" + depth_table,
             "## Columns\n\n`id`, `question`, `prompt` (chat messages), `outputs`, `answers` (extracted per "
-            "output), `finish_reasons`, `prediction` (majority answer), `gold`, `correct`, `consensus`, "
-            "`votes`, `tokens`.",
+            "output), `finish_reasons`, `prediction` (majority answer), `gold`, `depth` (calculation "
+            "steps of the reference solution), `correct`, `consensus`, `votes`, `tokens`.",
             "## Limitations\n\n"
             "- One run: the interval covers sampling of items, not variation between runs or prompts.\n"
             "- Answers are extracted by rules (explicit marker, then \\boxed{}, then last number) and "

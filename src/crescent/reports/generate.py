@@ -73,6 +73,17 @@ def _similarity_figure(similarities: list[float], threshold: float) -> str:
     return figure(chart, f"{len(similarities)} candidates; at or above the threshold = near duplicate")
 
 
+def _depth_figure(histogram: dict[str, int] | None) -> str:
+    if histogram is None:
+        return Raw("<p class='muted'>Not recorded (stats.json from a crescent without depth counts).</p>")
+    chart = svg.bar_chart(list(histogram), list(histogram.values()), title="Kept rows by calculation steps")
+    return figure(
+        chart,
+        "valid equations in each row's winning solution ('unknown': none parsed); set it against the "
+        "benchmark's by_depth counts: data much shallower than the benchmark can teach a one-step shortcut",
+    )
+
+
 def _samples(outcomes: list[tuple[Any, ...]]) -> str:
     kept = [o for o in outcomes if o[1]][:SAMPLES]
     dropped = [o for o in outcomes if not o[1]][:SAMPLES]
@@ -153,6 +164,7 @@ def render(run_dir: Path) -> str:
                 f"questions with an answer; mean consensus {stats['vote']['mean_consensus']}",
             ),
         ),
+        section("Reasoning depth of the kept rows", _depth_figure(stats["export"].get("depth_histogram"))),
         section("Throughput", figure(speed, "from the run store's sessions table") if sessions else ""),
         section("Sample questions (model text, escaped)", _samples(rows["outcomes"])),
     )
