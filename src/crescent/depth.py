@@ -11,10 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from crescent.arithmetic import check
+from crescent.pipeline.sources import read_jsonl, reference_solution
 
-__all__ = ["BUCKETS", "CALCULATOR_ANNOTATION", "UNKNOWN", "depth_bucket", "depth_histogram", "solution_depth"]
+__all__ = [
+    "BUCKETS",
+    "CALCULATOR_ANNOTATION",
+    "UNKNOWN",
+    "depth_bucket",
+    "depth_histogram",
+    "file_depth_histogram",
+    "solution_depth",
+]
 
 # GSM8K marks every calculation of a reference solution with a calculator annotation ("<<48/2=24>>").
 CALCULATOR_ANNOTATION = re.compile(r"<<[^<>\n]{0,200}>>")
@@ -50,3 +60,12 @@ def depth_histogram(depths: Iterable[int | None]) -> dict[str, int]:
     for depth in depths:
         counts[depth_bucket(depth)] += 1
     return counts
+
+
+def file_depth_histogram(path: Path) -> dict[str, int] | None:
+    """The depth histogram of a benchmark file's rows (by their reference solutions, as ``eval`` counts
+    them); None when no row has a solution, since then nothing is known about its depth."""
+    solutions = [reference_solution(row) for _, row in read_jsonl(path)]
+    if not any(solutions):
+        return None
+    return depth_histogram(solution_depth(s) for s in solutions)

@@ -107,6 +107,10 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     second = generate(_config(tmp_path / "b", questions=4, exclude=[first.data_path]))
     assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
     assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
+    # The excluded file's depth profile, counted from its solutions exactly as the kept rows' are.
+    depths = {str(first.data_path): first.stats["export"]["depth_histogram"]}
+    assert second.stats["export"]["benchmark_depth_histograms"] == depths
+    assert first.stats["export"]["benchmark_depth_histograms"] == {}
 
 
 def test_a_resumed_run_does_not_embed_the_exclude_file_again(tmp_path: Path, monkeypatch) -> None:

@@ -81,6 +81,7 @@ def test_license_audit_and_contamination_reach_the_card(tmp_path: Path) -> None:
             {
                 "question": "Ava has 3 apples and buys 5 more. How many apples does Ava have now?",
                 "answer": "8",
+                "solution": "She has 3 + 5 = <<3+5=8>>8 apples.",
             }
         )
         + "\n"
@@ -101,6 +102,9 @@ def test_license_audit_and_contamination_reach_the_card(tmp_path: Path) -> None:
     assert meta["license"] == "cc-by-4.0" and "given with --license" in body
     assert "0.8123" in body and "without shortcut_filter" in body
     assert "bench.jsonl" in body and "Only these files were checked" in body
+    kept = json.loads((run / "stats.json").read_text())["vote"]["kept"]
+    assert "| steps | rows | share | bench.jsonl items (share) |" in body
+    assert f"| 1 | {kept} | 100% | 1 (100%) |" in body and "| 2 | 0 | 0% | 0 (0%) |" in body
 
 
 def test_model_license_is_inherited() -> None:

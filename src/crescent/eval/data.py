@@ -16,7 +16,7 @@ from crescent.answers import extract_answer
 from crescent.backends.base import derive_seed
 from crescent.depth import CALCULATOR_ANNOTATION, solution_depth
 from crescent.errors import CrescentError
-from crescent.pipeline.sources import file_sha256, read_jsonl
+from crescent.pipeline.sources import file_sha256, read_jsonl, reference_solution
 
 __all__ = [
     "EvalItem",
@@ -76,15 +76,6 @@ def load_items(path: Path) -> list[EvalItem]:
     if not items:
         raise CrescentError(f"{path} holds no rows; pass a JSONL file with 'question' and 'answer' per line")
     return items
-
-
-def reference_solution(row: dict) -> str | None:
-    """A row's worked solution: its ``solution`` field, or a GSM8K-original ``answer`` ("... #### 72")."""
-    solution = row.get("solution")
-    if isinstance(solution, str) and solution.strip():
-        return solution
-    answer = row.get("answer")
-    return answer if isinstance(answer, str) and "####" in answer else None
 
 
 def format_solution(solution: str, answer: str | None = None) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -131,7 +132,7 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "## Consensus (winning share of the votes)\n\n"
             + histogram
             + f"\n\nMean consensus: {vote['mean_consensus']}.",
-            "## Reasoning depth\n\n" + _depth_text(stats["export"].get("depth_histogram")),
+            "## Reasoning depth\n\n" + _depth_text(stats["export"]),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
             "## Contamination\n\n" + _contamination(config, bait["rejected"]),
             "## Columns\n\n`id`, `question`, `answer` (the voted label), `solution` (one winning sample), "
@@ -149,19 +150,34 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
     )
 
 
-def _depth_text(histogram: dict[str, int] | None) -> str:
-    """The kept rows per number of calculation steps, to set against the depth of the benchmark a model
-    trained on them is judged by (``crescent eval`` reports accuracy by the same buckets)."""
+def _depth_text(export: dict[str, Any]) -> str:
+    """The kept rows per number of calculation steps, next to each ``--exclude`` benchmark's items when
+    the benchmark has solutions: data much shallower than the benchmark can teach a one-step shortcut."""
+    histogram = export.get("depth_histogram")
     if histogram is None:
         return "Not recorded (the run was exported by a crescent without depth counts)."
-    total = sum(histogram.values())
-    rows = [[depth, n, f"{n / total:.0%}" if total else "—"] for depth, n in histogram.items()]
+    benchmarks = export.get("benchmark_depth_histograms") or {}
+    head = ["steps", "rows", "share"] + [f"{Path(name).name} items (share)" for name in benchmarks]
+    rows = [
+        [depth, n, _share(n, histogram)]
+        + [f"{b[depth]} ({_share(b[depth], b)})" for b in benchmarks.values()]
+        for depth, n in histogram.items()
+    ]
+    against = (
+        "the benchmarks it was kept apart from (`--exclude`), counted alike from their reference solutions"
+        if benchmarks
+        else "the `by_depth` counts of the benchmark a model trained on it is judged by (`crescent eval`)"
+    )
     return (
         "Calculation steps in each row's winning solution: the stated equations that hold ('unknown': none "
-        "could be parsed). Data much shallower than a benchmark can teach a one-step shortcut; compare "
-        "with the benchmark's `by_depth` counts in `crescent eval`'s results.json.\n\n"
-        + md_table(["steps", "rows", "share"], rows)
+        f"could be parsed, so the counted steps are a lower bound). Set against {against}.\n\n"
+        + md_table(head, rows)
     )
+
+
+def _share(n: int, histogram: dict[str, int]) -> str:
+    total = sum(histogram.values())
+    return f"{n / total:.0%}" if total else "—"
 
 
 def _audit_text(audit: dict[str, Any] | None) -> str:

@@ -73,14 +73,22 @@ def _similarity_figure(similarities: list[float], threshold: float) -> str:
     return figure(chart, f"{len(similarities)} candidates; at or above the threshold = near duplicate")
 
 
-def _depth_figure(histogram: dict[str, int] | None) -> str:
+def _depth(export: dict[str, Any]) -> str:
+    """Kept rows by calculation steps, beside each ``--exclude`` benchmark's items counted the same way."""
+    histogram = export.get("depth_histogram")
     if histogram is None:
         return Raw("<p class='muted'>Not recorded (stats.json from a crescent without depth counts).</p>")
     chart = svg.bar_chart(list(histogram), list(histogram.values()), title="Kept rows by calculation steps")
-    return figure(
-        chart,
-        "valid equations in each row's winning solution ('unknown': none parsed); set it against the "
-        "benchmark's by_depth counts: data much shallower than the benchmark can teach a one-step shortcut",
+    benchmarks = export.get("benchmark_depth_histograms") or {}
+    head = ["steps", "kept rows", *(f"{Path(name).name} items" for name in benchmarks)]
+    rows = [[d, n, *(b[d] for b in benchmarks.values())] for d, n in histogram.items()]
+    return Raw(
+        figure(
+            chart,
+            "valid equations in each row's winning solution ('unknown': none parsed); data much shallower "
+            "than the benchmark can teach a one-step shortcut",
+        )
+        + table(head, rows)
     )
 
 
@@ -164,7 +172,7 @@ def render(run_dir: Path) -> str:
                 f"questions with an answer; mean consensus {stats['vote']['mean_consensus']}",
             ),
         ),
-        section("Reasoning depth of the kept rows", _depth_figure(stats["export"].get("depth_histogram"))),
+        section("Reasoning depth of the kept rows", _depth(stats["export"])),
         section("Throughput", figure(speed, "from the run store's sessions table") if sessions else ""),
         section("Sample questions (model text, escaped)", _samples(rows["outcomes"])),
     )
