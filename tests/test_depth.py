@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from crescent.depth import BUCKETS, UNKNOWN, depth_bucket, depth_histogram, solution_depth
+from crescent.depth import (
+    BUCKETS,
+    UNKNOWN,
+    depth_bucket,
+    depth_histogram,
+    file_depth_histogram,
+    solution_depth,
+)
 
 GSM8K_TEST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "test.jsonl"
 
@@ -53,3 +60,20 @@ def test_gsm8k_test_split_depth_profile() -> None:
     # 1301 items carry annotations (65/357/364/290 at 1-4 steps, 225 at 5+); of the 18 without, the
     # arithmetic checker finds steps in 3 (one at depth 1, 2 and 3) and none in 15.
     assert histogram == {"1": 66, "2": 358, "3": 365, "4": 290, "5+": 225, UNKNOWN: 15}
+
+
+def test_file_depth_histogram_reads_every_solution_format(tmp_path: Path) -> None:
+    rows = [
+        {
+            "question": "q1",
+            "answer": "Half of 4 is 4/2=<<4/2=2>>2, plus 1 is <<2+1=3>>3.\n#### 3",
+        },  # GSM8K original
+        {"question": "q2", "answer": "7", "solution": "3 + 4 = 7"},  # a solution field, no annotations
+        {"question": "q3", "answer": "5"},  # no solution: unknown
+    ]
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert file_depth_histogram(bench) == {"1": 1, "2": 1, "3": 0, "4": 0, "5+": 0, UNKNOWN: 1}
+    bare = tmp_path / "bare.jsonl"
+    bare.write_text(json.dumps({"question": "q", "answer": "5"}) + "\n")
+    assert file_depth_histogram(bare) is None  # nothing known about its depth

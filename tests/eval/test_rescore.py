@@ -95,4 +95,7 @@ def test_cli_rescore(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["eval", "rescore", str(out), "--data", str(data)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == str(out / "results.json")
-    assert "rescored 5 items" in result.output and "2: 50.0% of 2" in result.output
+    assert (
+        "rescored 5 items" in result.output
+        and "by depth: 1: 100.0% of 1, 2: 50.0% of 2, 5+: 100.0% of 1" in result.output
+    )

@@ -15,7 +15,7 @@ import numpy as np
 from crescent.depth import BUCKETS, depth_bucket
 from crescent.eval.stats import paired_difference, wilson_interval
 
-__all__ = ["accuracy_by_depth", "paired_by_depth", "worse_buckets"]
+__all__ = ["accuracy_by_depth", "describe_by_depth", "paired_by_depth", "worse_buckets"]
 
 
 def accuracy_by_depth(correct: Sequence[bool], depths: Sequence[int | None]) -> list[dict[str, Any]]:
@@ -44,6 +44,12 @@ def accuracy_by_depth(correct: Sequence[bool], depths: Sequence[int | None]) -> 
         else:
             rows.append({"depth": bucket, "n": 0, "correct": 0, "accuracy": None, "ci95": None})
     return rows
+
+
+def describe_by_depth(rows: Sequence[dict[str, Any]]) -> str:
+    """One line for a person: "by depth: 1: 16.0% of 25, 2: ...", empty buckets left out."""
+    filled = [f"{r['depth']}: {r['accuracy']:.1%} of {r['n']}" for r in rows if r["n"]]
+    return "by depth: " + ", ".join(filled)
 
 
 def paired_by_depth(

@@ -15,7 +15,7 @@ from typing import Any
 
 from crescent.config import RescoreConfig
 from crescent.errors import CrescentError
-from crescent.eval.by_depth import accuracy_by_depth
+from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import file_sha256, load_items
 from crescent.pipeline.sources import read_jsonl
 from crescent.runs import read_json
@@ -33,11 +33,7 @@ class RescoreResult:
         return str(self.results_path)
 
     def describe(self) -> str:
-        buckets = ", ".join(
-            f"{row['depth']}: {row['accuracy']:.1%} of {row['n']}" if row["n"] else f"{row['depth']}: —"
-            for row in self.results["by_depth"]
-        )
-        return f"rescored {self.results['n']} items; accuracy by depth: {buckets}"
+        return f"rescored {self.results['n']} items; {describe_by_depth(self.results['by_depth'])}"
 
 
 def rescore(config: RescoreConfig) -> RescoreResult:

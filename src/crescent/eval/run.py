@@ -17,7 +17,7 @@ from typing import Any
 from crescent.answers import answers_equal, extract_answer, tally
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import EvalConfig, fingerprint
-from crescent.eval.by_depth import accuracy_by_depth
+from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
@@ -62,7 +62,7 @@ class EvalResult:
         return (
             f"done: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI [{low:.1%}, {high:.1%}], "
             f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s)"
+            f"({r['tokens_per_s']} tok/s)\n{describe_by_depth(r['by_depth'])}"
         )
 
 

@@ -45,6 +45,8 @@ class ImproveResult:
         for r in self.rounds:
             vs = r.get("vs_round_0")
             delta = f", vs round 0 {vs['difference']:+.3f} {vs['difference_ci95']}" if vs else ""
+            if vs and vs.get("worse_depths"):  # a gain overall can hide a significant loss at some depth
+                delta += f"; significantly worse at depth {', '.join(vs['worse_depths'])}"
             lines.append(
                 f"round {r['round']}: accuracy {r['eval']['accuracy']:.3f} {r['eval']['ci95']}{delta}"
             )
