@@ -79,7 +79,7 @@ def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int
     }
     depths = _shared_depths(a, b, shared)
     if depths is None:
-        report["by_depth"] = None
+        report["by_depth"] = report["worse_depths"] = None
     else:
         report["by_depth"] = paired_by_depth(xa, xb, depths, resamples=resamples, seed=seed)
         report["worse_depths"] = worse_buckets(report["by_depth"])
