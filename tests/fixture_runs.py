@@ -37,14 +37,17 @@ def generate_run(out: Path, *, poison: bool = True, **overrides) -> Path:
 
 def eval_run(tmp_path: Path, n: int = 6, wrong_gold: frozenset[int] = frozenset({1, 4})) -> Path:
     """A finished eval of ``a + b`` questions (the fake backend solves them); ``wrong_gold`` items are
-    scored wrong; the first question holds a ``<script>`` tag."""
+    scored wrong; the first question holds a ``<script>`` tag. Reference solutions take 1 step (items
+    0, 3, ...), 2 steps (1, 4, ...) or are missing (2, 5, ...): by default both 2-step items are wrong."""
     rows = []
     for i in range(n):
         a, b = 3 + i, 10 + 2 * i
         question = f"Mia has {a} shells and finds {b} more. How many now?" + (SCRIPT if i == 0 else "")
-        rows.append(
-            {"id": f"q{i}", "question": question, "answer": str(a + b + (1 if i in wrong_gold else 0))}
-        )
+        row = {"id": f"q{i}", "question": question, "answer": str(a + b + (1 if i in wrong_gold else 0))}
+        steps = [f"<<{a}+{b}={a + b}>>", f"<<{a + b}*1={a + b}>>"][: (1, 2, 0)[i % 3]]
+        if steps:
+            row["solution"] = " then ".join(steps) + f"\n#### {a + b}"
+        rows.append(row)
     data = tmp_path / "bench.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "eval"

@@ -589,6 +589,18 @@ class CompareConfig(BaseModel):
     seed: int = Field(0, description="bootstrap seed")
 
 
+class RescoreConfig(BaseModel):
+    """``crescent eval rescore``: bring an eval folder's results up to date from its predictions, without
+    sampling: each item's reasoning depth (from the benchmark file, by id) and accuracy by depth."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_dir: Path = Field(..., description="folder of a finished eval: results.json and predictions.jsonl")
+    data: Path = Field(
+        ..., description="the benchmark JSONL that eval scored (depths come from its solutions)"
+    )
+
+
 class ModelsListConfig(BaseModel):
     """``crescent models list``: the named models, and where each is (or would be) cached."""
 

@@ -73,3 +73,41 @@ def test_cli_compare_writes_only_when_asked(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "compare", str(a), str(b), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert json.loads(out.read_text())["difference"] == round(2 / 3, 4)
+
+
+def test_compare_per_depth_flags_the_bucket_that_got_worse(tmp_path: Path) -> None:
+    # One-step items: B newly solves 12 of 20; two-step items: B loses 12 of 20 it solved; overall 0.
+    ids = [f"i{k}" for k in range(40)]
+    a = dict(zip(ids, [False] * 20 + [True] * 20, strict=True))
+    b = dict(zip(ids, [True] * 12 + [False] * 8 + [False] * 12 + [True] * 8, strict=True))
+    depth = {item_id: 1 if k < 20 else 2 for k, item_id in enumerate(ids)}
+    dir_a, dir_b = write_run(tmp_path / "a", a), write_run(tmp_path / "b", b)
+    for directory in (dir_a, dir_b):  # as a new eval writes them: every row has its depth
+        path = directory / "predictions.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps(r | {"depth": depth[r["id"]]}) + "\n" for r in rows))
+    report = compare_runs(dir_a, dir_b, resamples=2000)
+    assert report["difference"] == 0.0
+    one, two = report["by_depth"]
+    assert (one["depth"], one["n"], one["difference"], one["worse"]) == ("1", 20, 0.6, False)
+    assert (two["depth"], two["n"], two["difference"], two["worse"]) == ("2", 20, -0.6, True)
+    assert report["worse_depths"] == ["2"]
+    result = CliRunner().invoke(app, ["eval", "compare", str(dir_a), str(dir_b)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any(line.strip().startswith("2: n   20") and "worse: CI wholly below 0" in line for line in lines)
+    assert not any(line.strip().startswith("1: n") and "worse" in line for line in lines)
+
+
+def test_compare_without_depths_says_how_to_get_them(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", {"x": True, "y": False})
+    b = write_run(tmp_path / "b", {"x": True, "y": True})
+    report = compare_runs(a, b)
+    assert report["by_depth"] is None
+    result = CliRunner().invoke(app, ["eval", "compare", str(a), str(b)])
+    assert "eval rescore" in result.output
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "predictions.jsonl").write_text('{"id": "x", "correct": true, "depth": "two"}\n')
+    with pytest.raises(CrescentError, match=r"predictions\.jsonl:1: field 'depth' must be a whole number"):
+        compare_runs(a, bad)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from crescent.config import GenerateConfig
+from crescent.depth import BUCKETS
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.pipeline.generate import generate
 
@@ -39,6 +40,8 @@ def test_generate_writes_chat_rows_and_stats(tmp_path: Path) -> None:
     assert stats["bait"]["attempts"] == stats["bait"]["accepted"] + sum(stats["bait"]["rejected"].values())
     assert stats["vote"]["kept"] == len(rows) == stats["export"]["rows"]
     assert sum(stats["vote"]["consensus_histogram"].values()) == stats["vote"]["questions"]
+    # The fake backend's winning solutions state one true equation ("a + b = c"): depth 1, every row.
+    assert stats["export"]["depth_histogram"] == dict.fromkeys(BUCKETS, 0) | {"1": len(rows)}
     assert stats["config"]["votes"] == 3 and json.loads(result.stats_path.read_text()) == stats
 
 
@@ -104,6 +107,10 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     second = generate(_config(tmp_path / "b", questions=4, exclude=[first.data_path]))
     assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
     assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
+    # The excluded file's depth profile, counted from its solutions exactly as the kept rows' are.
+    depths = {str(first.data_path): first.stats["export"]["depth_histogram"]}
+    assert second.stats["export"]["benchmark_depth_histograms"] == depths
+    assert first.stats["export"]["benchmark_depth_histograms"] == {}
 
 
 def test_a_resumed_run_does_not_embed_the_exclude_file_again(tmp_path: Path, monkeypatch) -> None:

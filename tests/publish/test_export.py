@@ -21,10 +21,15 @@ datasets = pytest.importorskip("datasets")
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach the network: the Hub client refuses, and pushes go through ``FakeApi``."""
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may reach the network: the Hub client refuses, and pushes go through ``FakeApi``.
+
+    Each test also gets its own ``datasets`` cache: the shared one keys a local folder by its name and
+    file names, so an earlier run's export to another ``ds`` folder (other columns) would be read back.
+    """
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-datasets-cache")
 
 
 def card(path: Path) -> tuple[dict[str, Any], str]:
@@ -60,6 +65,9 @@ def test_card_holds_metadata_funnel_histogram_filters_examples_and_limitations(t
         assert f"| {bucket} | {count} |" in body
     for name in stats["vote"]["label_policy"]:
         assert f"| {name} |" in body
+    kept = stats["vote"]["kept"]
+    assert stats["export"]["depth_histogram"]["1"] == kept  # the fake backend's solutions take one step
+    assert "## Reasoning depth" in body and f"| 1 | {kept} | 100% |" in body and "| 2 | 0 | 0% |" in body
     assert "No `--exclude` file was used" in body and "No label audit was given" in body
     assert body.count("<pre>") == 4  # three examples and the config
     assert "## Limitations" in body and "backend" in body and "fake" in body
@@ -73,6 +81,7 @@ def test_license_audit_and_contamination_reach_the_card(tmp_path: Path) -> None:
             {
                 "question": "Ava has 3 apples and buys 5 more. How many apples does Ava have now?",
                 "answer": "8",
+                "solution": "She has 3 + 5 = <<3+5=8>>8 apples.",
             }
         )
         + "\n"
@@ -93,6 +102,9 @@ def test_license_audit_and_contamination_reach_the_card(tmp_path: Path) -> None:
     assert meta["license"] == "cc-by-4.0" and "given with --license" in body
     assert "0.8123" in body and "without shortcut_filter" in body
     assert "bench.jsonl" in body and "Only these files were checked" in body
+    kept = json.loads((run / "stats.json").read_text())["vote"]["kept"]
+    assert "| steps | rows | share | bench.jsonl items (share) |" in body
+    assert f"| 1 | {kept} | 100% | 1 (100%) |" in body and "| 2 | 0 | 0% | 0 (0%) |" in body
 
 
 def test_model_license_is_inherited() -> None:
@@ -114,6 +126,12 @@ def test_eval_export_has_predictions_and_accuracy(tmp_path: Path) -> None:
     _, body = card(tmp_path / "ds")
     low, high = results["ci95"]
     assert f"accuracy {results['accuracy']:.2%}" in body and f"[{low:.2%}, {high:.2%}]" in body
+    assert exported["depth"] == [r["depth"] for r in rows] == [1, 2, None, 1, 2, None]
+    assert (
+        "## Accuracy by reasoning depth" in body
+        and "| 2 | 2 | 0.00% |" in body
+        and "| 4 | 0 | — | — |" in body
+    )
 
 
 class FakeApi:

@@ -12,6 +12,7 @@ from fixture_runs import SCRIPT, eval_run, generate_run
 from typer.testing import CliRunner
 
 from crescent.cli import app
+from crescent.depth import BUCKETS
 from crescent.errors import CrescentError
 from crescent.reports import write_run_report
 from crescent.reports.svg import bar_chart, histogram
@@ -86,6 +87,13 @@ def test_eval_report_has_accuracy_ci_and_a_wrong_items_filter(tmp_path: Path) ->
     assert document.count("<details class='right'>") == results["correct"]
     assert "id='only-wrong'" in document and "#only-wrong:checked ~ #items details.right" in document
     assert SCRIPT in text
+    # Accuracy by depth: a chart of the filled buckets and a table of all six (fixture: 1 step 2/2 right,
+    # 2 steps 0/2, no solution 2/2).
+    assert "Accuracy by calculation steps (95% Wilson CI)" in text
+    assert [r["n"] for r in results["by_depth"]] == [2, 2, 0, 0, 0, 2]
+    for depth, accuracy in (("1", "100.00%"), ("2", "0.00%"), ("3", "—"), ("unknown", "100.00%")):
+        row = rf"<td>{re.escape(depth)}</td><td class=\"num\">\d+</td><td>{accuracy}</td>"
+        assert re.search(row, document), depth
 
 
 def test_audit_report_reuses_the_audit_plot(tmp_path: Path) -> None:
@@ -135,6 +143,62 @@ def test_improve_report_from_rounds_json_is_svg_only(tmp_path: Path) -> None:
     assert page.tags.count("svg") == 3 and "img" not in page.tags and "script" not in page.tags
     text = "".join(page.text)
     assert "+0.250 [-0.100, +0.600]" in text and "Round 1: first 5 generated rows" in text
+    assert "Accuracy by reasoning depth" in text and "Not recorded" in text  # rounds.json without depth
+
+
+def test_improve_report_shows_depth_per_round_and_the_data_profile(tmp_path: Path) -> None:
+    run = tmp_path / "improve"
+    run.mkdir()
+
+    def by_depth(one: tuple[int, int], two: tuple[int, int]) -> list[dict]:
+        rows = [{"depth": d, "n": 0, "correct": 0, "accuracy": None, "ci95": None} for d in BUCKETS]
+        for row, (right, n) in zip(rows, (one, two), strict=False):
+            row.update(n=n, correct=right, accuracy=right / n, ci95=[0.0, 1.0])
+        return rows
+
+    def paired(depth: str, n: int, difference: float, ci: list[float], p: float) -> dict:
+        worse = ci[1] < 0
+        return {
+            "depth": depth,
+            "n": n,
+            "difference": difference,
+            "difference_ci95": ci,
+            "mcnemar_p": p,
+            "worse": worse,
+        }
+
+    vs_round_0 = {"n": 40, "difference": 0.0, "difference_ci95": [-0.1, 0.1], "mcnemar_p": 1.0}
+    vs_round_0["by_depth"] = [
+        paired("1", 10, 0.3, [0.1, 0.5], 0.03),
+        paired("2", 30, -0.2, [-0.3, -0.1], 0.008),
+    ]
+    vs_round_0["worse_depths"] = ["2"]
+    data = {
+        "rows": 8,
+        "consensus_histogram": {},
+        "depth_histogram": dict.fromkeys(BUCKETS, 0) | {"1": 6, "2": 2},
+    }
+    rounds = [
+        {
+            "round": 0,
+            "eval": {"accuracy": 0.5, "n": 40, "ci95": [0.3, 0.6], "by_depth": by_depth((2, 10), (18, 30))},
+        },
+        {
+            "round": 1,
+            "eval": {"accuracy": 0.5, "n": 40, "ci95": [0.3, 0.6], "by_depth": by_depth((5, 10), (12, 30))},
+            "data": data,
+            "vs_round_0": vs_round_0,
+        },
+    ]
+    (run / "rounds.json").write_text(json.dumps(rounds))
+    _, path = write_run_report(run)
+    document = path.read_text()
+    assert "Accuracy by calculation steps" in document  # the per-round line chart
+    assert (
+        "<td>2</td><td>60.0% (n=30)</td><td>40.0% (n=30)</td><td>-20.0% [-30.0%, -10.0%], p=0.008 WORSE</td>"
+        in document
+    )
+    assert "<td>1</td><td>10 (25%)</td><td>6 (75%)</td>" in document  # benchmark vs data profile
 
 
 def test_svg_labels_are_escaped_and_the_threshold_is_marked() -> None:

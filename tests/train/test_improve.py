@@ -19,12 +19,14 @@ from crescent.train.improve import _bind, improve
 
 
 def _eval_data(path: Path) -> Path:
+    """Eight sum questions; the odd ones have a one-step GSM8K-style solution, the others none."""
     rows = [
         {
             "id": f"e{i}",
             "question": f"Ava has {i} coins and buys {i + 2} more. How many now?",
             "answer": str(2 * i + 2),
         }
+        | ({"solution": f"{i} + {i + 2} = <<{i}+{i + 2}={2 * i + 2}>>{2 * i + 2}"} if i % 2 else {})
         for i in range(1, 9)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -61,8 +63,16 @@ def test_two_rounds_then_kill_and_resume(tiny_model_dir: Path, tmp_path: Path) -
     assert rounds[1]["train"]["steps"] == 2 and rounds[1]["data"]["rows"] > 0
     assert 0.0 <= rounds[2]["eval"]["accuracy"] <= 1.0
     assert (tmp_path / "ref" / "round-2" / "train" / "model").is_dir()
+    for r in rounds:  # accuracy by depth per round: 4 one-step items, 4 without a solution
+        assert {b["depth"]: b["n"] for b in r["eval"]["by_depth"] if b["n"]} == {"1": 4, "unknown": 4}
+    paired = rounds[2]["vs_round_0"]["by_depth"]
+    assert [b["depth"] for b in paired] == ["1", "unknown"] and sum(b["n"] for b in paired) == 8
+    assert isinstance(rounds[2]["vs_round_0"]["worse_depths"], list)
+    histogram = rounds[1]["data"]["depth_histogram"]
+    assert sum(histogram.values()) == rounds[1]["data"]["rows"]
     page = reference.report_path.read_text()
-    assert page.count("<svg") == 3 and "<img" not in page
+    assert page.count("<svg") == 4 and "<img" not in page
+    assert "Depth profile: benchmark vs training data" in page
 
     cfg_path = tmp_path / "improve.yaml"
     out = tmp_path / "killed"

@@ -38,8 +38,12 @@ COMMANDS: dict[str, Spec] = {
 EVAL: Spec = (c.EvalConfig, "crescent.eval.run:evaluate")
 GROUPS: dict[str, tuple[str, dict[str, Spec]]] = {  # name -> (help, subcommands)
     "eval": (
-        "Score a model on a JSONL benchmark (default; also 'eval run'), or compare two evals.",
-        {"run": EVAL, "compare": (c.CompareConfig, "crescent.eval.compare:compare")},
+        "Score a model on a JSONL benchmark (default; also 'eval run'), compare two evals, or rescore one.",
+        {
+            "run": EVAL,
+            "compare": (c.CompareConfig, "crescent.eval.compare:compare"),
+            "rescore": (c.RescoreConfig, "crescent.eval.rescore:rescore"),
+        },
     ),
     "models": (
         "Named models: list them, or pull one into the local cache.",

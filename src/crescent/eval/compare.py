@@ -10,24 +10,32 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from crescent.config import CompareConfig
 from crescent.errors import CrescentError
-from crescent.eval.stats import discordant, mcnemar_exact, paired_bootstrap_ci, wilson_interval
+from crescent.eval.by_depth import paired_by_depth, worse_buckets
+from crescent.eval.stats import paired_difference
 from crescent.pipeline.sources import read_jsonl
 
 PREDICTIONS = "predictions.jsonl"
 
 
-def load_predictions(directory: Path) -> dict[str, tuple[bool, str | None]]:
-    """``id -> (correct, question)`` from an eval directory's ``predictions.jsonl``."""
+class Prediction(NamedTuple):
+    correct: bool
+    question: str | None
+    depth: int | None  # calculation steps of the item's reference solution (None: it has none)
+    has_depth: bool  # False for a row written before evals recorded depth (see `eval rescore`)
+
+
+def load_predictions(directory: Path) -> dict[str, Prediction]:
+    """``id -> Prediction`` from an eval directory's ``predictions.jsonl``."""
     path = Path(directory) / PREDICTIONS
     if not path.is_file():
         raise CrescentError(f"{directory} holds no {PREDICTIONS}; pass a directory 'crescent eval' wrote")
-    scores: dict[str, tuple[bool, str | None]] = {}
+    scores: dict[str, Prediction] = {}
     for number, row in read_jsonl(path, required=("id",)):
         correct = row.get("correct")
         if not isinstance(correct, bool):
@@ -36,12 +44,17 @@ def load_predictions(directory: Path) -> dict[str, tuple[bool, str | None]]:
         if item_id in scores:
             raise CrescentError(f"{path}:{number}: duplicate id '{item_id}'; rerun the eval into a new --out")
         question = row.get("question")
-        scores[item_id] = (correct, question if isinstance(question, str) else None)
+        depth = row.get("depth")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+            raise CrescentError(f"{path}:{number}: field 'depth' must be a whole number >= 0 or null")
+        question = question if isinstance(question, str) else None
+        scores[item_id] = Prediction(correct, question, depth, "depth" in row)
     return scores
 
 
 def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int = 0) -> dict[str, Any]:
-    """Paired comparison of two evals on their shared items: accuracies, B − A with a CI, McNemar's p."""
+    """Paired comparison of two evals on their shared items: accuracies, B − A with a CI, McNemar's p;
+    the same figures per reasoning-depth bucket when the predictions record depth."""
     a, b = load_predictions(dir_a), load_predictions(dir_b)
     shared = [item_id for item_id in a if item_id in b]
     if not shared:
@@ -49,34 +62,43 @@ def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int
             f"{dir_a} and {dir_b} share no item ids; compare two evals of the same benchmark file"
         )
     for item_id in shared:
-        qa, qb = a[item_id][1], b[item_id][1]
+        qa, qb = a[item_id].question, b[item_id].question
         if qa is not None and qb is not None and " ".join(qa.split()) != " ".join(qb.split()):
             raise CrescentError(
                 f"item '{item_id}' has different questions in {dir_a} and {dir_b}; "
                 "compare two evals of the same benchmark file"
             )
-    xa = np.array([a[i][0] for i in shared], dtype=bool)
-    xb = np.array([b[i][0] for i in shared], dtype=bool)
-    n = len(shared)
-    diff, low, high = paired_bootstrap_ci(xa, xb, resamples=resamples, seed=seed)
-    a_only, b_only = discordant(xa, xb)
-    return {
+    xa = np.array([a[i].correct for i in shared], dtype=bool)
+    xb = np.array([b[i].correct for i in shared], dtype=bool)
+    report: dict[str, Any] = {
         "a": str(dir_a),
         "b": str(dir_b),
-        "n": n,
-        "only_in_a": len(a) - n,
-        "only_in_b": len(b) - n,
-        "accuracy_a": round(float(xa.mean()), 4),
-        "accuracy_b": round(float(xb.mean()), 4),
-        "ci95_a": [round(x, 4) for x in wilson_interval(int(xa.sum()), n)],
-        "ci95_b": [round(x, 4) for x in wilson_interval(int(xb.sum()), n)],
-        "difference": round(diff, 4),
-        "difference_ci95": [round(low, 4), round(high, 4)],
-        "a_only_correct": a_only,
-        "b_only_correct": b_only,
-        "mcnemar_p": round(mcnemar_exact(xa, xb), 6),
-        "bootstrap": {"resamples": resamples, "seed": seed},
+        "only_in_a": len(a) - len(shared),
+        "only_in_b": len(b) - len(shared),
+        **paired_difference(xa, xb, resamples=resamples, seed=seed),
     }
+    depths = _shared_depths(a, b, shared)
+    if depths is None:
+        report["by_depth"] = report["worse_depths"] = None
+    else:
+        report["by_depth"] = paired_by_depth(xa, xb, depths, resamples=resamples, seed=seed)
+        report["worse_depths"] = worse_buckets(report["by_depth"])
+    report["bootstrap"] = {"resamples": resamples, "seed": seed}
+    return report
+
+
+def _shared_depths(
+    a: dict[str, Prediction], b: dict[str, Prediction], shared: list[str]
+) -> list[int | None] | None:
+    """Each shared item's depth, from A or else B (both come from the benchmark file, by item id);
+    None when neither run recorded it for some item, e.g. an eval written before depth existed."""
+    depths = []
+    for item_id in shared:
+        known = next((p for p in (a[item_id], b[item_id]) if p.has_depth), None)
+        if known is None:
+            return None
+        depths.append(known.depth)
+    return depths
 
 
 @dataclass
@@ -102,7 +124,24 @@ class CompareResult:
         )
         if r["only_in_a"] or r["only_in_b"]:
             lines.append(f"  note: left out {r['only_in_a']} items only in A and {r['only_in_b']} only in B")
+        lines += _depth_lines(r["by_depth"])
         return "\n".join(lines)
+
+
+def _depth_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+    """The per-depth table: benchmark items per bucket (its depth profile) and B − A in each."""
+    if rows is None:
+        return ["  by depth: not recorded in these predictions; run 'crescent eval rescore DIR --data FILE'"]
+    lines = ["  by depth (calculation steps of the reference solution):"]
+    for row in rows:
+        low, high = row["difference_ci95"]
+        flag = "  <- worse: CI wholly below 0" if row["worse"] else ""
+        lines.append(
+            f"    {row['depth']:>7}: n {row['n']:>4}, "
+            f"A {row['accuracy_a']:6.1%}, B {row['accuracy_b']:6.1%}, "
+            f"B − A {row['difference']:+.1%} [{low:+.1%}, {high:+.1%}], p = {row['mcnemar_p']:.3g}{flag}"
+        )
+    return lines
 
 
 def compare(config: CompareConfig) -> CompareResult:

@@ -14,13 +14,21 @@ from pathlib import Path
 
 from crescent.answers import extract_answer
 from crescent.backends.base import derive_seed
+from crescent.depth import CALCULATOR_ANNOTATION, solution_depth
 from crescent.errors import CrescentError
-from crescent.pipeline.sources import file_sha256, read_jsonl
+from crescent.pipeline.sources import file_sha256, read_jsonl, reference_solution
 
-__all__ = ["EvalItem", "Shot", "draw_shots", "file_sha256", "format_solution", "gold_answer", "load_items"]
+__all__ = [
+    "EvalItem",
+    "Shot",
+    "draw_shots",
+    "file_sha256",
+    "format_solution",
+    "gold_answer",
+    "load_items",
+    "reference_solution",
+]
 
-# GSM8K's calculator annotations ("<<48/2=24>>") are tool-use markup, not text a model should learn to write.
-_CALCULATOR = re.compile(r"<<[^<>\n]{0,200}>>")
 _FINAL_LINE = re.compile(r"^[ \t]*####[ \t]*(\S[^\n]*?)[ \t]*$", re.MULTILINE)
 _HAS_MARKER = re.compile(r"\bthe answer is\b", re.IGNORECASE)
 
@@ -32,6 +40,7 @@ class EvalItem:
     question: str
     gold: str
     line: int
+    depth: int | None = None  # calculation steps of its reference solution (``crescent.depth``); None: none
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,8 @@ def load_items(path: Path) -> list[EvalItem]:
             )
         seen[item_id] = number
         question = str(row["question"]).strip()
-        items.append(EvalItem(len(items), item_id, question, gold_answer(row["answer"]), number))
+        depth = solution_depth(reference_solution(row))
+        items.append(EvalItem(len(items), item_id, question, gold_answer(row["answer"]), number, depth))
     if not items:
         raise CrescentError(f"{path} holds no rows; pass a JSONL file with 'question' and 'answer' per line")
     return items
@@ -74,7 +84,8 @@ def format_solution(solution: str, answer: str | None = None) -> str:
     GSM8K solutions end in "#### N" and carry "<<...>>" calculator annotations; a shot that shows either
     teaches the model a format that the instruction (and answer extraction) does not expect.
     """
-    text = _CALCULATOR.sub("", solution).strip()
+    # Calculator annotations are tool-use markup, not text a model should learn to write.
+    text = CALCULATOR_ANNOTATION.sub("", solution).strip()
     final = list(_FINAL_LINE.finditer(text))
     if final:
         last = final[-1]
@@ -86,17 +97,15 @@ def format_solution(solution: str, answer: str | None = None) -> str:
 
 
 def _shot_from_row(path: Path, number: int, row: dict) -> Shot:
+    solution = reference_solution(row)
+    if solution is None:
+        raise CrescentError(
+            f"{path}:{number}: a few-shot example needs a worked 'solution' field (or a GSM8K-style "
+            "'answer' ending in '#### N')"
+        )
     answer = row.get("answer")
-    solution = row.get("solution")
-    if not (isinstance(solution, str) and solution.strip()):
-        if isinstance(answer, str) and "####" in answer:  # GSM8K-original rows keep the solution in 'answer'
-            solution, answer = answer, None
-        else:
-            raise CrescentError(
-                f"{path}:{number}: a few-shot example needs a worked 'solution' field (or a GSM8K-style "
-                "'answer' ending in '#### N')"
-            )
-    answer_text = None if answer is None else str(answer)
+    # GSM8K-original rows keep the solution in 'answer': then there is no separate answer to append.
+    answer_text = None if answer is None or answer is solution else str(answer)
     return Shot(number, str(row["question"]).strip(), format_solution(solution, answer_text))
 
 

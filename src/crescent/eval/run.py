@@ -17,6 +17,7 @@ from typing import Any
 from crescent.answers import answers_equal, extract_answer, tally
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import EvalConfig, fingerprint
+from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
@@ -61,7 +62,7 @@ class EvalResult:
         return (
             f"done: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI [{low:.1%}, {high:.1%}], "
             f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s)"
+            f"({r['tokens_per_s']} tok/s)\n{describe_by_depth(r['by_depth'])}"
         )
 
 
@@ -197,6 +198,7 @@ def _export(
     ):
         outputs.setdefault(item_id, []).append((text, answer, finish))
     shot_pairs = [(s.question, s.solution) for s in shots]
+    depths = {item.id: item.depth for item in selected}
     lines = []
     for item_id, question, gold, prediction, correct, consensus, counts, tokens in rows:
         outs = outputs.get(item_id, [])
@@ -209,6 +211,7 @@ def _export(
             "finish_reasons": [finish for _, _, finish in outs],
             "prediction": prediction,
             "gold": gold,
+            "depth": depths[item_id],
             "correct": bool(correct),
             "consensus": round(consensus, 4),
             "votes": json.loads(counts),
@@ -217,7 +220,7 @@ def _export(
         lines.append(json.dumps(record, ensure_ascii=False))
     predictions_path = config.out / "predictions.jsonl"
     write_atomic(predictions_path, "".join(line + "\n" for line in lines))
-    results = _summary(config, store, rows, outputs, shots, resumed, usage)
+    results = _summary(config, store, rows, [depths[r[0]] for r in rows], outputs, shots, resumed, usage)
     results_path = config.out / "results.json"
     write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return EvalResult(config.out, results_path, predictions_path, results)
@@ -227,6 +230,7 @@ def _summary(
     config: EvalConfig,
     store: RunStore,
     rows: list[tuple[Any, ...]],
+    depths: list[int | None],
     outputs: _Outputs,
     shots: list[Shot],
     resumed: bool,
@@ -247,6 +251,7 @@ def _summary(
         "correct": right,
         "n": n,
         "ci95": [round(low, 4), round(high, 4)],
+        "by_depth": accuracy_by_depth([bool(r[4]) for r in rows], depths),
         "extraction_failure_rate": round(no_answer / n, 4),
         "output_extraction_failure_rate": rate(unextracted, len(all_outputs)),
         "truncated_rate": rate(truncated, len(all_outputs)),

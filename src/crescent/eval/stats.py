@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
-__all__ = ["discordant", "mcnemar_exact", "paired_bootstrap_ci", "wilson_interval"]
+__all__ = ["discordant", "mcnemar_exact", "paired_bootstrap_ci", "paired_difference", "wilson_interval"]
 
 
 def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -99,6 +100,28 @@ def mcnemar_exact(a: Scores, b: Scores) -> float:
     except ImportError:
         return _binomial_two_sided(k, n)
     return float(min(1.0, binomtest(k, n, 0.5).pvalue))
+
+
+def paired_difference(a: Scores, b: Scores, *, resamples: int, seed: int) -> dict[str, Any]:
+    """The paired figures ``eval compare`` reports for any set of shared items (all, or one depth bucket):
+    both accuracies with Wilson intervals, ``b - a`` with its bootstrap interval, the discordant counts
+    and McNemar's p. One function, so a per-bucket figure is computed exactly like the overall one."""
+    xa, xb = _paired(a, b)
+    n = int(xa.size)
+    diff, low, high = paired_bootstrap_ci(xa, xb, resamples=resamples, seed=seed)
+    a_only, b_only = discordant(xa, xb)
+    return {
+        "n": n,
+        "accuracy_a": round(float(xa.mean()), 4),
+        "accuracy_b": round(float(xb.mean()), 4),
+        "ci95_a": [round(x, 4) for x in wilson_interval(int(xa.astype(bool).sum()), n)],
+        "ci95_b": [round(x, 4) for x in wilson_interval(int(xb.astype(bool).sum()), n)],
+        "difference": round(diff, 4),
+        "difference_ci95": [round(low, 4), round(high, 4)],
+        "a_only_correct": a_only,
+        "b_only_correct": b_only,
+        "mcnemar_p": round(mcnemar_exact(xa, xb), 6),
+    }
 
 
 def _binomial_two_sided(k: int, n: int) -> float:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
+from crescent.depth import depth_histogram, file_depth_histogram, solution_depth
 from crescent.pipeline import counting
 from crescent.prompts import solve_prompt
 from crescent.session import rate, totals
@@ -63,7 +64,19 @@ def export_run(
     data_path = config.out / "data.jsonl"
     write_atomic(data_path, "".join(line + "\n" for line in lines))
     stats = collect_stats(config, store, stop_reason=stop_reason, resumed=resumed, usage=usage)
-    stats["export"] = {"rows": len(lines), "path": str(data_path)}
+    stats["export"] = {
+        "rows": len(lines),
+        "path": str(data_path),
+        # What the training data teaches: a set of mostly one-step rows can teach a shortcut that a
+        # multi-step benchmark punishes, so the profile is shown next to the benchmark's before training.
+        "depth_histogram": depth_histogram(solution_depth(row[3]) for row in rows),
+        # The same histogram for each --exclude benchmark that has solutions: both side by side.
+        "benchmark_depth_histograms": {
+            str(path): histogram
+            for path in config.exclude
+            if (histogram := file_depth_histogram(path)) is not None
+        },
+    }
     stats_path = config.out / "stats.json"
     write_atomic(stats_path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
     return GenerateResult(config.out, data_path, stats_path, stats)

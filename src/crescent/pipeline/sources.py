@@ -61,6 +61,15 @@ def read_questions(path: Path) -> list[str]:
     return rows
 
 
+def reference_solution(row: dict[str, Any]) -> str | None:
+    """A row's worked solution: its ``solution`` field, or a GSM8K-original ``answer`` ("... #### 72")."""
+    solution = row.get("solution")
+    if isinstance(solution, str) and solution.strip():
+        return solution
+    answer = row.get("answer")
+    return answer if isinstance(answer, str) and "####" in answer else None
+
+
 def file_sha256(path: Path) -> str:
     """Content digest: a resumed run knows it reads the very same file, wherever it was moved."""
     digest = hashlib.sha256()

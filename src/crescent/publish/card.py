@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -131,6 +132,7 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "## Consensus (winning share of the votes)\n\n"
             + histogram
             + f"\n\nMean consensus: {vote['mean_consensus']}.",
+            "## Reasoning depth\n\n" + _depth_text(stats["export"]),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
             "## Contamination\n\n" + _contamination(config, bait["rejected"]),
             "## Columns\n\n`id`, `question`, `answer` (the voted label), `solution` (one winning sample), "
@@ -146,6 +148,36 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "- English only; not reviewed for harmful content.",
         ]
     )
+
+
+def _depth_text(export: dict[str, Any]) -> str:
+    """The kept rows per number of calculation steps, next to each ``--exclude`` benchmark's items when
+    the benchmark has solutions: data much shallower than the benchmark can teach a one-step shortcut."""
+    histogram = export.get("depth_histogram")
+    if histogram is None:
+        return "Not recorded (the run was exported by a crescent without depth counts)."
+    benchmarks = export.get("benchmark_depth_histograms") or {}
+    head = ["steps", "rows", "share"] + [f"{Path(name).name} items (share)" for name in benchmarks]
+    rows = [
+        [depth, n, _share(n, histogram)]
+        + [f"{b[depth]} ({_share(b[depth], b)})" for b in benchmarks.values()]
+        for depth, n in histogram.items()
+    ]
+    against = (
+        "the benchmarks it was kept apart from (`--exclude`), counted alike from their reference solutions"
+        if benchmarks
+        else "the `by_depth` counts of the benchmark a model trained on it is judged by (`crescent eval`)"
+    )
+    return (
+        "Calculation steps in each row's winning solution: the stated equations that hold ('unknown': none "
+        f"could be parsed, so the counted steps are a lower bound). Set against {against}.\n\n"
+        + md_table(head, rows)
+    )
+
+
+def _share(n: int, histogram: dict[str, int]) -> str:
+    total = sum(histogram.values())
+    return f"{n / total:.0%}" if total else "—"
 
 
 def _audit_text(audit: dict[str, Any] | None) -> str:
@@ -189,6 +221,20 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int]) -> str:
 def _eval_body(results: dict[str, Any], source: str) -> str:
     config = results.get("config", {})
     low, high = results["ci95"]
+    by_depth = results.get("by_depth")
+    depth_table = (
+        md_table(
+            ["steps", "items", "accuracy", "95% CI (Wilson)"],
+            [
+                [r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]"]
+                if r["n"]
+                else [r["depth"], 0, "—", "—"]
+                for r in by_depth
+            ],
+        )
+        if by_depth
+        else "Not recorded (run `crescent eval rescore` on the eval folder)."
+    )
     scores = md_table(
         ["n", "correct", "accuracy", "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
         [
@@ -211,9 +257,11 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
             f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
             "## Source\n\n" + source,
             "## Score\n\n" + scores,
+            "## Accuracy by reasoning depth\n\nCalculation steps of each item's reference solution "
+            "('unknown': no solution to count).\n\n" + depth_table,
             "## Columns\n\n`id`, `question`, `prompt` (chat messages), `outputs`, `answers` (extracted per "
-            "output), `finish_reasons`, `prediction` (majority answer), `gold`, `correct`, `consensus`, "
-            "`votes`, `tokens`.",
+            "output), `finish_reasons`, `prediction` (majority answer), `gold`, `depth` (calculation "
+            "steps of the reference solution), `correct`, `consensus`, `votes`, `tokens`.",
             "## Limitations\n\n"
             "- One run: the interval covers sampling of items, not variation between runs or prompts.\n"
             "- Answers are extracted by rules (explicit marker, then \\boxed{}, then last number) and "

@@ -51,6 +51,30 @@ def browser(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def depth_section(by_depth: list[dict[str, Any]] | None) -> str:
+    """Accuracy per reasoning-depth bucket with its interval, and how many benchmark items each holds
+    (the benchmark's depth profile, to set against the training data's)."""
+    if not by_depth:
+        return Raw(
+            "<p class='muted'>Not recorded: run <code>crescent eval rescore</code> on this folder.</p>"
+        )
+    filled = [r for r in by_depth if r["n"]]
+    chart = svg.interval_chart(
+        [(r["depth"], r["accuracy"], r["ci95"][0], r["ci95"][1]) for r in filled],
+        title="Accuracy by calculation steps (95% Wilson CI)",
+    )
+    rows = [
+        (r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]")
+        if r["n"]
+        else (r["depth"], 0, "—", "—")
+        for r in by_depth
+    ]
+    return Raw(
+        figure(chart, "steps = calculation annotations (GSM8K) or valid equations of the reference solution")
+        + table(["steps", "items", "accuracy", "95% CI"], rows)
+    )
+
+
 def render(run_dir: Path) -> str:
     results = read_json(run_dir / "results.json")
     rows = read_jsonl(run_dir / "predictions.jsonl")
@@ -83,6 +107,7 @@ def render(run_dir: Path) -> str:
         f"crescent eval: {run_dir.name}",
         summary,
         figure(chart, "accuracy with its Wilson 95% interval"),
+        section("Accuracy by reasoning depth", depth_section(results.get("by_depth"))),
         speed,
         section("Items (model text, escaped)", browser(rows)),
     )

@@ -73,6 +73,25 @@ def _similarity_figure(similarities: list[float], threshold: float) -> str:
     return figure(chart, f"{len(similarities)} candidates; at or above the threshold = near duplicate")
 
 
+def _depth(export: dict[str, Any]) -> str:
+    """Kept rows by calculation steps, beside each ``--exclude`` benchmark's items counted the same way."""
+    histogram = export.get("depth_histogram")
+    if histogram is None:
+        return Raw("<p class='muted'>Not recorded (stats.json from a crescent without depth counts).</p>")
+    chart = svg.bar_chart(list(histogram), list(histogram.values()), title="Kept rows by calculation steps")
+    benchmarks = export.get("benchmark_depth_histograms") or {}
+    head = ["steps", "kept rows", *(f"{Path(name).name} items" for name in benchmarks)]
+    rows = [[d, n, *(b[d] for b in benchmarks.values())] for d, n in histogram.items()]
+    return Raw(
+        figure(
+            chart,
+            "valid equations in each row's winning solution ('unknown': none parsed); data much shallower "
+            "than the benchmark can teach a one-step shortcut",
+        )
+        + table(head, rows)
+    )
+
+
 def _samples(outcomes: list[tuple[Any, ...]]) -> str:
     kept = [o for o in outcomes if o[1]][:SAMPLES]
     dropped = [o for o in outcomes if not o[1]][:SAMPLES]
@@ -153,6 +172,7 @@ def render(run_dir: Path) -> str:
                 f"questions with an answer; mean consensus {stats['vote']['mean_consensus']}",
             ),
         ),
+        section("Reasoning depth of the kept rows", _depth(stats["export"])),
         section("Throughput", figure(speed, "from the run store's sessions table") if sessions else ""),
         section("Sample questions (model text, escaped)", _samples(rows["outcomes"])),
     )

@@ -88,6 +88,76 @@ def _table(rounds: list[dict[str, Any]]) -> str:
     return table(head, body)
 
 
+def _share(n: int, total: int) -> str:
+    return f"{n} ({n / total:.0%})" if total else str(n)
+
+
+def _depth(rounds: list[dict[str, Any]]) -> str:
+    """Accuracy per depth bucket and round (with the paired change vs round 0), and the benchmark's
+    depth profile next to each round's training data: a round that gains on shallow items and loses
+    on deep ones, or data much shallower than the benchmark, shows here."""
+    evals = [r for r in rounds if r["eval"].get("by_depth")]
+    if not evals:
+        return Raw("<p class='muted'>Not recorded (rounds.json from a crescent without depth).</p>")
+    buckets = [row["depth"] for row in evals[0]["eval"]["by_depth"]]
+    head = ["steps"]
+    columns: list[dict[str, str]] = []
+    for r in evals:
+        head.append(f"round {r['round']}")
+        cells = {
+            row["depth"]: f"{row['accuracy']:.1%} (n={row['n']})" if row["n"] else "—"
+            for row in r["eval"]["by_depth"]
+        }
+        columns.append(cells)
+        paired = (r.get("vs_round_0") or {}).get("by_depth")
+        if paired:
+            head.append(f"round {r['round']} − round 0 [95% CI], p")
+            columns.append(
+                {
+                    row["depth"]: f"{row['difference']:+.1%} [{row['difference_ci95'][0]:+.1%}, "
+                    f"{row['difference_ci95'][1]:+.1%}], p={row['mcnemar_p']:.3g}"
+                    + (" WORSE" if row["worse"] else "")
+                    for row in paired
+                }
+            )
+    accuracy = table(head, [[b, *(c.get(b, "—") for c in columns)] for b in buckets])
+    series = {
+        f"round {r['round']}": [
+            (float(i + 1), row["accuracy"])
+            for i, row in enumerate(r["eval"]["by_depth"][: len(buckets) - 1])  # 'unknown' has no place
+            if row["n"]
+        ]
+        for r in evals
+    }
+    chart = svg.line_chart(
+        series, title="Accuracy by calculation steps", x_label="steps (5 = 5 or more)", y_label="accuracy"
+    )
+    benchmark = {row["depth"]: row["n"] for row in evals[0]["eval"]["by_depth"]}
+    data = [r for r in rounds if (r.get("data") or {}).get("depth_histogram")]
+    profile_head = ["steps", "benchmark items", *(f"round {r['round']} data rows" for r in data)]
+    total = sum(benchmark.values())
+    profile = table(
+        profile_head,
+        [
+            [
+                b,
+                _share(benchmark.get(b, 0), total),
+                *(
+                    _share(r["data"]["depth_histogram"].get(b, 0), sum(r["data"]["depth_histogram"].values()))
+                    for r in data
+                ),
+            ]
+            for b in buckets
+        ],
+    )
+    return Raw(
+        accuracy
+        + figure(chart, "accuracy per depth bucket, one line per round")
+        + "<h3>Depth profile: benchmark vs training data</h3>"
+        + profile
+    )
+
+
 def _samples(run_dir: Path, rounds: list[dict[str, Any]]) -> str:
     parts = []
     for r in rounds:
@@ -120,6 +190,7 @@ def render_rounds(run_dir: Path, rounds: list[dict[str, Any]], options: dict[str
         about,
         _table(rounds),
         *_charts(rounds),
+        section("Accuracy by reasoning depth", _depth(rounds)),
         section("Sample data (model text, escaped)", _samples(run_dir, rounds)),
     )
 

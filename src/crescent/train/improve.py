@@ -45,6 +45,8 @@ class ImproveResult:
         for r in self.rounds:
             vs = r.get("vs_round_0")
             delta = f", vs round 0 {vs['difference']:+.3f} {vs['difference_ci95']}" if vs else ""
+            if vs and vs.get("worse_depths"):  # a gain overall can hide a significant loss at some depth
+                delta += f"; significantly worse at depth {', '.join(vs['worse_depths'])}"
             lines.append(
                 f"round {r['round']}: accuracy {r['eval']['accuracy']:.3f} {r['eval']['ci95']}{delta}"
             )
@@ -156,7 +158,10 @@ def _round_record(
     results = json.loads((eval_dir / "results.json").read_text())
     record: dict[str, Any] = {
         "round": r,
-        "eval": {k: results.get(k) for k in ("accuracy", "n", "ci95", "extraction_failure_rate", "wall_s")},
+        "eval": {
+            k: results.get(k)
+            for k in ("accuracy", "n", "ci95", "by_depth", "extraction_failure_rate", "wall_s")
+        },
     }
     if data_dir is not None:
         stats = json.loads((data_dir / "stats.json").read_text())
@@ -166,6 +171,7 @@ def _round_record(
             "attempts": stats["bait"]["attempts"],
             "mean_consensus": stats["vote"]["mean_consensus"],
             "consensus_histogram": stats["vote"]["consensus_histogram"],
+            "depth_histogram": stats["export"].get("depth_histogram"),
             "tokens_per_s": stats["tokens_per_s"],
         }
     if train_dir is not None:
@@ -175,5 +181,6 @@ def _round_record(
         }
     if r > 0:
         paired = compare_runs(config.out / "round-0" / "eval", eval_dir)
-        record["vs_round_0"] = {k: paired[k] for k in ("n", "difference", "difference_ci95", "mcnemar_p")}
+        keys = ("n", "difference", "difference_ci95", "mcnemar_p", "by_depth", "worse_depths")
+        record["vs_round_0"] = {k: paired.get(k) for k in keys}
     return record

@@ -1,0 +1,95 @@
+"""``crescent eval rescore``: bring an existing eval folder up to date without sampling again.
+
+An eval's outputs are the expensive part (minutes to hours of decoding); what later versions report
+about them (here, each item's reasoning depth and accuracy by depth) is a function of the predictions
+and the benchmark file. Rescoring reads both, checks they belong together, and writes the fields a new
+eval would write, through the very functions ``eval`` uses, so an old folder and a new one agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crescent.config import RescoreConfig
+from crescent.errors import CrescentError
+from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
+from crescent.eval.data import file_sha256, load_items
+from crescent.pipeline.sources import read_jsonl
+from crescent.runs import read_json
+from crescent.store import write_atomic
+
+RESULTS, PREDICTIONS = "results.json", "predictions.jsonl"
+
+
+@dataclass
+class RescoreResult:
+    results_path: Path
+    results: dict[str, Any]
+
+    def stdout(self) -> str:
+        return str(self.results_path)
+
+    def describe(self) -> str:
+        return f"rescored {self.results['n']} items; {describe_by_depth(self.results['by_depth'])}"
+
+
+def rescore(config: RescoreConfig) -> RescoreResult:
+    """Add ``depth`` to every prediction and ``by_depth`` to results.json (both rewritten atomically)."""
+    results_path, predictions_path = config.run_dir / RESULTS, config.run_dir / PREDICTIONS
+    for path in (results_path, predictions_path):
+        if not path.is_file():
+            raise CrescentError(f"{config.run_dir} holds no {path.name}; pass a folder 'crescent eval' wrote")
+    results = read_json(results_path)
+    recorded = results.get("data_sha256")
+    if recorded is not None and recorded != file_sha256(config.data):
+        raise CrescentError(
+            f"--data {config.data} is not the file {config.run_dir} was scored on (its sha256 differs from "
+            "results.json's data_sha256); pass that benchmark file"
+        )
+    items = {item.id: item for item in load_items(config.data)}
+    rows = []
+    for number, row in read_jsonl(predictions_path, required=("id", "question", "correct")):
+        item = items.get(str(row["id"]))
+        if item is None or " ".join(str(row["question"]).split()) != " ".join(item.question.split()):
+            raise CrescentError(
+                f"{predictions_path}:{number}: item '{row['id']}' is not in --data {config.data} with this "
+                "question; pass the benchmark file the eval scored"
+            )
+        rows.append(_with_depth(row, item.depth))
+    correct = [bool(row["correct"]) for row in rows]
+    if len(rows) != results.get("n") or sum(correct) != results.get("correct"):
+        raise CrescentError(
+            f"{predictions_path} holds {sum(correct)}/{len(rows)} correct but {results_path} says "
+            f"{results.get('correct')}/{results.get('n')}; the folder was edited, rerun the eval"
+        )
+    results = _with_by_depth(results, accuracy_by_depth(correct, [row["depth"] for row in rows]))
+    write_atomic(predictions_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    return RescoreResult(results_path, results)
+
+
+def _with_depth(row: dict[str, Any], depth: int | None) -> dict[str, Any]:
+    """The row with ``depth`` after ``gold``, where a new eval writes it (replacing any older value)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key != "depth":
+            out[key] = value
+        if key == "gold":
+            out["depth"] = depth
+    out.setdefault("depth", depth)
+    return out
+
+
+def _with_by_depth(results: dict[str, Any], by_depth: list[dict[str, Any]]) -> dict[str, Any]:
+    """results.json with ``by_depth`` after ``ci95``, where a new eval writes it."""
+    out: dict[str, Any] = {}
+    for key, value in results.items():
+        if key != "by_depth":
+            out[key] = value
+        if key == "ci95":
+            out["by_depth"] = by_depth
+    out.setdefault("by_depth", by_depth)
+    return out
