@@ -159,6 +159,10 @@ class VotingConfig(RunConfig):
         }
     )
 
+    # Vote-count options: vote j of a question is seeded by (seed, question, j) alone, so changing them
+    # re-reads a prefix of the stored votes or tops them up, and never redraws one (pipeline/vote.py).
+    SETTLING_FIELDS: ClassVar[frozenset[str]] = frozenset({"votes", "adaptive_votes"})
+
     @model_validator(mode="after")
     def _band(self) -> VotingConfig:
         if self.max_consensus < self.min_consensus:
@@ -226,6 +230,7 @@ class GenerateConfig(VotingConfig):
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | VotingConfig.SETTLING_FIELDS
         | BackendConfig.RUNTIME_FIELDS
     )
 

@@ -22,9 +22,10 @@ from crescent.config import AuditConfig, fingerprint
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
-from crescent.pipeline.labels import LabelPolicy, decide, first_wave, settled
+from crescent.pipeline.labels import LabelPolicy, decide
 from crescent.pipeline.sampling import sample_and_record
 from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
+from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
@@ -85,6 +86,7 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         fingerprint=values,
         produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM votes)")),
         executor=executor,
+        migrations=VOTE_MIGRATIONS,
     ) as run:
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
@@ -141,16 +143,11 @@ def _score(
 
 
 def _adaptive_replay(
-    items: Sequence[EvalItem], votes: dict[str, list[Completion]], k: int, policy: LabelPolicy
+    items: Sequence[EvalItem], votes: dict[str, list[Completion]], plan: VotePlan
 ) -> tuple[dict[str, list[Completion]], int]:
     """The votes adaptive voting would have drawn from these fixed-K votes (an exact prefix per item)."""
-    prefixes: dict[str, list[Completion]] = {}
-    for item in items:
-        drawn = votes[item.id]
-        m = first_wave(k)
-        while m < len(drawn) and not settled(drawn[:m], k, policy):
-            m += 1
-        prefixes[item.id] = drawn[:m]
+    adaptive = replace(plan, adaptive=True)
+    prefixes = {item.id: votes[item.id][: adaptive.votes_used(votes[item.id])] for item in items}
     return prefixes, sum(len(v) for v in prefixes.values())
 
 
@@ -202,7 +199,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
         result["greedy_accuracy"] = round(sum(hits) / len(hits), 4)
     if not config.adaptive_votes and all(len(v) == config.votes for v in votes.values()):
-        prefixes, used = _adaptive_replay(scored, votes, config.votes, policy)
+        prefixes, used = _adaptive_replay(scored, votes, VotePlan.from_config(config))
         result["adaptive_replay"] = {
             "votes_drawn": used,
             "votes_fixed": drawn,

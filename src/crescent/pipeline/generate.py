@@ -30,8 +30,9 @@ from crescent.pipeline.tasks import (
     run_embed,
     samples_per_call,
 )
+from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
-from crescent.pipeline.vote import VotePlan, run_votes
+from crescent.pipeline.vote import VotePlan, outcomes_know_their_votes, run_votes
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, open_run
@@ -58,8 +59,21 @@ CREATE TABLE IF NOT EXISTS raw_bait (
 
 
 def _count_old_rows(store: RunStore) -> None:
-    """Store version 3: steps keep their own counters; a run written before counts its rows once."""
+    """Store version 3: steps keep their own counters; a run written before counts its rows once.
+
+    The label counters read ``outcomes.votes_used`` (version 4), so an older store gets that column first.
+    """
+    outcomes_know_their_votes(store)
     recount(store)
+
+
+def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
+    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind a run (a rerun tops up)."""
+    config = store.get_meta("config")
+    if config is not None:
+        for name in GenerateConfig.SETTLING_FIELDS:
+            config.pop(name, None)
+        store.set_meta("config", config)
 
 
 def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
@@ -78,7 +92,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
         produced=_produced_anything,
         executor=executor,
-        migrations=[(3, _count_old_rows)],
+        migrations=[(3, _count_old_rows), *VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
         with make_progress(config.quiet) as progress:
             stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import crescent.arithmetic as arithmetic
-from crescent.answers import extract_answer, normalize_answer, tally
+from crescent.answers import Tally, answers_equal, extract_answer, normalize_answer, tally
 from crescent.backends.base import Completion
 
 if TYPE_CHECKING:
@@ -84,6 +84,11 @@ class VoteOutcome:
     consensus: float
     counts: dict[str, int]
     answers: list[str | None]
+    paths: tuple[str, ...] = ()
+    """Winning solutions with distinct stated equations (``distinct_paths``), ``solution`` first."""
+    rejected: str | None = None
+    """The losing solution a preference pair contrasts with ``solution`` (``least_voted``)."""
+    rejected_votes: int = 0
 
 
 def counted_answers(completions: Sequence[Completion], policy: LabelPolicy) -> list[str | None]:
@@ -128,15 +133,63 @@ def decide(
         passing = [i for i, report in enumerate(reports) if report.holds]
         if not passing:
             return drop("arithmetic_error")
-        chosen = passing[0]
     else:
-        chosen = 0
+        passing = list(range(len(texts)))
+    chosen = passing[0]
     solution = texts[chosen]
     if policy.shortcut_filter and question is not None:
         report = reports[chosen] if reports else arithmetic.check(solution)
         if report.valid == 0 and copied_from_question(result.winner, question):
             return drop("shortcut")
-    return VoteOutcome(True, None, result.winner, solution, consensus, counts, answers)
+    loser = least_voted(completions, answers, result)
+    rejected, rejected_votes = (None, 0) if loser is None else loser
+    paths = distinct_paths([texts[i] for i in passing])
+    return VoteOutcome(
+        True, None, result.winner, solution, consensus, counts, answers, paths, rejected, rejected_votes
+    )
+
+
+def distinct_paths(solutions: Sequence[str]) -> tuple[str, ...]:
+    """The first solution of each distinct list of stated equations (``arithmetic.equations``), in order.
+
+    Rewordings of one calculation are one path: training on them adds no new reasoning (RFT, arXiv
+    2308.01825, finds SFT gains grow with *distinct* paths).
+    """
+    seen: set[tuple[str, ...]] = set()
+    kept = []
+    for text in solutions:
+        signature = arithmetic.equations(text)
+        if signature not in seen:
+            seen.add(signature)
+            kept.append(text)
+    return tuple(kept)
+
+
+def least_voted(
+    completions: Sequence[Completion], answers: Sequence[str | None], result: Tally
+) -> tuple[str, int] | None:
+    """The losing vote with the fewest votes, and its answer's vote count: the ``rejected`` side of a
+    preference pair (ScPO, arXiv 2411.04109, contrasts the most- and least-consistent answers).
+
+    Votes that counted rank first, fewest votes first, then in draw order. Votes that did not count
+    (cut at the token cap or without an answer, under ``drop_unfinished_votes``) carry 0 votes and are
+    used only when no counted vote lost: a wrong answer says more about what the model gets wrong than a
+    truncated one. An uncounted vote whose own final answer equals the winner is never rejected. None
+    when every vote agrees (or no losing vote exists).
+    """
+    winners = set(result.groups[0].indices)
+    count_of = {i: group.count for group in result.groups[1:] for i in group.indices}
+    candidates = []
+    for i, completion in enumerate(completions):
+        if i in winners:
+            continue
+        if answers[i] is None and answers_equal(extract_answer(completion.text), result.winner):
+            continue
+        candidates.append((i not in count_of, count_of.get(i, 0), i))
+    if not candidates:
+        return None
+    _, votes, index = min(candidates)
+    return completions[index].text.strip()[:MAX_SOLUTION_CHARS], votes
 
 
 def copied_from_question(answer: str, question: str) -> bool:
