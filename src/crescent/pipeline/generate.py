@@ -22,6 +22,8 @@ from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
 from crescent.pipeline.counting import count_candidate, recount
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.export import GenerateResult, export_run
+from crescent.pipeline.pairs import SCHEMA as PAIRS_SCHEMA
+from crescent.pipeline.pairs import draw_probes, kept_questions
 from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
@@ -54,6 +56,7 @@ CREATE TABLE IF NOT EXISTS raw_bait (
   batch INTEGER PRIMARY KEY, candidates TEXT NOT NULL, vectors BLOB NOT NULL);
 """
     + VOTE_SCHEMA
+    + PAIRS_SCHEMA
     + SESSION_SCHEMA
 )
 
@@ -68,11 +71,15 @@ def _count_old_rows(store: RunStore) -> None:
 
 
 def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
-    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind a run (a rerun tops up)."""
+    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind a run (a rerun tops up);
+    probes for preference pairs are new, drawn at the default temperature unless a rerun says otherwise."""
     config = store.get_meta("config")
     if config is not None:
         for name in GenerateConfig.SETTLING_FIELDS:
             config.pop(name, None)
+        config.setdefault(
+            "pair_probe_temperature", GenerateConfig.model_fields["pair_probe_temperature"].default
+        )
         store.set_meta("config", config)
 
 
@@ -97,6 +104,9 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         with make_progress(config.quiet) as progress:
             stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
             _vote(config, run.store, run.executor, progress, run.session)
+            draw_probes(
+                config, run.store, run.executor, kept_questions(run.store, config.questions), run.session
+            )
         backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
         result = export_run(config, run.store, stop_reason=stop_reason, resumed=run.resumed, usage=usage)

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import crescent.arithmetic as arithmetic
-from crescent.answers import Tally, answers_equal, extract_answer, normalize_answer, tally
+from crescent.answers import Tally, extract_answer, normalize_answer, tally
 from crescent.backends.base import Completion
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ def decide(
         report = reports[chosen] if reports else arithmetic.check(solution)
         if report.valid == 0 and copied_from_question(result.winner, question):
             return drop("shortcut")
-    loser = least_voted(completions, answers, result)
+    loser = least_voted(result, completions)
     rejected, rejected_votes = (None, 0) if loser is None else loser
     paths = distinct_paths([texts[i] for i in passing])
     return VoteOutcome(
@@ -165,31 +165,18 @@ def distinct_paths(solutions: Sequence[str]) -> tuple[str, ...]:
     return tuple(kept)
 
 
-def least_voted(
-    completions: Sequence[Completion], answers: Sequence[str | None], result: Tally
-) -> tuple[str, int] | None:
+def least_voted(result: Tally, completions: Sequence[Completion]) -> tuple[str, int] | None:
     """The losing vote with the fewest votes, and its answer's vote count: the ``rejected`` side of a
     preference pair (ScPO, arXiv 2411.04109, contrasts the most- and least-consistent answers).
 
-    Votes that counted rank first, fewest votes first, then in draw order. Votes that did not count
-    (cut at the token cap or without an answer, under ``drop_unfinished_votes``) carry 0 votes and are
-    used only when no counted vote lost: a wrong answer says more about what the model gets wrong than a
-    truncated one. An uncounted vote whose own final answer equals the winner is never rejected. None
-    when every vote agrees (or no losing vote exists).
+    Only votes that voted can lose: a vote cut at the token cap (under ``drop_unfinished_votes``) or
+    without an answer says nothing about a wrong answer, so it is never rejected. Ties between losing
+    answers go to the one drawn first. None when every counted vote agrees.
     """
-    winners = set(result.groups[0].indices)
-    count_of = {i: group.count for group in result.groups[1:] for i in group.indices}
-    candidates = []
-    for i, completion in enumerate(completions):
-        if i in winners:
-            continue
-        if answers[i] is None and answers_equal(extract_answer(completion.text), result.winner):
-            continue
-        candidates.append((i not in count_of, count_of.get(i, 0), i))
-    if not candidates:
+    if len(result.groups) < 2:
         return None
-    _, votes, index = min(candidates)
-    return completions[index].text.strip()[:MAX_SOLUTION_CHARS], votes
+    fewest = min(result.groups[1:], key=lambda group: (group.count, group.indices[0]))
+    return completions[fewest.indices[0]].text.strip()[:MAX_SOLUTION_CHARS], fewest.count
 
 
 def copied_from_question(answer: str, question: str) -> bool:
