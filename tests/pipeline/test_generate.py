@@ -252,3 +252,30 @@ def test_lowering_votes_relabels_from_a_prefix_without_sampling(tmp_path: Path, 
     assert lowered.data_path.read_text() == fresh.data_path.read_text()
     assert _table(out, OUTCOMES + " ORDER BY 1") == _table(tmp_path / "fresh", OUTCOMES + " ORDER BY 1")
     assert len(_votes(out)) == 50  # the votes beyond the third are kept for a later raise
+
+
+def test_an_interrupted_top_up_resumes_to_a_fresh_run(tmp_path: Path, monkeypatch) -> None:
+    from crescent.backends.fake import FakeBackend
+
+    options = dict(questions=10, model="accuracy=0.6", batch_size=1)  # 2 questions' top-ups per call
+    out = tmp_path / "run"
+    generate(_config(out, votes=2, **options))
+    original, calls = FakeBackend.sample, []
+
+    def dies_on_the_third_call(self, requests, params):
+        calls.append(len(requests))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, requests, params)
+
+    monkeypatch.setattr(FakeBackend, "sample", dies_on_the_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        generate(_config(out, votes=4, **options))
+    partly = len(_votes(out))
+    assert 20 < partly < 40
+    monkeypatch.setattr(FakeBackend, "sample", original)
+    resumed = generate(_config(out, votes=4, **options))
+    fresh = generate(_config(tmp_path / "fresh", votes=4, **options))
+    assert _votes(out) == _votes(tmp_path / "fresh")
+    assert resumed.data_path.read_text() == fresh.data_path.read_text()
+    assert resumed.stats["vote"] == fresh.stats["vote"]
