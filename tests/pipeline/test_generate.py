@@ -154,6 +154,26 @@ def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
         assert row["messages"][1]["content"] == row["solution"] and row["answer"] is not None
 
 
+@pytest.mark.slow
+def test_raising_votes_on_the_embedded_gguf_tops_up_without_redrawing(tmp_path: Path) -> None:
+    """The real model: the stored vote is kept as drawn and only the second vote of each question is new.
+
+    (Equality with a fresh run is checked on the fake backend: llama.cpp does not promise bit-identical
+    floats across batch shapes, so a vote decoded beside other votes can, rarely, differ.)
+    """
+    options = dict(
+        out=tmp_path / "run", questions=2, batch_size=4, max_attempts=16, bait_max_tokens=64,
+        vote_max_tokens=48, quiet=True, threads=1,
+    )  # fmt: skip
+    generate(GenerateConfig(votes=1, **options))
+    before = _votes(tmp_path / "run")
+    result = generate(GenerateConfig(votes=2, **options))
+    after = _votes(tmp_path / "run")
+    assert before and all(after[key] == text for key, text in before.items())
+    assert sorted(after) == sorted([(q, 0) for q, _ in before] + [(q, 1) for q, _ in before])
+    assert result.stats["vote"]["votes_drawn"] == len(after) and result.stats["sessions"] == 2
+
+
 def _votes(out: Path) -> dict[tuple[str, int], str]:
     db = sqlite3.connect(out / "run.sqlite")
     return {(q, i): t for q, i, t in db.execute("SELECT question_id, idx, text FROM votes")}
