@@ -442,6 +442,7 @@ class AuditConfig(VotingConfig):
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | VotingConfig.SETTLING_FIELDS
         | BackendConfig.RUNTIME_FIELDS
     )
 
