@@ -105,7 +105,12 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
             stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
             _vote(config, run.store, run.executor, progress, run.session)
             draw_probes(
-                config, run.store, run.executor, kept_questions(run.store, config.questions), run.session
+                config,
+                run.store,
+                run.executor,
+                kept_questions(run.store, config.questions),
+                run.session,
+                progress,
             )
         backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None

@@ -64,6 +64,7 @@ def draw_probes(
     executor: Executor,
     kept: Sequence[KeptQuestion],
     session: Session,
+    progress: Any,
 ) -> None:
     """Draw each unanimous question's missing probes (up to ``config.pair_probes``), resumably."""
     if not config.pair_probes:
@@ -95,8 +96,11 @@ def draw_probes(
             store.count(PROBES, "tokens", completion.tokens)
         return sum(c.tokens for c in completions)
 
-    for _ in sample_and_record(executor, store, session, keyed, params, config.batch_size, record):
-        pass
+    if not keyed:
+        return
+    bar = progress.add_task("pair probes", total=len(keyed), completed=0, info="")
+    for keys in sample_and_record(executor, store, session, keyed, params, config.batch_size, record):
+        progress.advance(bar, len(keys))
 
 
 def probe_request(qid: str, question: str, config: GenerateConfig, first_index: int) -> SampleRequest:
