@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crescent.arithmetic import check, evaluate
+from crescent.arithmetic import check, equations, evaluate
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,11 @@ def test_check_never_raises_on_arbitrary_text(text: str) -> None:
 def test_check_is_fast_on_hostile_input() -> None:
     report = check("1+" * 50_000 + "1 = 3 " + "9 * 9 = 81 " * 200)
     assert report.checked <= 64
+
+
+def test_equations_ignore_wording_and_spacing_but_not_the_calculation() -> None:
+    first = equations("She buys 3 * 4 = 12 pens, then 12 + 5 = 17.\nThe answer is 17.")
+    reworded = equations("Pens: 3*4 = 12. Adding the rest, 12 + 5 = 17 in all. The answer is 17.")
+    other = equations("First 4 + 5 = 9 ... no: 3 * 4 = 12, 12 + 5 = 17. The answer is 17.")
+    assert first == reworded == ("3*4=12", "12+5=17")
+    assert other != first and equations("The answer is 17.") == ()

@@ -134,7 +134,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("gen-gguf-not-gguf", ["generate", "--quiet", "--model", "{R}/bench.jsonl", *O1],
      ["bench.jsonl", "not a GGUF"]),
     ("gen-empty-prompt", [*GEN, "--bait-prompt", "", *O1], ["bait_prompt"]),
-    ("gen-rerun-changed", [*GEN, "--votes", "5", "--out", "{R}/gen"], ["different config", "votes"]),
+    ("gen-rerun-changed", [*GEN, "--vote-top-p", "0.5", "--out", "{R}/gen"], ["different config", "top_p"]),
     # eval
     ("eval-data-missing", [*EVAL, "-d", "{R}/nope.jsonl", *O2], ["nope.jsonl", "not found"]),
     ("eval-data-latin1", [*EVAL, "-d", "{R}/latin1.jsonl", *O2], ["latin1.jsonl:2", "UTF-8"]),

@@ -138,10 +138,10 @@ def test_contradicting_rerun_keeps_existing_output(tmp_path: Path, capsys) -> No
     assert _run(_generate(out), capsys)[0] == 0
     before = (out / "data.jsonl").read_text()
     code, _, err = _run(
-        ["generate", "--backend", "fake", "--questions", "4", "--votes", "5", "--quiet", "--out", str(out)],
+        ["generate", "--backend", "fake", "--vote-temperature", "0.3", "-q", "-o", str(out)],
         capsys,
     )
-    _assert_one_line_error(code, err, "different config", "votes")
+    _assert_one_line_error(code, err, "different config", "vote_temperature")
     assert (out / "data.jsonl").read_text() == before
 
 

@@ -47,6 +47,20 @@ def test_a_version_1_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: P
     assert resumed.data_path.read_text() == fresh.data_path.read_text()  # votes kept, labels redone
 
 
+def test_a_version_1_generate_run_tops_up_to_more_votes(tmp_path: Path) -> None:
+    old = _old_run(tmp_path, "generate")
+    before = (
+        sqlite3.connect(old / "run.sqlite").execute("SELECT question_id, idx, text FROM votes").fetchall()
+    )
+    options = dict(backend="fake", votes=5, batch_size=4, quiet=True, questions=6)
+    topped = generate(GenerateConfig(out=old, **options))
+    fresh = generate(GenerateConfig(out=tmp_path / "fresh", **options))
+    after = sqlite3.connect(old / "run.sqlite").execute("SELECT question_id, idx, text FROM votes").fetchall()
+    assert set(before) < set(after) and len(after) == 6 * 5
+    assert topped.data_path.read_text() == fresh.data_path.read_text()
+    assert topped.pairs_path.read_text() == fresh.pairs_path.read_text()
+
+
 def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
     old = _old_run(tmp_path, "eval")
     result = evaluate(EvalConfig(out=old, data=FIXTURES / "bench.jsonl", limit=8, backend="fake", quiet=True))

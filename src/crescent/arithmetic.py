@@ -37,6 +37,7 @@ _EXPR_TAIL = re.compile(r"[\d. \t+\-*/^()]+$")
 _HYPOTHESIS = re.compile(r"\\neq|≠|!=|\\implies|\?")
 _BULLET = re.compile(r"^[-*+]\s+(?=[\d(])")  # "- 3^2 = 9" is a list item, not a negative number
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_SPACES = re.compile(r"\s+")
 _OPERATOR = re.compile(r"\d\s*[-+*/^]\s*[\d(]|\)\s*[-+*/^]")
 
 
@@ -131,12 +132,19 @@ def _left_side(segment: str) -> str | None:
     return expression.strip() or None
 
 
-def check(text: str) -> ArithmeticReport:
-    """Count the stated equations whose left side is arithmetic, and those that do not hold."""
+@dataclass(frozen=True)
+class _Claim:
+    left: str  # the arithmetic left side, as normalized text
+    stated: str  # the number written after the "="
+    holds: bool
+
+
+def _claims(text: str) -> list[_Claim]:
+    """The stated equations whose left side is arithmetic, in order (at most ``MAX_EQUATIONS``)."""
     segments = normalize(text).split("=")
-    checked = wrong = 0
+    claims: list[_Claim] = []
     for before, after in itertools.pairwise(segments):
-        if checked >= MAX_EQUATIONS:
+        if len(claims) >= MAX_EQUATIONS:
             break
         left = _left_side(before)
         if left is None or not _OPERATOR.search(left):
@@ -149,9 +157,23 @@ def check(text: str) -> ArithmeticReport:
             continue  # not "= number" nor "= arithmetic" (e.g. "= 2 * width"): nothing to check
         if _HYPOTHESIS.search(first_line):
             continue  # "1 * 2 * 3 = 36 \implies 6 \neq 36": a candidate being tested, not a claim
-        checked += 1
         if "remainder" in first_line.lower() and actual.denominator != 1:
             actual = Fraction(int(actual))  # "7 / 2 = 3 with a remainder of 1": integer division
-        if not (_close(stated.group(), actual) or evaluate(right.group()) == actual):
-            wrong += 1
-    return ArithmeticReport(checked, wrong)
+        holds = _close(stated.group(), actual) or evaluate(right.group()) == actual
+        claims.append(_Claim(left, stated.group(), holds))
+    return claims
+
+
+def check(text: str) -> ArithmeticReport:
+    """Count the stated equations whose left side is arithmetic, and those that do not hold."""
+    claims = _claims(text)
+    return ArithmeticReport(len(claims), sum(not claim.holds for claim in claims))
+
+
+def equations(text: str) -> tuple[str, ...]:
+    """The solution's stated equations in order, spacing removed ("3 * 4 = 12" -> "3*4=12").
+
+    Two solutions with the same equations take the same reasoning path whatever their wording: RFT
+    (arXiv 2308.01825) counts distinct paths this way, by the list of equations.
+    """
+    return tuple(f"{_SPACES.sub('', claim.left)}={claim.stated}" for claim in _claims(text))

@@ -159,6 +159,10 @@ class VotingConfig(RunConfig):
         }
     )
 
+    # Vote-count options: vote j of a question is seeded by (seed, question, j) alone, so changing them
+    # re-reads a prefix of the stored votes or tops them up, and never redraws one (pipeline/vote.py).
+    SETTLING_FIELDS: ClassVar[frozenset[str]] = frozenset({"votes", "adaptive_votes"})
+
     @model_validator(mode="after")
     def _band(self) -> VotingConfig:
         if self.max_consensus < self.min_consensus:
@@ -190,6 +194,21 @@ class GenerateConfig(VotingConfig):
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"
     )
+    paths: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="rows per kept question in data.jsonl: up to this many winning solutions whose stated "
+        "equations differ",
+    )
+    pair_probes: int = Field(
+        0,
+        ge=0,
+        le=32,
+        description="for pairs.jsonl: extra solutions drawn for kept questions every vote agrees on, to find "
+        "a rejected one (0 = off; they never change a label)",
+    )
+    pair_probe_temperature: float = Field(1.2, ge=0.0, le=2.0, description="temperature of --pair-probes")
 
     @field_validator("questions")
     @classmethod
@@ -212,6 +231,9 @@ class GenerateConfig(VotingConfig):
     def attempt_budget(self) -> int:
         return self.max_attempts or 20 * self.questions
 
+    # Options that only choose what is written from the stored votes (or top up probes per question).
+    OUTPUT_FIELDS: ClassVar[frozenset[str]] = frozenset({"paths", "pair_probes"})
+
     # Fields that may change between a run and its resume without changing its data.
     RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
         frozenset(
@@ -226,6 +248,8 @@ class GenerateConfig(VotingConfig):
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | VotingConfig.SETTLING_FIELDS
+        | OUTPUT_FIELDS
         | BackendConfig.RUNTIME_FIELDS
     )
 
@@ -418,6 +442,7 @@ class AuditConfig(VotingConfig):
             }
         )
         | VotingConfig.LABEL_FIELDS
+        | VotingConfig.SETTLING_FIELDS
         | BackendConfig.RUNTIME_FIELDS
     )
 

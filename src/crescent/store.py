@@ -24,7 +24,7 @@ from typing import Any
 from crescent.errors import CrescentError
 
 STORE_NAME = "run.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped with every change an older store needs help with; ``MIGRATIONS`` brings it up to date."""
 _META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

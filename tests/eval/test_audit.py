@@ -96,5 +96,25 @@ def test_audit_report_parses_and_escapes_model_text(tmp_path: Path) -> None:
 
     parser = Counter()
     parser.feed(page)
-    assert parser.tags.count("table") == 3
+    assert parser.tags.count("table") == 4  # summary, thresholds, votes, filters
     assert str(result.audit["default"]["precision"]) in page
+
+
+def test_by_votes_is_exactly_what_an_audit_with_fewer_votes_measures(tmp_path: Path) -> None:
+    four = audit(_config(tmp_path)).audit
+    assert [row["votes"] for row in four["by_votes"]] == [1, 2, 3, 4]
+    two = audit(_config(tmp_path, out=tmp_path / "two", votes=2)).audit
+    row = four["by_votes"][1]
+    assert {k: row[k] for k in two["default"]} == two["default"]
+    assert {k: four["by_votes"][3][k] for k in four["default"]} == four["default"]
+    assert row["tie_rate"] > 0  # two votes split 1-1 often at accuracy 0.7
+
+
+def test_raising_votes_tops_an_audit_up_to_a_fresh_one(tmp_path: Path) -> None:
+    audit(_config(tmp_path, votes=2))
+    topped = audit(_config(tmp_path, votes=4)).audit
+    fresh = audit(_config(tmp_path, out=tmp_path / "fresh", votes=4)).audit
+    for key in ("n", "votes_drawn", "default", "plain_majority", "by_votes", "by_filter", "adaptive_replay"):
+        assert topped[key] == fresh[key]
+    lowered = audit(_config(tmp_path, votes=2)).audit  # a prefix of the stored votes: nothing drawn
+    assert lowered["votes_drawn"] == 2 * lowered["n"] and len(lowered["by_votes"]) == 2

@@ -88,8 +88,8 @@ def test_rerun_with_contradicting_config_stops(tmp_path: Path) -> None:
     out = tmp_path / "run"
     generate(_config(out, questions=3))
     before = (out / "data.jsonl").read_text()
-    with pytest.raises(ConfigMismatch, match="votes"):
-        generate(_config(out, questions=3, votes=5))
+    with pytest.raises(ConfigMismatch, match="vote_temperature"):
+        generate(_config(out, questions=3, vote_temperature=0.3))
     assert (out / "data.jsonl").read_text() == before
 
 
@@ -161,6 +161,26 @@ def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
         assert row["messages"][1]["content"] == row["solution"] and row["answer"] is not None
 
 
+@pytest.mark.slow
+def test_raising_votes_on_the_embedded_gguf_tops_up_without_redrawing(tmp_path: Path) -> None:
+    """The real model: the stored vote is kept as drawn and only the second vote of each question is new.
+
+    (Equality with a fresh run is checked on the fake backend: llama.cpp does not promise bit-identical
+    floats across batch shapes, so a vote decoded beside other votes can, rarely, differ.)
+    """
+    options = dict(
+        out=tmp_path / "run", questions=2, batch_size=4, max_attempts=16, bait_max_tokens=64,
+        vote_max_tokens=48, quiet=True, threads=1,
+    )  # fmt: skip
+    generate(GenerateConfig(votes=1, **options))
+    before = _votes(tmp_path / "run")
+    result = generate(GenerateConfig(votes=2, **options))
+    after = _votes(tmp_path / "run")
+    assert before and all(after[key] == text for key, text in before.items())
+    assert sorted(after) == sorted([(q, 0) for q, _ in before] + [(q, 1) for q, _ in before])
+    assert result.stats["vote"]["votes_drawn"] == len(after) and result.stats["sessions"] == 2
+
+
 def _votes(out: Path) -> dict[tuple[str, int], str]:
     db = sqlite3.connect(out / "run.sqlite")
     return {(q, i): t for q, i, t in db.execute("SELECT question_id, idx, text FROM votes")}
@@ -216,3 +236,73 @@ def test_step_counters_never_drift_from_the_rows(tmp_path: Path) -> None:
         store.close()
     assert running[counting.BAIT]["attempts"] == result.stats["bait"]["attempts"] > 12
     assert running[counting.LABELS]["questions"] == 12 and running[counting.VOTES]["drawn"] == 36
+
+
+def _table(out: Path, sql: str) -> list[tuple]:
+    db = sqlite3.connect(out / "run.sqlite")
+    try:
+        return db.execute(sql).fetchall()
+    finally:
+        db.close()
+
+
+OUTCOMES = "SELECT question_id, kept, reason, answer, solution, consensus, counts, votes_used FROM outcomes"
+
+
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_raising_votes_tops_up_to_exactly_a_fresh_run(tmp_path: Path, adaptive: bool) -> None:
+    """K=2 then K=4 (and adaptive K=3 then K=8) equals a fresh run at the higher K; no vote is redrawn."""
+    low, high = (3, 8) if adaptive else (2, 4)
+    options = dict(questions=10, model="accuracy=0.6", adaptive_votes=adaptive)
+    out = tmp_path / "run"
+    generate(_config(out, votes=low, **options))
+    before = _votes(out)
+    topped = generate(_config(out, votes=high, **options))
+    fresh = generate(_config(tmp_path / "fresh", votes=high, **options))
+    after = _votes(out)
+    assert all(after[key] == text for key, text in before.items())  # every stored vote kept as drawn
+    assert after == _votes(tmp_path / "fresh") and len(after) > len(before)
+    assert topped.stats["vote"]["votes_drawn"] == len(after) == fresh.stats["vote"]["votes_drawn"]
+    assert topped.data_path.read_text() == fresh.data_path.read_text()
+    assert _table(out, OUTCOMES + " ORDER BY 1") == _table(tmp_path / "fresh", OUTCOMES + " ORDER BY 1")
+    assert topped.stats["vote"] == fresh.stats["vote"]
+
+
+def test_lowering_votes_relabels_from_a_prefix_without_sampling(tmp_path: Path, monkeypatch) -> None:
+    from crescent.backends.fake import FakeBackend
+
+    out = tmp_path / "run"
+    generate(_config(out, questions=10, votes=5, model="accuracy=0.6"))
+    fresh = generate(_config(tmp_path / "fresh", questions=10, votes=3, model="accuracy=0.6"))
+    monkeypatch.setattr(FakeBackend, "sample", lambda *a, **k: pytest.fail("a prefix needs no sampling"))
+    lowered = generate(_config(out, questions=10, votes=3, model="accuracy=0.6"))
+    assert lowered.data_path.read_text() == fresh.data_path.read_text()
+    assert _table(out, OUTCOMES + " ORDER BY 1") == _table(tmp_path / "fresh", OUTCOMES + " ORDER BY 1")
+    assert len(_votes(out)) == 50  # the votes beyond the third are kept for a later raise
+
+
+def test_an_interrupted_top_up_resumes_to_a_fresh_run(tmp_path: Path, monkeypatch) -> None:
+    from crescent.backends.fake import FakeBackend
+
+    options = dict(questions=10, model="accuracy=0.6", batch_size=1)  # 2 questions' top-ups per call
+    out = tmp_path / "run"
+    generate(_config(out, votes=2, **options))
+    original, calls = FakeBackend.sample, []
+
+    def dies_on_the_third_call(self, requests, params):
+        calls.append(len(requests))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, requests, params)
+
+    monkeypatch.setattr(FakeBackend, "sample", dies_on_the_third_call)
+    with pytest.raises(KeyboardInterrupt):
+        generate(_config(out, votes=4, **options))
+    partly = len(_votes(out))
+    assert 20 < partly < 40
+    monkeypatch.setattr(FakeBackend, "sample", original)
+    resumed = generate(_config(out, votes=4, **options))
+    fresh = generate(_config(tmp_path / "fresh", votes=4, **options))
+    assert _votes(out) == _votes(tmp_path / "fresh")
+    assert resumed.data_path.read_text() == fresh.data_path.read_text()
+    assert resumed.stats["vote"] == fresh.stats["vote"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -97,3 +98,34 @@ def test_settled_never_changes_the_winner_or_a_kept_label(votes: int) -> None:
             assert early.answer == full.answer  # the leader could not be overtaken
         if early.reason == "low_consensus" and m < votes:
             assert not full.kept  # consensus was out of reach
+
+
+def test_rejected_is_the_least_voted_losing_answer_and_never_an_unfinished_vote() -> None:
+    votes = [
+        _c("3 + 4 = 7. The answer is 7."),
+        _c("3 + 5 = 8. The answer is 8."),
+        _c("3 + 4 = 7. So 7. The answer is 7."),
+        _c("3 + 6 = 9. The answer is 9."),
+        _c("3 + 5 = 8. I get 8. The answer is 8."),
+        _c("3 + 4 = 7. Hence. The answer is 7."),
+        _c("way too long ... 5", finish="length"),
+    ]
+    outcome = decide(votes, FILTERS)
+    assert outcome.kept and outcome.answer == "7"
+    assert (outcome.rejected, outcome.rejected_votes) == ("3 + 6 = 9. The answer is 9.", 1)
+    unanimous = decide([votes[0], votes[2], votes[6]], FILTERS)
+    assert unanimous.kept and unanimous.rejected is None  # the cut vote did not vote, so it cannot lose
+
+
+def test_paths_keep_one_winning_solution_per_distinct_list_of_equations() -> None:
+    votes = [
+        _c("3 * 4 = 12 and 12 + 2 = 14. The answer is 14."),
+        _c("Twelve first: 3*4 = 12, then 12 + 2 = 14. The answer is 14."),  # same equations, reworded
+        _c("2 + 3 * 4 = 14. The answer is 14."),  # another path
+        _c("3 * 4 = 13 so 13 + 1 = 14. The answer is 14."),  # fails the arithmetic check
+        _c("3 + 4 = 7. The answer is 7."),
+    ]
+    outcome = decide(votes, FILTERS)
+    assert outcome.paths == (votes[0].text, votes[2].text) and outcome.solution == votes[0].text
+    unchecked = decide(votes, replace(FILTERS, arithmetic_check=False))
+    assert len(unchecked.paths) == 3 and votes[3].text in unchecked.paths

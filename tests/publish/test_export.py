@@ -222,3 +222,28 @@ def test_missing_datasets_package_names_the_extra(tmp_path: Path, monkeypatch: p
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(CrescentError, match=r"pip install 'crescent-llm\[train\]'"):
         export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds"))
+
+
+def test_pairs_become_a_second_config_that_the_card_describes(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False, votes=5, model="accuracy=0.6")
+    export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds"))
+    meta, body = card(tmp_path / "ds")
+    assert [c["config_name"] for c in meta["configs"]] == ["default", "pairs"]
+    exported = datasets.load_dataset(str(tmp_path / "ds"), "pairs", split="train")
+    original = datasets.load_dataset("json", data_files=str(run / "pairs.jsonl"), split="train")
+    assert exported.to_list() == original.to_list() and exported.num_rows > 0
+    assert datasets.load_dataset(str(tmp_path / "ds"), split="train").column_names[:5] == [
+        "id", "question", "answer", "solution", "path",
+    ]  # fmt: skip
+    stats = json.loads((run / "stats.json").read_text())
+    assert f"## Preference pairs (config `pairs`, {exported.num_rows} rows)" in body
+    assert f"From the votes: {stats['pairs']['from_votes']}" in body and "questions by rows" in body
+
+
+def test_a_run_without_pairs_exports_only_its_rows(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False, model="accuracy=1.0")  # every vote agrees
+    assert not (run / "pairs.jsonl").read_text()
+    export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds", format="jsonl"))
+    meta, body = card(tmp_path / "ds")
+    assert [c["config_name"] for c in meta["configs"]] == ["default"] and "Preference pairs" not in body
+    assert not (tmp_path / "ds" / "data" / "pairs").exists()

@@ -22,9 +22,10 @@ from crescent.config import AuditConfig, fingerprint
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
-from crescent.pipeline.labels import LabelPolicy, decide, first_wave, settled
+from crescent.pipeline.labels import LabelPolicy, decide
 from crescent.pipeline.sampling import sample_and_record
 from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
+from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
@@ -85,6 +86,7 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         fingerprint=values,
         produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM votes)")),
         executor=executor,
+        migrations=[*VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
@@ -99,6 +101,15 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
 
     report = write_audit_report(config.out, result)
     return AuditResult(config.out, path, report, result)
+
+
+def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
+    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind an audit (a rerun tops up)."""
+    config = store.get_meta("config")
+    if config is not None:
+        for name in AuditConfig.SETTLING_FIELDS:
+            config.pop(name, None)
+        store.set_meta("config", config)
 
 
 def _greedy(
@@ -140,17 +151,34 @@ def _score(
     }
 
 
-def _adaptive_replay(
+def _by_votes(
     items: Sequence[EvalItem], votes: dict[str, list[Completion]], k: int, policy: LabelPolicy
+) -> list[dict[str, Any]]:
+    """Coverage, precision and tie rate at every smaller ``--votes``, from the first j votes of each item.
+
+    Exact, not simulated: vote j of an item is seeded by (seed, item, j) alone, so the first j of K fixed
+    votes are the votes a ``--votes j`` audit would have drawn.
+    """
+    rows = []
+    for j in range(1, k + 1):
+        prefixes = {item.id: votes[item.id][:j] for item in items}
+        ties = sum(decide(prefixes[i.id], policy, i.question).reason == "tie" for i in items)
+        rows.append(
+            {
+                "votes": j,
+                **_score(items, prefixes, policy),
+                "tie_rate": round(ties / len(items), 4) if items else 0.0,
+            }
+        )
+    return rows
+
+
+def _adaptive_replay(
+    items: Sequence[EvalItem], votes: dict[str, list[Completion]], plan: VotePlan
 ) -> tuple[dict[str, list[Completion]], int]:
     """The votes adaptive voting would have drawn from these fixed-K votes (an exact prefix per item)."""
-    prefixes: dict[str, list[Completion]] = {}
-    for item in items:
-        drawn = votes[item.id]
-        m = first_wave(k)
-        while m < len(drawn) and not settled(drawn[:m], k, policy):
-            m += 1
-        prefixes[item.id] = drawn[:m]
+    adaptive = replace(plan, adaptive=True)
+    prefixes = {item.id: votes[item.id][: adaptive.votes_used(votes[item.id])] for item in items}
     return prefixes, sum(len(v) for v in prefixes.values())
 
 
@@ -158,7 +186,12 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
     """audit.json: label precision and coverage under the configured policy and its variations."""
     all_votes = stored_votes_by_question(store)
     scored = [item for item in items if len(all_votes.get(item.id, []))]
-    votes = {item.id: all_votes[item.id] for item in scored}
+    plan = VotePlan.from_config(config)
+    # The votes each label rests on: after a rerun with fewer --votes, a prefix of those stored.
+    votes = {
+        item.id: all_votes[item.id][: plan.votes_used(all_votes[item.id]) or len(all_votes[item.id])]
+        for item in scored
+    }
     policy = LabelPolicy.from_config(config)
     n = len(scored)
     first = sum(answers_equal(i.gold, extract_answer(votes[i.id][0].text)) for i in scored)
@@ -202,7 +235,8 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
         result["greedy_accuracy"] = round(sum(hits) / len(hits), 4)
     if not config.adaptive_votes and all(len(v) == config.votes for v in votes.values()):
-        prefixes, used = _adaptive_replay(scored, votes, config.votes, policy)
+        result["by_votes"] = _by_votes(scored, votes, config.votes, policy)
+        prefixes, used = _adaptive_replay(scored, votes, plan)
         result["adaptive_replay"] = {
             "votes_drawn": used,
             "votes_fixed": drawn,

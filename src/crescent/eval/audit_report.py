@@ -113,6 +113,18 @@ def render_audit(audit: dict[str, Any]) -> str:
                 f"{replay['votes_saved']} / {replay['coverage']} / {replay['precision']}",
             )
         )
+    by_votes = ""
+    if "by_votes" in audit:  # fixed voting: every smaller --votes, replayed exactly on prefixes
+        rows = "".join(
+            _row([r["votes"], r["kept"], r["coverage"], r["precision"], r["tie_rate"]])
+            for r in audit["by_votes"]
+        )
+        by_votes = (
+            "<h2>By number of votes (the first j votes of each item)</h2>\n<table>"
+            + _row(["votes", "kept", "coverage", "precision", "tie rate"], "th")
+            + rows
+            + "</table>\n"
+        )
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>crescent audit</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}td,th{{padding:2px 10px;text-align:right}}
@@ -123,7 +135,7 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 {precision_coverage_svg(audit["by_threshold"], marks)}
 <h2>By consensus threshold</h2>
 <table>{_row(["min_consensus", "kept", "coverage", "precision"], "th")}{thresholds}</table>
-<h2>Each filter switched off</h2>
+{by_votes}<h2>Each filter switched off</h2>
 <table>{_row(FILTER_COLUMNS, "th")}{filters}</table>
 </body></html>
 """

@@ -76,9 +76,8 @@ def recount(store: RunStore) -> None:
 def recount_outcomes(store: RunStore) -> None:
     """Rebuild the label counters from the outcome rows (relabelling replaces them all at once)."""
     store.reset_counters(LABELS, LABELS_DROPPED, LABELS_CONSENSUS)
-    used = dict(store.db.execute("SELECT question_id, COUNT(*) FROM votes GROUP BY question_id").fetchall())
-    for qid, kept, reason, answer, consensus in store.db.execute(
-        "SELECT question_id, kept, reason, answer, consensus FROM outcomes"
+    for kept, reason, answer, consensus, used in store.db.execute(
+        "SELECT kept, reason, answer, consensus, votes_used FROM outcomes"
     ).fetchall():
         outcome = VoteOutcome(bool(kept), reason, answer, None, consensus, {}, [])
-        count_outcome(store, outcome, used.get(qid, 0))
+        count_outcome(store, outcome, used or 0)

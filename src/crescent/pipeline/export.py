@@ -1,8 +1,15 @@
-"""Step 4, export: ``data.jsonl`` (chat ``messages`` that datasets/TRL load as is) and ``stats.json``."""
+"""Step 4, export: ``data.jsonl`` (chat ``messages`` that datasets/TRL load as is), ``pairs.jsonl``
+(preference pairs in TRL's conversational format, ``pipeline/pairs.py``) and ``stats.json``.
+
+``data.jsonl`` holds up to ``--paths`` rows per kept question, one per winning solution with distinct
+stated equations (``labels.distinct_paths``); ``path`` numbers them, 0 being the label's own solution.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,12 +17,15 @@ from typing import TYPE_CHECKING, Any
 from crescent.backends.base import Usage
 from crescent.depth import depth_histogram, file_depth_histogram, solution_depth
 from crescent.pipeline import counting
+from crescent.pipeline.pairs import PROBES, kept_questions, pair_rows
 from crescent.prompts import solve_prompt
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
 if TYPE_CHECKING:
     from crescent.config import GenerateConfig
+
+PAIRS_FILE = "pairs.jsonl"
 
 
 @dataclass
@@ -24,6 +34,7 @@ class GenerateResult:
     data_path: Path
     stats_path: Path
     stats: dict
+    pairs_path: Path
 
     def stdout(self) -> str:
         return str(self.data_path)
@@ -31,7 +42,8 @@ class GenerateResult:
     def describe(self) -> str:
         s = self.stats
         return (
-            f"done ({s['stop_reason']}): {s['export']['rows']} rows from {s['bait']['accepted']} questions, "
+            f"done ({s['stop_reason']}): {s['export']['rows']} rows and {s['pairs']['written']} preference "
+            f"pairs from {s['bait']['accepted']} questions, "
             f"{s['bait']['attempts']} bait samples; {s['tokens_generated']} tokens in {s['wall_s']} s "
             f"({s['tokens_per_s']} tok/s)"
         )
@@ -40,36 +52,39 @@ class GenerateResult:
 def export_run(
     config: GenerateConfig, store: RunStore, *, stop_reason: str, resumed: bool, usage: Usage | None
 ) -> GenerateResult:
-    rows = store.db.execute(
-        "SELECT q.id, q.question, o.answer, o.solution, o.counts, o.consensus FROM"
-        " (SELECT id, question, attempt FROM questions ORDER BY attempt LIMIT ?) q"
-        " JOIN outcomes o ON o.question_id = q.id WHERE o.kept = 1 ORDER BY q.attempt",
-        (config.questions,),
-    ).fetchall()
-    lines = []
-    for qid, question, answer, solution, counts, consensus in rows:
-        record = {
-            "id": qid,
-            "question": question,
-            "answer": answer,
-            "solution": solution,
-            "votes": json.loads(counts),
-            "consensus": round(consensus, 4),
-            "messages": [
-                {"role": "user", "content": solve_prompt(question, config.solve_instruction)},
-                {"role": "assistant", "content": solution},
-            ],
-        }
-        lines.append(json.dumps(record, ensure_ascii=False))
+    kept = kept_questions(store, config.questions)
+    lines, solutions = [], []
+    for k in kept:
+        for path, solution in enumerate(k.paths[: config.paths]):
+            solutions.append(solution)
+            record = {
+                "id": k.id,
+                "question": k.question,
+                "answer": k.answer,
+                "solution": solution,
+                "path": path,
+                "votes": k.counts,
+                "consensus": round(k.consensus, 4),
+                "messages": [
+                    {"role": "user", "content": solve_prompt(k.question, config.solve_instruction)},
+                    {"role": "assistant", "content": solution},
+                ],
+            }
+            lines.append(json.dumps(record, ensure_ascii=False))
     data_path = config.out / "data.jsonl"
     write_atomic(data_path, "".join(line + "\n" for line in lines))
+    pairs, pair_counts = pair_rows(config, store, kept)
+    pairs_path = config.out / PAIRS_FILE
+    write_atomic(pairs_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in pairs))
     stats = collect_stats(config, store, stop_reason=stop_reason, resumed=resumed, usage=usage)
     stats["export"] = {
         "rows": len(lines),
         "path": str(data_path),
+        "questions": len(kept),
+        "rows_per_question": _histogram(min(len(k.paths), config.paths) for k in kept),
         # What the training data teaches: a set of mostly one-step rows can teach a shortcut that a
         # multi-step benchmark punishes, so the profile is shown next to the benchmark's before training.
-        "depth_histogram": depth_histogram(solution_depth(row[3]) for row in rows),
+        "depth_histogram": depth_histogram(solution_depth(solution) for solution in solutions),
         # The same histogram for each --exclude benchmark that has solutions: both side by side.
         "benchmark_depth_histograms": {
             str(path): histogram
@@ -77,9 +92,23 @@ def export_run(
             if (histogram := file_depth_histogram(path)) is not None
         },
     }
+    probes = store.counters(PROBES)
+    stats["pairs"] = {
+        "written": len(pairs),
+        "path": str(pairs_path),
+        **pair_counts,
+        "mean_weight": round(sum(row["weight"] for row in pairs) / len(pairs), 4) if pairs else 0.0,
+        "probes_drawn": probes.get("drawn", 0),
+        "probe_tokens": probes.get("tokens", 0),
+    }
     stats_path = config.out / "stats.json"
     write_atomic(stats_path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
-    return GenerateResult(config.out, data_path, stats_path, stats)
+    return GenerateResult(config.out, data_path, stats_path, stats, pairs_path)
+
+
+def _histogram(values: Iterable[int]) -> dict[str, int]:
+    counts = Counter(values)
+    return {str(value): counts[value] for value in sorted(counts)}
 
 
 def collect_stats(
@@ -95,7 +124,7 @@ def collect_stats(
     bins = store.counters(counting.LABELS_CONSENSUS)
     with_answer = labels.get("with_answer", 0)
     wall, _, sessions = totals(store)
-    tokens = bait.get("tokens", 0) + votes.get("tokens", 0)
+    tokens = bait.get("tokens", 0) + votes.get("tokens", 0) + store.counters(PROBES).get("tokens", 0)
     stats: dict[str, Any] = {
         "stop_reason": stop_reason,
         "resumed": resumed,

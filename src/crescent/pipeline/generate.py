@@ -22,6 +22,8 @@ from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
 from crescent.pipeline.counting import count_candidate, recount
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.export import GenerateResult, export_run
+from crescent.pipeline.pairs import SCHEMA as PAIRS_SCHEMA
+from crescent.pipeline.pairs import draw_probes, kept_questions
 from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
@@ -30,8 +32,9 @@ from crescent.pipeline.tasks import (
     run_embed,
     samples_per_call,
 )
+from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
-from crescent.pipeline.vote import VotePlan, run_votes
+from crescent.pipeline.vote import VotePlan, outcomes_know_their_votes, run_votes
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, open_run
@@ -53,13 +56,31 @@ CREATE TABLE IF NOT EXISTS raw_bait (
   batch INTEGER PRIMARY KEY, candidates TEXT NOT NULL, vectors BLOB NOT NULL);
 """
     + VOTE_SCHEMA
+    + PAIRS_SCHEMA
     + SESSION_SCHEMA
 )
 
 
 def _count_old_rows(store: RunStore) -> None:
-    """Store version 3: steps keep their own counters; a run written before counts its rows once."""
+    """Store version 3: steps keep their own counters; a run written before counts its rows once.
+
+    The label counters read ``outcomes.votes_used`` (version 4), so an older store gets that column first.
+    """
+    outcomes_know_their_votes(store)
     recount(store)
+
+
+def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
+    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind a run (a rerun tops up);
+    probes for preference pairs are new, drawn at the default temperature unless a rerun says otherwise."""
+    config = store.get_meta("config")
+    if config is not None:
+        for name in GenerateConfig.SETTLING_FIELDS:
+            config.pop(name, None)
+        config.setdefault(
+            "pair_probe_temperature", GenerateConfig.model_fields["pair_probe_temperature"].default
+        )
+        store.set_meta("config", config)
 
 
 def generate(config: GenerateConfig, executor: Executor | None = None) -> GenerateResult:
@@ -78,11 +99,19 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
         produced=_produced_anything,
         executor=executor,
-        migrations=[(3, _count_old_rows)],
+        migrations=[(3, _count_old_rows), *VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
         with make_progress(config.quiet) as progress:
             stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
             _vote(config, run.store, run.executor, progress, run.session)
+            draw_probes(
+                config,
+                run.store,
+                run.executor,
+                kept_questions(run.store, config.questions),
+                run.session,
+                progress,
+            )
         backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
         result = export_run(config, run.store, stop_reason=stop_reason, resumed=run.resumed, usage=usage)

@@ -27,7 +27,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 import crescent.arithmetic as arithmetic
-from crescent.answers import extract_answer, normalize_answer, tally
+from crescent.answers import Tally, extract_answer, normalize_answer, tally
 from crescent.backends.base import Completion
 
 if TYPE_CHECKING:
@@ -84,6 +84,11 @@ class VoteOutcome:
     consensus: float
     counts: dict[str, int]
     answers: list[str | None]
+    paths: tuple[str, ...] = ()
+    """Winning solutions with distinct stated equations (``distinct_paths``), ``solution`` first."""
+    rejected: str | None = None
+    """The losing solution a preference pair contrasts with ``solution`` (``least_voted``)."""
+    rejected_votes: int = 0
 
 
 def counted_answers(completions: Sequence[Completion], policy: LabelPolicy) -> list[str | None]:
@@ -128,15 +133,50 @@ def decide(
         passing = [i for i, report in enumerate(reports) if report.holds]
         if not passing:
             return drop("arithmetic_error")
-        chosen = passing[0]
     else:
-        chosen = 0
+        passing = list(range(len(texts)))
+    chosen = passing[0]
     solution = texts[chosen]
     if policy.shortcut_filter and question is not None:
         report = reports[chosen] if reports else arithmetic.check(solution)
         if report.valid == 0 and copied_from_question(result.winner, question):
             return drop("shortcut")
-    return VoteOutcome(True, None, result.winner, solution, consensus, counts, answers)
+    loser = least_voted(result, completions)
+    rejected, rejected_votes = (None, 0) if loser is None else loser
+    paths = distinct_paths([texts[i] for i in passing])
+    return VoteOutcome(
+        True, None, result.winner, solution, consensus, counts, answers, paths, rejected, rejected_votes
+    )
+
+
+def distinct_paths(solutions: Sequence[str]) -> tuple[str, ...]:
+    """The first solution of each distinct list of stated equations (``arithmetic.equations``), in order.
+
+    Rewordings of one calculation are one path: training on them adds no new reasoning (RFT, arXiv
+    2308.01825, finds SFT gains grow with *distinct* paths).
+    """
+    seen: set[tuple[str, ...]] = set()
+    kept = []
+    for text in solutions:
+        signature = arithmetic.equations(text)
+        if signature not in seen:
+            seen.add(signature)
+            kept.append(text)
+    return tuple(kept)
+
+
+def least_voted(result: Tally, completions: Sequence[Completion]) -> tuple[str, int] | None:
+    """The losing vote with the fewest votes, and its answer's vote count: the ``rejected`` side of a
+    preference pair (ScPO, arXiv 2411.04109, contrasts the most- and least-consistent answers).
+
+    Only votes that voted can lose: a vote cut at the token cap (under ``drop_unfinished_votes``) or
+    without an answer says nothing about a wrong answer, so it is never rejected. Ties between losing
+    answers go to the one drawn first. None when every counted vote agrees.
+    """
+    if len(result.groups) < 2:
+        return None
+    fewest = min(result.groups[1:], key=lambda group: (group.count, group.indices[0]))
+    return completions[fewest.indices[0]].text.strip()[:MAX_SOLUTION_CHARS], fewest.count
 
 
 def copied_from_question(answer: str, question: str) -> bool:

@@ -3,8 +3,11 @@
 Votes are drawn in waves. With fixed voting one wave draws all K. With adaptive voting the first wave
 draws the fewest votes that could settle a question, and each later wave one more vote for the questions
 still open, until ``labels.settled`` says no further vote can change the outcome. Vote ``j`` of a
-question is always seeded the same way (``SampleRequest.first_index``), so an adaptive run's votes are a
-prefix of a fixed run's, and a run killed between waves resumes exactly where it stopped.
+question is always seeded the same way (from the run's seed, the question id and ``j``:
+``SampleRequest.first_index``), so an adaptive run's votes are a prefix of a fixed run's, a run killed
+between waves resumes exactly where it stopped, and a finished run rerun with another ``--votes`` (or
+``--adaptive-votes``) keeps every vote it drew: ``VotePlan.votes_used`` says which prefix of them a fresh
+run under the new plan would have decided on, and only the missing votes are drawn (a top-up).
 
 The same step labels generated questions (``generate``) and gold-answered ones (``audit``): both stores
 hold the ``votes`` and ``outcomes`` tables below.
@@ -38,8 +41,37 @@ CREATE TABLE IF NOT EXISTS votes (
   tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
 CREATE TABLE IF NOT EXISTS outcomes (
   question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
-  consensus REAL NOT NULL, counts TEXT NOT NULL);
+  consensus REAL NOT NULL, counts TEXT NOT NULL, votes_used INTEGER, paths TEXT, rejected TEXT,
+  rejected_votes INTEGER);
 """
+PLAN_META = "vote_plan"  # the plan the stored outcomes were decided under
+
+
+NEW_OUTCOME_COLUMNS = {
+    "votes_used": "INTEGER",
+    "paths": "TEXT",
+    "rejected": "TEXT",
+    "rejected_votes": "INTEGER",
+}
+
+
+def outcomes_know_their_votes(store: RunStore) -> None:
+    """Store version 4: a rerun may lower ``--votes``, so an outcome records how many of its question's
+    votes it rests on (older outcomes rest on all of them), and the paths and rejected solution export
+    writes (filled when the run resumes: its outcomes are decided again under the recorded plan).
+    Idempotent."""
+    columns = {row[1] for row in store.db.execute("PRAGMA table_info(outcomes)")}
+    for name, kind in NEW_OUTCOME_COLUMNS.items():
+        if name not in columns:
+            store.db.execute(f"ALTER TABLE outcomes ADD COLUMN {name} {kind}")
+    store.db.execute(
+        "UPDATE outcomes SET votes_used ="
+        " (SELECT COUNT(*) FROM votes WHERE question_id = outcomes.question_id) WHERE votes_used IS NULL"
+    )
+
+
+MIGRATIONS = [(4, outcomes_know_their_votes)]
+"""The vote tables' migrations, added by every driver whose store holds them (generate, audit)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +98,28 @@ class VotePlan:
             policy=LabelPolicy.from_config(config),
         )
 
+    def votes_used(self, drawn: Sequence[Completion]) -> int | None:
+        """How many of a question's drawn votes (always a prefix) its label rests on under this plan, or
+        None while it needs more.
+
+        A run under this plan decides after its first wave and after each later one, so the stored votes
+        of any earlier run (another K, adaptive or not) replay exactly what this run would have decided.
+        """
+        n = first_wave(self.votes) if self.adaptive else self.votes
+        while n <= len(drawn):
+            if n >= self.votes or settled(drawn[:n], self.votes, self.policy):
+                return n
+            n += 1
+        return None
+
+    def next_wave(self, drawn: int) -> int:
+        """Votes to draw next for a question that has ``drawn`` and is still open."""
+        return max(first_wave(self.votes) - drawn, 1) if self.adaptive else self.votes - drawn
+
+    def key(self) -> dict[str, Any]:
+        """What the stored outcomes depend on, besides the votes themselves."""
+        return {"votes": self.votes, "adaptive": self.adaptive, "policy": dict(self.policy.__dict__)}
+
 
 def vote_request(
     question_id: str, question: str, instruction: str, votes: int, seed: int, first_index: int = 0
@@ -89,12 +143,12 @@ def run_votes(
     label: str = "voting",
 ) -> None:
     """Vote on every ``(id, question)`` that has no outcome yet, writing each wave as it lands."""
-    relabel(store, plan.policy, dict(questions))
+    drawn = stored_votes_by_question(store)  # an earlier or interrupted run's votes are drawn already
+    settle_stored(store, plan, dict(questions), drawn)
     decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
     todo = [(qid, q) for qid, q in questions if qid not in decided]
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
-    # An interrupted run's votes of still-open questions are drawn already.
-    waves = _Waves(plan, store, dict(todo), stored_votes_by_question(store), lambda: progress.advance(bar, 1))
+    waves = _Waves(plan, store, dict(todo), drawn, lambda: progress.advance(bar, 1))
     while todo:
         keyed = [(qid, waves.request(qid)) for qid, _ in todo]
         for _ in sample_and_record(
@@ -119,7 +173,7 @@ class _Waves:
     def request(self, qid: str) -> SampleRequest:
         already = len(self.drawn.get(qid, []))
         plan = self.plan
-        wave = max(first_wave(plan.votes) - already, 1) if plan.adaptive else plan.votes - already
+        wave = plan.next_wave(already)
         return vote_request(qid, self.text[qid], plan.instruction, wave, plan.seed, first_index=already)
 
     def record(self, qid: str, completions: list[Completion]) -> int:
@@ -127,11 +181,11 @@ class _Waves:
         for completion in completions:
             _insert_vote(self.store, qid, len(votes), completion)
             votes.append(completion)
-        plan = self.plan
-        if len(votes) >= plan.votes or (plan.adaptive and settled(votes, plan.votes, plan.policy)):
-            outcome = decide(votes, plan.policy, self.text[qid])
-            insert_outcome(self.store, qid, outcome)
-            count_outcome(self.store, outcome, len(votes))
+        used = self.plan.votes_used(votes)
+        if used is not None:
+            outcome = decide(votes[:used], self.plan.policy, self.text[qid])
+            insert_outcome(self.store, qid, outcome, used)
+            count_outcome(self.store, outcome, used)
             self.kept += outcome.kept
             self.on_decided()
         else:
@@ -160,10 +214,10 @@ def _insert_vote(store: RunStore, qid: str, idx: int, completion: Completion) ->
     )
 
 
-def insert_outcome(store: RunStore, qid: str, outcome: VoteOutcome) -> None:
+def insert_outcome(store: RunStore, qid: str, outcome: VoteOutcome, votes_used: int) -> None:
     store.db.execute(
-        "INSERT OR REPLACE INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts,"
+        " votes_used, paths, rejected, rejected_votes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             qid,
             int(outcome.kept),
@@ -172,6 +226,10 @@ def insert_outcome(store: RunStore, qid: str, outcome: VoteOutcome) -> None:
             outcome.solution,
             outcome.consensus,
             json.dumps(outcome.counts, ensure_ascii=False),
+            votes_used,
+            json.dumps(list(outcome.paths), ensure_ascii=False),
+            outcome.rejected,
+            outcome.rejected_votes,
         ),
     )
 
@@ -186,19 +244,29 @@ def stored_votes_by_question(store: RunStore) -> dict[str, list[Completion]]:
     return drawn
 
 
-def relabel(store: RunStore, policy: LabelPolicy, questions: dict[str, str]) -> None:
-    """Re-decide every outcome from the stored votes under ``policy`` (no sampling), if it changed.
+def settle_stored(
+    store: RunStore, plan: VotePlan, questions: dict[str, str], drawn: dict[str, list[Completion]]
+) -> None:
+    """Decide, without sampling, every question whose stored votes already settle it under ``plan``.
 
-    Filters are a pure function of the votes, so a rerun with other filter options costs no model time.
+    When the plan differs from the one the outcomes were decided under (other label filters, another
+    ``--votes``, adaptive on or off), every outcome is decided again from the votes a fresh run under
+    this plan would have used; a question whose stored votes fall short is reopened, and the caller
+    tops it up. Filters and K change no vote, so relabelling costs no model time and keeps every vote.
     """
-    wanted = json.loads(json.dumps(policy.__dict__))
-    if store.get_meta("label_policy") == wanted:
-        return
-    drawn = stored_votes_by_question(store)
-    decided = [qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")]
+    wanted = json.loads(json.dumps(plan.key()))
+    changed = store.get_meta(PLAN_META) != wanted
+    decided = set() if changed else {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
     with store.transaction():
-        for qid in decided:
-            if qid in drawn and qid in questions:
-                insert_outcome(store, qid, decide(drawn[qid], policy, questions[qid]))
-        recount_outcomes(store)
-        store.set_meta("label_policy", wanted)
+        if changed:
+            store.db.execute("DELETE FROM outcomes")
+        settled_now = 0
+        for qid, text in questions.items():
+            used = None if qid in decided else plan.votes_used(drawn.get(qid, []))
+            if used is not None:
+                insert_outcome(store, qid, decide(drawn[qid][:used], plan.policy, text), used)
+                settled_now += 1
+        if changed or settled_now:
+            recount_outcomes(store)
+        store.set_meta(PLAN_META, wanted)
+        store.set_meta("label_policy", wanted["policy"])

@@ -1,8 +1,9 @@
 """``crescent export``: a finished generate or eval run as a Hugging Face dataset folder (data + card),
 optionally pushed to the Hub.
 
-The dataset files hold exactly the rows the run wrote (``data.jsonl`` / ``predictions.jsonl``); the card
-(README.md) says where they came from and how far to trust them, from the run's own counters.
+The dataset files hold exactly the rows the run wrote (``data.jsonl`` / ``predictions.jsonl``, and a
+generate run's ``pairs.jsonl`` as the ``pairs`` config); the card (README.md) says where they came from
+and how far to trust them, from the run's own counters.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from crescent.config import ExportConfig
 from crescent.errors import CrescentError
 from crescent.publish.card import write_card
-from crescent.publish.dataset import ROW_FILES, SPLITS, write_dataset
+from crescent.publish.dataset import EXTRA_CONFIGS, ROW_FILES, SPLITS, clear_data, write_dataset
 from crescent.publish.push import check_repo_id
 from crescent.runs import read_json, run_kind
 
@@ -51,8 +52,14 @@ def export_dataset(config: ExportConfig) -> ExportResult:
         check_repo_id(config.push_to_hub)
     audit = read_json(config.audit / "audit.json") if config.audit is not None else None
     _prepare(config)
+    clear_data(config.to)
     rows = write_dataset(config.run_dir / ROW_FILES[kind], config.to, config.format, SPLITS[kind])
-    license_id = write_card(config, kind, rows, audit)
+    extra = {}
+    for name, file in EXTRA_CONFIGS[kind].items():
+        path = config.run_dir / file
+        if path.is_file() and path.read_text().strip():  # a run from before pairs, or with none, has none
+            extra[name] = write_dataset(path, config.to, config.format, SPLITS[kind], name)
+    license_id = write_card(config, kind, rows, audit, extra)
     url = None
     if config.push_to_hub:
         if license_id == "other" and config.license is None:

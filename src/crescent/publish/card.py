@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from crescent.config import ExportConfig
-from crescent.publish.dataset import ROW_FILES, SPLITS, data_file
+from crescent.publish.dataset import PAIRS, ROW_FILES, SPLITS, data_file
 from crescent.publish.license import UNKNOWN, model_license
 from crescent.runs import SUMMARY_FILES, model_label, read_json, read_jsonl
 from crescent.store import write_atomic
@@ -50,8 +50,18 @@ def md_table(head: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_card(config: ExportConfig, kind: str, rows: int, audit: dict[str, Any] | None) -> str:
-    """Write ``config.to/README.md``; returns the license identifier it states."""
+def write_card(
+    config: ExportConfig,
+    kind: str,
+    rows: int,
+    audit: dict[str, Any] | None,
+    extra: dict[str, int] | None = None,
+) -> str:
+    """Write ``config.to/README.md``; returns the license identifier it states.
+
+    ``extra`` maps the other configs written (``pairs``) to their row counts.
+    """
+    extra = extra or {}
     summary = read_json(config.run_dir / SUMMARY_FILES[kind])
     run_config = summary.get("config", {})
     inherited = model_license(run_config.get("model"), run_config.get("backend", "llamacpp"))
@@ -75,6 +85,13 @@ def write_card(config: ExportConfig, kind: str, rows: int, audit: dict[str, Any]
                 "config_name": "default",
                 "data_files": [{"split": split, "path": data_file(split, config.format)}],
             }
+        ]
+        + [
+            {
+                "config_name": name,
+                "data_files": [{"split": split, "path": data_file(split, config.format, name)}],
+            }
+            for name in extra
         ],
     }
     examples = read_jsonl(config.run_dir / ROW_FILES[kind])[:EXAMPLES]
@@ -86,6 +103,7 @@ def write_card(config: ExportConfig, kind: str, rows: int, audit: dict[str, Any]
     body = _generate_body(summary, audit, source) if kind == "generate" else _eval_body(summary, source)
     parts = [
         body,
+        *([_pairs_text(summary, extra[PAIRS])] if PAIRS in extra else []),
         "## Example rows\n\n" + "\n".join(pre(row) for row in examples),
         "## Full config\n\n" + pre(yaml.safe_dump(run_config, sort_keys=False), cap=20_000),
     ]
@@ -135,7 +153,9 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             "## Reasoning depth\n\n" + _depth_text(stats["export"]),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
             "## Contamination\n\n" + _contamination(config, bait["rejected"]),
-            "## Columns\n\n`id`, `question`, `answer` (the voted label), `solution` (one winning sample), "
+            "## Columns\n\n`id` (the question's), `question`, `answer` (the voted label), `solution` (a "
+            "winning sample), `path` (0 = the label's own solution; with `--paths N` a question has up to N "
+            f"rows, one per winning solution whose stated equations differ: {_paths_text(stats)}), "
             "`votes` (answer -> count; a struct over every answer in the split, absent answers null, as "
             "`datasets` reads the run's data.jsonl), `consensus`, `messages` (user/assistant chat for SFT).",
             "## Limitations\n\n"
@@ -178,6 +198,33 @@ def _depth_text(export: dict[str, Any]) -> str:
 def _share(n: int, histogram: dict[str, int]) -> str:
     total = sum(histogram.values())
     return f"{n / total:.0%}" if total else "—"
+
+
+def _paths_text(stats: dict[str, Any]) -> str:
+    export = stats.get("export", {})
+    per_question = export.get("rows_per_question")
+    if not per_question:
+        return "not recorded for this run"
+    spread = ", ".join(f"{n} row{'s' * (n != '1')}: {q}" for n, q in per_question.items())
+    return f"--paths {stats.get('config', {}).get('paths', 1)}; questions by rows: {spread}"
+
+
+def _pairs_text(stats: dict[str, Any], rows: int) -> str:
+    pairs = stats.get("pairs", {})
+    return (
+        f"## Preference pairs (config `pairs`, {rows} rows)\n\n"
+        '`load_dataset(REPO, "pairs")` gives TRL\'s conversational preference format: `prompt` (the user '
+        "turn), `chosen` (the label's winning solution) and `rejected` (the losing vote with the fewest "
+        "votes; votes cut at the token cap or without an answer are never rejected), each a list of chat "
+        "messages, plus `weight` = (votes for chosen − votes for rejected) / votes the label rests on, "
+        "`id` (the question's, as in the default config), `answer`, `rejected_answer`, `votes_chosen`, "
+        "`votes_rejected`, `votes` and `rejected_from` (`votes`, or `probes`: extra solutions at "
+        "a higher temperature drawn only for questions every vote agreed on, which never change a label). "
+        f"From the votes: {pairs.get('from_votes', '?')}; from probes: {pairs.get('from_probes', '?')} "
+        f"({pairs.get('probes_drawn', 0)} probes drawn); unanimous questions left without a pair: "
+        f"{pairs.get('unanimous_without_pair', '?')}; mean weight {pairs.get('mean_weight', '?')}. The "
+        "chosen side is the model's own majority, not a verified answer: the pairs teach self-consistency."
+    )
 
 
 def _audit_text(audit: dict[str, Any] | None) -> str:

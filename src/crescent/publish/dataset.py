@@ -16,24 +16,34 @@ from crescent.errors import CrescentError
 
 ROW_FILES = {"generate": "data.jsonl", "eval": "predictions.jsonl"}
 SPLITS = {"generate": "train", "eval": "test"}
+PAIRS = "pairs"
+"""The second config of a generate export: ``pairs.jsonl``, whose columns differ from the rows'."""
+EXTRA_CONFIGS = {"generate": {PAIRS: "pairs.jsonl"}, "eval": {}}
 INSTALL_HINT = "pip install 'crescent-llm[train]'"
 
 
-def data_file(split: str, fmt: str) -> str:
+def data_file(split: str, fmt: str, config: str = "default") -> str:
     """The file's path inside the dataset folder (what the card's ``configs`` points to)."""
-    return f"data/{split}-00000-of-00001.parquet" if fmt == "parquet" else f"data/{split}.jsonl"
+    folder = "data" if config == "default" else f"data/{config}"
+    return f"{folder}/{split}-00000-of-00001.parquet" if fmt == "parquet" else f"{folder}/{split}.jsonl"
 
 
-def write_dataset(rows_path: Path, to: Path, fmt: Literal["parquet", "jsonl"], split: str) -> int:
-    """Write ``rows_path``'s rows under ``to/data/``; returns the row count."""
+def clear_data(to: Path) -> None:
+    """A re-export replaces the old files rather than mixing with them."""
+    data = to / "data"
+    if data.exists():
+        shutil.rmtree(data)
+
+
+def write_dataset(
+    rows_path: Path, to: Path, fmt: Literal["parquet", "jsonl"], split: str, config: str = "default"
+) -> int:
+    """Write ``rows_path``'s rows as ``config``'s ``split`` under ``to/data/``; returns the row count."""
     lines = [line for line in rows_path.read_text().splitlines() if line.strip()]
     if not lines:
         raise CrescentError(f"{rows_path} holds no rows, so there is nothing to export; check the run")
-    data = to / "data"
-    if data.exists():
-        shutil.rmtree(data)  # a re-export replaces the old files rather than mixing with them
-    data.mkdir(parents=True)
-    target = to / data_file(split, fmt)
+    target = to / data_file(split, fmt, config)
+    target.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "jsonl":
         shutil.copyfile(rows_path, target)
         return len(lines)
