@@ -16,9 +16,7 @@ from crescent.store import STORE_NAME
 TABLE = "CREATE TABLE IF NOT EXISTS work (x INTEGER);" + SCHEMA
 
 
-def _produced(store) -> bool:  # type: ignore[no-untyped-def]
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM work)"))
-
+WORK = {"work rows": "SELECT COUNT(*) FROM work"}
 
 def _open(out: Path, config: RunConfig, executor=None, fingerprint=None):  # type: ignore[no-untyped-def]
     return open_run(
@@ -27,7 +25,7 @@ def _open(out: Path, config: RunConfig, executor=None, fingerprint=None):  # typ
         kind="test",
         schema=TABLE,
         fingerprint=fingerprint or {"a": 1},
-        produced=_produced,
+        work=WORK,
         executor=executor,
     )
 

@@ -83,7 +83,7 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         kind="audit",
         schema=SCHEMA,
         fingerprint=values,
-        produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM votes)")),
+        work={"votes": "SELECT COUNT(*) FROM votes", "greedy answers": "SELECT COUNT(*) FROM greedy"},
         executor=executor,
     ) as run:
         questions = [(item.id, item.question) for item in selected]

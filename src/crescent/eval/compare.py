@@ -17,9 +17,13 @@ import numpy as np
 from crescent.config import CompareConfig
 from crescent.errors import CrescentError
 from crescent.eval.stats import discordant, mcnemar_exact, paired_bootstrap_ci, wilson_interval
+from crescent.owned_files import check_replaceable
 from crescent.pipeline.sources import read_jsonl
 
 PREDICTIONS = "predictions.jsonl"
+KIND = "crescent eval compare"
+"""The first key of every comparison: ``--out`` replaces only a file that starts with it."""
+SIGNATURE = f'"kind": "{KIND}"'
 
 
 def load_predictions(directory: Path) -> dict[str, tuple[bool, str | None]]:
@@ -61,6 +65,7 @@ def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int
     diff, low, high = paired_bootstrap_ci(xa, xb, resamples=resamples, seed=seed)
     a_only, b_only = discordant(xa, xb)
     return {
+        "kind": KIND,
         "a": str(dir_a),
         "b": str(dir_b),
         "n": n,
@@ -109,6 +114,7 @@ def compare(config: CompareConfig) -> CompareResult:
     """``compare_runs`` on the config's folders; the report is also written to ``config.out`` if set."""
     report = compare_runs(config.baseline, config.candidate, resamples=config.resamples, seed=config.seed)
     if config.out is not None:
+        check_replaceable(config.out, SIGNATURE, "--out", "comparison")
         try:
             config.out.parent.mkdir(parents=True, exist_ok=True)
             config.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

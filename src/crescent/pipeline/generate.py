@@ -56,6 +56,12 @@ CREATE TABLE IF NOT EXISTS raw_bait (
     + SESSION_SCHEMA
 )
 
+WORK = {
+    "decided bait candidates": "SELECT COUNT(*) FROM candidates",
+    "sampled bait batches awaiting dedup": "SELECT COUNT(*) FROM raw_bait",
+    "votes": "SELECT COUNT(*) FROM votes",
+}
+
 
 def _count_old_rows(store: RunStore) -> None:
     """Store version 3: steps keep their own counters; a run written before counts its rows once."""
@@ -76,7 +82,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         kind="generate",
         schema=SCHEMA,
         fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
-        produced=_produced_anything,
+        work=WORK,
         executor=executor,
         migrations=[(3, _count_old_rows)],
     ) as run:
@@ -93,10 +99,6 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
             f"(rejections: {reasons}); check --model and --bait-prompt"
         )
     return result
-
-
-def _produced_anything(store: RunStore) -> bool:
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)"))
 
 
 def _bait_and_dedup(
