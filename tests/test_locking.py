@@ -68,7 +68,7 @@ def test_the_kernel_releases_the_lock_of_a_killed_process(tmp_path: Path) -> Non
 def test_two_generate_runs_on_one_out_do_not_race(tmp_path: Path) -> None:
     """The first holds --out; the second stops at once with one line naming it, and the first finishes."""
     out = tmp_path / "run"
-    argv = ["generate", "--backend", "fake", "--model", "delay=0.02", "--questions", "6", "--votes", "3",
+    argv = ["generate", "--backend", "fake", "--model", "delay=0.5", "--questions", "6", "--votes", "3",
             "--quiet", "--out", str(out)]  # fmt: skip
     first = subprocess.Popen(
         [sys.executable, "-m", "crescent", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -104,7 +104,8 @@ def inputs(tmp_path: Path) -> Path:
         (["train", "--data", "{R}/chat.jsonl", "--out", "{R}/held"], "--out"),
         (["contamination", "--no-embeddings", "--data", "{R}/bench.jsonl", "--against", "{R}/bench.jsonl",
           "--out", "{R}/held"], "--out"),
-        (["improve", "--eval.backend", "fake", "--eval.data", "{R}/bench.jsonl", "--out", "{R}/held"], "--out"),
+        (["improve", "--eval.backend", "fake", "--eval.data", "{R}/bench.jsonl", "--out", "{R}/held"],
+         "--out"),
     ],
     ids=["generate", "eval", "audit", "train", "contamination", "improve"],
 )  # fmt: skip

@@ -93,11 +93,11 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
             if config.greedy:
                 _greedy(config, run.store, run.executor, selected, run.session)
         result = summarize(config, run.store, selected)
-    path = config.out / AUDIT_FILE
-    write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from crescent.eval.audit_report import write_audit_report
+        path = config.out / AUDIT_FILE  # written while --out is still held
+        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        from crescent.eval.audit_report import write_audit_report
 
-    report = write_audit_report(config.out, result)
+        report = write_audit_report(config.out, result)
     return AuditResult(config.out, path, report, result)
 
 
