@@ -83,8 +83,8 @@ class RunStore:
     def bind_config(self, fingerprint: dict[str, Any], holds_work: bool) -> bool:
         """Record the run's config, or check a rerun against it. Returns True when resuming.
 
-        A store that ``holds_work`` not (no committed work, whatever ended the last process) is rebound:
-        options that produced nothing have nothing to protect.
+        A store without committed work (``holds_work`` false, whatever ended the last process) is
+        rebound: options that produced nothing have nothing to protect.
         """
         stored = self.get_meta("config")
         if stored is None or not holds_work:

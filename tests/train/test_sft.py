@@ -197,7 +197,7 @@ def test_a_checkpoint_whose_save_was_cut_short_is_skipped_on_resume(
     else:
         state.write_text(state.read_text()[:40])
     assert last_complete_checkpoint(checkpoints) == checkpoints / "checkpoint-2"
-    assert describe_checkpoints(checkpoints) == "saved checkpoint checkpoint-2"
+    assert describe_checkpoints(checkpoints) == "saved checkpoint-2"
     result = train(tiny_config(tiny_model_dir, chat_data, out, max_steps=4, save_steps=2, threads=1))
     assert result.stats["resumed_from"] == "checkpoint-2" and result.stats["steps"] == 4
     assert last_complete_checkpoint(checkpoints) == partial  # the rerun's own save replaced the partial one

@@ -256,7 +256,7 @@ def last_complete_checkpoint(checkpoints: Path) -> Path | None:
 def describe_checkpoints(checkpoints: Path) -> str:
     """What an interrupted train keeps: its newest complete checkpoint."""
     last = last_complete_checkpoint(checkpoints)
-    return f"saved checkpoint {last.name}" if last else interrupts.NOTHING_SAVED
+    return f"saved {last.name}" if last else interrupts.NOTHING_SAVED
 
 
 def _record_run(out: Path, wanted: dict[str, Any]) -> None:
