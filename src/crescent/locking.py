@@ -76,6 +76,11 @@ def _acquire(directory: Path, option: str) -> int:
             raise CrescentError(
                 f"{directory} is in use by process {holder}; wait for it or use another {option}"
             ) from None
+        except OSError as exc:  # a file system without locks (some network mounts)
+            os.close(fd)
+            raise CrescentError(
+                f"cannot lock {path}: {exc.strerror}; use an {option} folder on a local disk"
+            ) from exc
         # A holder that failed early may have removed the file between our open and our lock: then we
         # hold a lock on a file nobody else will ever open, so start again on the current one.
         try:
