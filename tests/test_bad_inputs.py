@@ -1,19 +1,23 @@
 """Every bad input is one line on stderr, names what is wrong, exits non-zero and changes nothing.
 
 One matrix over generate, eval, train and contamination (fake backend; train fails before any model
-loads). Earlier runs of each command sit in the same folder, and every case checks that no file of
-theirs changed and that no new file or folder appeared: a failed command leaves no trace.
+loads), and the commands that write where they are told (export, report, eval compare). Earlier runs of
+each command sit in the same folder, and every case checks that no file of theirs changed and that no new
+file or folder appeared: a failed command leaves no trace. ``{R}/locked`` is held by this process, as
+if another command were writing it.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from crescent.cli import main
+from crescent.locking import LOCK_NAME, hold_folder
 
 GOOD_BENCH = [
     {"question": "Ava has 3 apples and buys 5 more. How many apples does Ava have now?", "answer": "8"},
@@ -42,7 +46,7 @@ def _jsonl(path: Path, rows: list[object]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Input files good and bad, and one finished run of each command, made once for the matrix."""
     root = tmp_path_factory.mktemp("inputs")
     _jsonl(root / "bench.jsonl", GOOD_BENCH)
@@ -71,6 +75,9 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "unknown.yaml").write_text("questionz: 3\n")
     (root / "latin1.yaml").write_bytes(b"votes: 3\nbait_prompt: caf\xe9\n")
+    (root / "dataset" / "data").mkdir(parents=True)  # a dataset folder crescent did not export
+    (root / "dataset" / "README.md").write_text("# my dataset\n")
+    (root / "dataset" / "data" / "train.jsonl").write_text('{"x": 1}\n')
     quiet = ["--backend", "fake", "--quiet"]
     for argv in (
         ["generate", *quiet, "--questions", "4", "--votes", "3", "--out", str(root / "gen")],
@@ -86,13 +93,15 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         finally:
             sys.argv = old
         assert exit_info.value.code == 0, argv
-    return root
+    with hold_folder(root / "locked"):
+        yield root
 
 
 GEN = ["generate", "--backend", "fake", "--quiet", "--questions", "4", "--votes", "3"]
 EVAL = ["eval", "--backend", "fake", "--quiet"]
 TRAIN = ["train", "--quiet", "--max-steps", "1"]
 CONTAM = ["contamination", "--quiet", "--no-embeddings"]
+EXPORT = ["export", "{R}/gen", "--format", "jsonl"]
 O1, O2, O3, O4 = (["--out", f"{{R}}/n{i}"] for i in range(1, 5))  # new folders that must stay absent
 
 # (id, argv with {R} for the inputs folder, words the one line must hold)
@@ -135,6 +144,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["bench.jsonl", "not a GGUF"]),
     ("gen-empty-prompt", [*GEN, "--bait-prompt", "", *O1], ["bait_prompt"]),
     ("gen-rerun-changed", [*GEN, "--vote-top-p", "0.5", "--out", "{R}/gen"], ["different config", "top_p"]),
+    ("gen-out-in-use", [*GEN, "--out", "{R}/locked"], ["{R}/locked is in use by process", "another --out"]),
     # eval
     ("eval-data-missing", [*EVAL, "-d", "{R}/nope.jsonl", *O2], ["nope.jsonl", "not found"]),
     ("eval-data-latin1", [*EVAL, "-d", "{R}/latin1.jsonl", *O2], ["latin1.jsonl:2", "UTF-8"]),
@@ -159,6 +169,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("eval-data-markup", [*EVAL, "-d", "{R}/[/x]b.jsonl", *O2], ["[/x]b.jsonl"]),
     ("eval-rerun-changed", [*EVAL, "-d", "{R}/bench.jsonl", "--votes", "3", "--out", "{R}/ev"],
      ["different config", "votes"]),
+    ("eval-out-in-use", [*EVAL, "-d", "{R}/bench.jsonl", "--out", "{R}/locked"],
+     ["{R}/locked is in use by process", "another --out"]),
     ("eval-temperature", [*EVAL, "-d", "{R}/bench.jsonl", "--temperature", "9", *O2],
      ["temperature"]),
     # train (every case fails before a model loads)
@@ -176,6 +188,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("train-out-foreign", [*TRAIN, "-d", "{R}/chat.jsonl", "--out", "{R}/foreign"], ["foreign", "not empty"]),
     ("train-out-unwritable", [*TRAIN, "-d", "{R}/chat.jsonl", "--out", "/proc/crescent-train"],
      ["/proc/crescent-train"]),
+    ("train-out-in-use", [*TRAIN, "-d", "{R}/chat.jsonl", "--out", "{R}/locked"],
+     ["{R}/locked is in use by process", "another --out"]),
     ("train-batch-zero", [*TRAIN, "-d", "{R}/chat.jsonl", "--batch-size", "0", *O3],
      ["batch_size"]),
     ("train-dtype", [*TRAIN, "-d", "{R}/chat.jsonl", "--gguf-dtype", "q9", *O3],
@@ -196,8 +210,26 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["foreign", "not empty"]),
     ("contam-rerun-changed", [*CONTAM, "-d", "{R}/gen/data.jsonl", "-a", "{R}/bench.jsonl", "--ngram", "8",
                               "--out", "{R}/co"], ["different options", "ngram"]),
+    ("contam-out-in-use", [*CONTAM, "-d", "{R}/bench.jsonl", "-a", "{R}/bench.jsonl", "-o", "{R}/locked"],
+     ["{R}/locked is in use by process", "another --out"]),
     ("contam-openai-no-url", ["contamination", "--quiet", "--backend", "openai", "-d", "{R}/bench.jsonl",
                               "-a", "{R}/bench.jsonl", *O4], ["--base-url"]),
+    # export: only into a new or empty folder, or its own earlier export; never over the run
+    ("export-to-a-dataset-folder", [*EXPORT, "--to", "{R}/dataset"],
+     ["{R}/dataset", "no export of", "--overwrite"]),
+    ("export-to-the-runs-parent", [*EXPORT, "--to", "{R}", "--overwrite"], ["contains the run folder"]),
+    ("export-into-the-run", [*EXPORT, "--to", "{R}/gen/ds", "--overwrite"], ["is inside the run folder"]),
+    ("export-to-the-run", [*EXPORT, "--to", "{R}/gen", "--overwrite"], ["is the run folder itself"]),
+    ("export-to-in-use", [*EXPORT, "--to", "{R}/locked"],
+     ["{R}/locked is in use by process", "another --to"]),
+    # report and compare write a file only where no other file is, or over their own kind of output
+    ("report-out-store", ["report", "{R}/gen", "--out", "{R}/gen/run.sqlite"],
+     ["run.sqlite", "not a report"]),
+    ("report-out-data", ["report", "{R}/gen", "--out", "{R}/gen/data.jsonl"], ["data.jsonl", "not a report"]),
+    ("compare-out-data", ["eval", "compare", "{R}/ev", "{R}/ev", "--out", "{R}/gen/data.jsonl"],
+     ["data.jsonl", "not a comparison"]),
+    ("compare-out-report", ["eval", "compare", "{R}/ev", "{R}/ev", "--out", "{R}/ev/results.json"],
+     ["results.json", "not a comparison"]),
 ]  # fmt: skip
 
 
@@ -207,7 +239,7 @@ def _snapshot(root: Path) -> dict[str, bytes | None]:
     return {
         str(p.relative_to(root)): None if p.is_dir() else p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if not p.name.startswith("run.sqlite")
+        if not p.name.startswith("run.sqlite") and p.name != LOCK_NAME  # a lock file holds its last PID
     }
 
 
@@ -229,4 +261,4 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
 def test_the_matrix_is_big_enough() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
-    assert len(CASES) >= 40 and commands == {"generate", "eval", "train", "contamination"}
+    assert len(CASES) >= 40 and commands == {"generate", "eval", "train", "contamination", "export", "report"}

@@ -10,14 +10,13 @@ from crescent.backends.fake import FakeBackend
 from crescent.config import RunConfig
 from crescent.errors import CrescentError
 from crescent.executors.local import LocalExecutor
-from crescent.session import SCHEMA, open_run
-from crescent.store import STORE_NAME
+from crescent.session import SCHEMA, describe_saved, open_run
+from crescent.store import STORE_NAME, RunStore
 
 TABLE = "CREATE TABLE IF NOT EXISTS work (x INTEGER);" + SCHEMA
 
 
-def _produced(store) -> bool:  # type: ignore[no-untyped-def]
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM work)"))
+WORK = {"work rows": "SELECT COUNT(*) FROM work"}
 
 
 def _open(out: Path, config: RunConfig, executor=None, fingerprint=None):  # type: ignore[no-untyped-def]
@@ -27,7 +26,7 @@ def _open(out: Path, config: RunConfig, executor=None, fingerprint=None):  # typ
         kind="test",
         schema=TABLE,
         fingerprint=fingerprint or {"a": 1},
-        produced=_produced,
+        work=WORK,
         executor=executor,
     )
 
@@ -67,3 +66,21 @@ def test_only_an_executor_made_here_is_closed(tmp_path: Path) -> None:
     with _open(tmp_path / "run", RunConfig(backend="fake"), executor=given) as run:
         assert run.executor is given
     assert closed == []
+
+
+def test_a_store_left_without_work_binds_nothing(tmp_path: Path) -> None:
+    """What kill -9 (or the watchdog's hard exit) during the first batch leaves: a bound store, no work."""
+    out = tmp_path / "run"
+    config = RunConfig(backend="fake", model="dim=8")
+    out.mkdir()
+    store = RunStore(out, TABLE, kind="test")
+    store.bind_config({"a": 1}, holds_work=False)
+    store.close()  # no discard: the process died
+    with _open(out, config, fingerprint={"a": 2}) as run:
+        assert not run.resumed
+        with run.store.transaction():
+            run.store.db.execute("INSERT INTO work VALUES (1)")
+    with pytest.raises(CrescentError, match="different config"), _open(out, config, fingerprint={"a": 1}):
+        pass
+    assert describe_saved(out / STORE_NAME, WORK) == "saved 1 work rows"
+    assert describe_saved(tmp_path / "none" / STORE_NAME, WORK) == "nothing was saved"

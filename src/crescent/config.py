@@ -583,6 +583,11 @@ class ExportConfig(BaseModel):
     run_dir: Path = Field(..., description="folder of a finished generate or eval run")
     to: Path = Field(..., description="dataset folder to write: README.md (the card) and data/")
     format: Literal["parquet", "jsonl"] = Field("parquet", description="data file format")
+    overwrite: bool = Field(
+        False,
+        description="write into a --to that holds other files: its README.md and data/ are replaced "
+        "(never the run folder, nor a folder inside or above it)",
+    )
     push_to_hub: str | None = Field(None, description="also upload to this Hub dataset repo (OWNER/NAME)")
     private: bool = Field(False, description="create the Hub repo private (with --push-to-hub)")
     license: str | None = Field(

@@ -1,24 +1,30 @@
 """One invocation of a resumable run (generate, eval, audit): its lifecycle and its meter.
 
-``open_run`` is the order every driver needs: inputs are read by the caller, ``--out`` is checked, the
-backend is loaded, and only then is the config bound to the store, so a typo in ``--model`` never locks
-the folder; a run that fails before producing anything leaves no store behind, so the corrected command
-starts afresh. ``Session`` meters wall time and tokens per invocation: a run's throughput is its tokens
-over the wall time that produced them, summed over every invocation that did work, so a run resumed
-three times still reports an honest tokens/s.
+``open_run`` is the order every driver needs: inputs are read by the caller, ``--out`` is checked and
+locked against a second process, the backend is loaded, and only then is the config bound to the store,
+so a typo in ``--model`` never ties the folder to it; a run that fails before producing anything leaves
+no store behind, so the corrected command starts afresh. Each driver names its work tables (``work``),
+which decides whether a store holds work and what an interrupt message says was saved.
+
+``Session`` meters wall time and tokens per invocation: a run's throughput is its tokens over the wall
+time that produced them, summed over every invocation that did work, so a run resumed three times still
+reports an honest tokens/s.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crescent import interrupts
 from crescent.executors import Executor, create_executor
-from crescent.store import Migration, RunStore, check_out_dir, probe_writable
+from crescent.locking import hold_folder
+from crescent.store import STORE_NAME, Migration, RunStore, check_out_dir, probe_writable
 
 if TYPE_CHECKING:
     from crescent.config import RunConfig
@@ -55,6 +61,11 @@ class OpenRun:
     resumed: bool
 
 
+Work = dict[str, str]
+"""What a driver has saved, as ``{noun: SQL count}``, e.g. ``{"scored items": "SELECT COUNT(*) FROM items"}``:
+a store where every count is 0 holds no work."""
+
+
 @contextmanager
 def open_run(
     config: RunConfig,
@@ -63,38 +74,60 @@ def open_run(
     kind: str,
     schema: str,
     fingerprint: dict[str, Any],
-    produced: Callable[[RunStore], bool],
+    work: Work,
     executor: Executor | None = None,
     migrations: Sequence[Migration] = (),
 ) -> Iterator[OpenRun]:
     """The executor (made here unless given) and the bound store of one invocation, closed on exit.
 
-    ``produced(store)`` says whether the run holds any work; on failure a new run that holds none is
-    discarded.
+    ``--out`` stays locked until the block ends. On failure a store this invocation created that holds
+    no work is discarded.
     """
     check_out_dir(out)
     probe_writable(out)
-    owns_executor = executor is None
-    store: RunStore | None = None
-    resumed = False
+    with interrupts.reporting(lambda: describe_saved(out / STORE_NAME, work)), hold_folder(out):
+        owns_executor = executor is None
+        store: RunStore | None = None
+        resumed = False
+        try:
+            if executor is None:
+                executor = create_executor(
+                    config.executor, config, workers=config.workers, address=config.ray_address
+                )
+            store = RunStore(out, schema, kind=kind, migrations=migrations)
+            resumed = store.bind_config(fingerprint, holds_work=any(count_work(store.db, work).values()))
+            yield OpenRun(store, executor, Session(store), resumed)
+        except BaseException:
+            if store is not None and not resumed and not any(count_work(store.db, work).values()):
+                store.discard()
+                store = None
+            raise
+        finally:
+            if owns_executor and executor is not None:
+                executor.close()
+            if store is not None:
+                store.close()
+
+
+def count_work(db: sqlite3.Connection, work: Work) -> dict[str, int]:
+    return {noun: int(db.execute(sql).fetchone()[0]) for noun, sql in work.items()}
+
+
+def describe_saved(path: Path, work: Work) -> str:
+    """What the store at ``path`` holds, read on a connection of its own: the interrupt watchdog calls
+    this from another thread while the main one may be stuck, and only committed work counts."""
+    if not path.is_file():
+        return interrupts.NOTHING_SAVED
     try:
-        if executor is None:
-            executor = create_executor(
-                config.executor, config, workers=config.workers, address=config.ray_address
-            )
-        store = RunStore(out, schema, kind=kind, migrations=migrations)
-        resumed = store.bind_config(fingerprint)
-        yield OpenRun(store, executor, Session(store), resumed)
-    except BaseException:
-        if store is not None and not resumed and not produced(store):
-            store.discard()
-            store = None
-        raise
-    finally:
-        if owns_executor and executor is not None:
-            executor.close()
-        if store is not None:
-            store.close()
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        try:
+            counts = count_work(db, work)
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return "what was saved could not be read"
+    saved = [f"{n} {noun}" for noun, n in counts.items() if n]
+    return "saved " + ", ".join(saved) if saved else interrupts.NOTHING_SAVED
 
 
 def totals(store: RunStore) -> tuple[float, int, int]:

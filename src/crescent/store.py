@@ -8,7 +8,9 @@ export) off the writer's back.
 
 A run binds its config only once its inputs are read and its backend is loaded, and a run that fails
 before producing anything removes its store again (``discard``): a typo in ``--model`` or a missing
-``--base-url`` must not lock ``--out`` to the mistaken options.
+``--base-url`` must not lock ``--out`` to the mistaken options. A store left holding no work by a process
+that could not clean up (kill -9, or the interrupt watchdog's hard exit) binds nothing either: the next
+run rebinds it to its own options.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from crescent.errors import CrescentError
+from crescent.locking import LOCK_NAME
 
 STORE_NAME = "run.sqlite"
 SCHEMA_VERSION = 4
@@ -38,7 +41,6 @@ class RunStore:
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self.kind = kind
-        self.created_dir = not self.directory.exists()
         self.created_store = not self.path.exists()
         _prepare_directory(self.directory)
         try:
@@ -78,10 +80,14 @@ class RunStore:
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
 
-    def bind_config(self, fingerprint: dict[str, Any]) -> bool:
-        """Record the run's config, or check a rerun against it. Returns True when resuming."""
+    def bind_config(self, fingerprint: dict[str, Any], holds_work: bool) -> bool:
+        """Record the run's config, or check a rerun against it. Returns True when resuming.
+
+        A store without committed work (``holds_work`` false, whatever ended the last process) is
+        rebound: options that produced nothing have nothing to protect.
+        """
         stored = self.get_meta("config")
-        if stored is None:
+        if stored is None or not holds_work:
             self.set_meta("config", fingerprint)
             return False
         from crescent.config import check_same_config
@@ -112,15 +118,12 @@ class RunStore:
         self.db.close()
 
     def discard(self) -> None:
-        """Remove a store this invocation created (and its folder, if created too and now empty)."""
+        """Remove a store this invocation created (the folder lock removes a folder it created)."""
         self.close()
         if not self.created_store:
             return
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        if self.created_dir:
-            with contextlib.suppress(OSError):  # not empty: someone else wrote there meanwhile
-                self.directory.rmdir()
 
 
 def probe_writable(directory: Path) -> None:
@@ -151,10 +154,15 @@ def check_out_dir(directory: Path) -> None:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise CrescentError(f"--out {directory} is a file, not a directory; choose a directory path")
-    if directory.is_dir() and any(directory.iterdir()) and not (directory / STORE_NAME).exists():
+    if directory.is_dir() and holds_files(directory) and not (directory / STORE_NAME).exists():
         raise CrescentError(
             f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
         )
+
+
+def holds_files(directory: Path) -> bool:
+    """Does ``directory`` hold anything besides crescent's lock file (which any run leaves behind)?"""
+    return any(p.name != LOCK_NAME for p in Path(directory).iterdir())
 
 
 def _label_options_leave_the_fingerprint(store: RunStore) -> None:
@@ -202,7 +210,7 @@ def _prepare_directory(directory: Path) -> None:
         raise CrescentError(
             f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
         ) from exc
-    if any(directory.iterdir()) and not (directory / STORE_NAME).exists():
+    if holds_files(directory) and not (directory / STORE_NAME).exists():
         raise CrescentError(
             f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
         )

@@ -211,7 +211,7 @@ def test_cli_export_and_refusals(tmp_path: Path) -> None:
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "notes.txt").write_text("mine")
-    with pytest.raises(CrescentError, match="holds other files"):
+    with pytest.raises(CrescentError, match="holds files that no export"):
         export_dataset(ExportConfig(run_dir=run, to=busy))
 
 

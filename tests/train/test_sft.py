@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,13 @@ from crescent.backends.hf_loading import load_model
 from crescent.cli import app
 from crescent.config import TrainConfig
 from crescent.errors import ConfigMismatch, CrescentError
-from crescent.train.sft import make_trainer, read_chat_rows, train
+from crescent.train.sft import (
+    describe_checkpoints,
+    last_complete_checkpoint,
+    make_trainer,
+    read_chat_rows,
+    train,
+)
 
 from .conftest import ROWS
 
@@ -170,3 +177,35 @@ def test_unloadable_model_is_one_clear_error(chat_data: Path, tmp_path: Path) ->
     fake_gguf.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(CrescentError, match="cannot load a"):
         train(tiny_config(fake_gguf, chat_data, tmp_path / "c"))
+
+
+@pytest.mark.parametrize("damage", ["no-state", "half-state"])
+def test_a_checkpoint_whose_save_was_cut_short_is_skipped_on_resume(
+    tiny_model_dir: Path, chat_data: Path, tmp_path: Path, damage: str
+) -> None:
+    """Old behaviour: every rerun picked the newest folder, loaded the model, and failed on its missing
+    ``trainer_state.json``. The trainer writes that file last: without it (or with half of it) the save
+    did not finish, and the checkpoint before it is the one to resume."""
+    out = tmp_path / "run"
+    train(tiny_config(tiny_model_dir, chat_data, out, max_steps=2, save_steps=2, threads=1))
+    checkpoints = out / "checkpoints"
+    partial = checkpoints / "checkpoint-4"
+    shutil.copytree(checkpoints / "checkpoint-2", partial)  # a later save, stopped before its state
+    state = partial / "trainer_state.json"
+    if damage == "no-state":
+        state.unlink()
+    else:
+        state.write_text(state.read_text()[:40])
+    assert last_complete_checkpoint(checkpoints) == checkpoints / "checkpoint-2"
+    assert describe_checkpoints(checkpoints) == "saved checkpoint-2"
+    result = train(tiny_config(tiny_model_dir, chat_data, out, max_steps=4, save_steps=2, threads=1))
+    assert result.stats["resumed_from"] == "checkpoint-2" and result.stats["steps"] == 4
+    assert last_complete_checkpoint(checkpoints) == partial  # the rerun's own save replaced the partial one
+
+
+def test_no_complete_checkpoint_means_a_fresh_start(tmp_path: Path) -> None:
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-x").mkdir()
+    assert last_complete_checkpoint(tmp_path) is None
+    assert describe_checkpoints(tmp_path) == "nothing was saved"

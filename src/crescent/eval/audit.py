@@ -84,7 +84,7 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         kind="audit",
         schema=SCHEMA,
         fingerprint=values,
-        produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM votes)")),
+        work={"votes": "SELECT COUNT(*) FROM votes", "greedy answers": "SELECT COUNT(*) FROM greedy"},
         executor=executor,
         migrations=[*VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
@@ -95,11 +95,11 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
             if config.greedy:
                 _greedy(config, run.store, run.executor, selected, run.session)
         result = summarize(config, run.store, selected)
-    path = config.out / AUDIT_FILE
-    write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    from crescent.eval.audit_report import write_audit_report
+        path = config.out / AUDIT_FILE  # written while --out is still held
+        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        from crescent.eval.audit_report import write_audit_report
 
-    report = write_audit_report(config.out, result)
+        report = write_audit_report(config.out, result)
     return AuditResult(config.out, path, report, result)
 
 

@@ -18,9 +18,13 @@ from crescent.config import CompareConfig
 from crescent.errors import CrescentError
 from crescent.eval.by_depth import paired_by_depth, worse_buckets
 from crescent.eval.stats import paired_difference
+from crescent.owned_files import check_replaceable
 from crescent.pipeline.sources import read_jsonl
 
 PREDICTIONS = "predictions.jsonl"
+KIND = "crescent eval compare"
+"""The first key of every comparison: ``--out`` replaces only a file that starts with it."""
+SIGNATURE = f'"kind": "{KIND}"'
 
 
 class Prediction(NamedTuple):
@@ -71,6 +75,7 @@ def compare_runs(dir_a: Path, dir_b: Path, *, resamples: int = 10_000, seed: int
     xa = np.array([a[i].correct for i in shared], dtype=bool)
     xb = np.array([b[i].correct for i in shared], dtype=bool)
     report: dict[str, Any] = {
+        "kind": KIND,
         "a": str(dir_a),
         "b": str(dir_b),
         "only_in_a": len(a) - len(shared),
@@ -148,6 +153,7 @@ def compare(config: CompareConfig) -> CompareResult:
     """``compare_runs`` on the config's folders; the report is also written to ``config.out`` if set."""
     report = compare_runs(config.baseline, config.candidate, resamples=config.resamples, seed=config.seed)
     if config.out is not None:
+        check_replaceable(config.out, SIGNATURE, "--out", "comparison")
         try:
             config.out.parent.mkdir(parents=True, exist_ok=True)
             config.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -28,10 +28,11 @@ import numpy as np
 
 from crescent.config import ContaminationConfig, fingerprint
 from crescent.errors import ConfigMismatch, CrescentError
+from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256, read_jsonl
 from crescent.progress import console
 from crescent.similarity import MAX_TEXT_CHARS, NgramIndex, VectorIndex, center_and_normalize
-from crescent.store import write_atomic
+from crescent.store import holds_files, write_atomic
 
 if TYPE_CHECKING:
     from crescent.backends.base import Backend
@@ -126,6 +127,18 @@ def check_contamination(config: ContaminationConfig, backend: Backend | None = N
             f"the embedding check centers on the mean of the benchmark questions, and --against has only "
             f"{len(benchmark)}; add more benchmark rows or pass --no-embeddings"
         )
+    with hold_folder(config.out):
+        return _flag_and_write(config, backend, generated, against, benchmark, options)
+
+
+def _flag_and_write(
+    config: ContaminationConfig,
+    backend: Backend | None,
+    generated: list[Question],
+    against: list[Path],
+    benchmark: list[Question],
+    options: dict[str, Any],
+) -> ContaminationResult:
     flagged = _ngram_flags(config.ngram, generated, benchmark)
     if config.embeddings:
         owns = backend is None
@@ -158,7 +171,7 @@ def _check_out(out: Path, options: dict[str, Any]) -> None:
     if out.exists() and not out.is_dir():
         raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
     summary_path = out / "summary.json"
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or not holds_files(out):
         return
     if not summary_path.is_file():
         raise CrescentError(

@@ -81,7 +81,7 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
         kind="eval",
         schema=SCHEMA,
         fingerprint=_fingerprint(config),
-        produced=lambda store: bool(store.scalar("SELECT EXISTS (SELECT 1 FROM items)")),
+        work={"scored items": "SELECT COUNT(*) FROM items", "answers": "SELECT COUNT(*) FROM outputs"},
         executor=executor,
     ) as run:
         _score(config, run, selected, shots)

@@ -60,6 +60,12 @@ CREATE TABLE IF NOT EXISTS raw_bait (
     + SESSION_SCHEMA
 )
 
+WORK = {
+    "decided bait candidates": "SELECT COUNT(*) FROM candidates",
+    "sampled bait batches awaiting dedup": "SELECT COUNT(*) FROM raw_bait",
+    "votes": "SELECT COUNT(*) FROM votes",
+}
+
 
 def _count_old_rows(store: RunStore) -> None:
     """Store version 3: steps keep their own counters; a run written before counts its rows once.
@@ -97,7 +103,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         kind="generate",
         schema=SCHEMA,
         fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
-        produced=_produced_anything,
+        work=WORK,
         executor=executor,
         migrations=[(3, _count_old_rows), *VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
@@ -122,10 +128,6 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
             f"(rejections: {reasons}); check --model and --bait-prompt"
         )
     return result
-
-
-def _produced_anything(store: RunStore) -> bool:
-    return bool(store.scalar("SELECT EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM raw_bait)"))
 
 
 def _bait_and_dedup(

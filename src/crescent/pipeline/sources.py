@@ -1,21 +1,44 @@
-"""Reading user JSONL files (benchmarks, exclusion lists) with errors that name file, line and field."""
+"""Reading user JSONL files (benchmarks, exclusion lists) with errors that name file, line and field.
+
+A command reads each input twice, to fingerprint it and to use it, and a pipe (``--data <(...)``, a FIFO)
+can be read only once: ``open_input`` keeps the bytes of the first read of such a file for the rest of
+the process, so the fingerprint and the rows come from the very same input.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from crescent.errors import CrescentError
+
+_PIPED: dict[str, bytes] = {}  # path -> bytes of an input that cannot be read a second time
+
+
+def open_input(path: Path) -> BinaryIO:
+    """``path`` opened for reading; a pipe's bytes are read once and replayed to every later reader."""
+    key = str(path)
+    if key in _PIPED:
+        return io.BytesIO(_PIPED[key])
+    handle = Path(path).open("rb")  # noqa: SIM115 (returned to the caller, who closes it)
+    if stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        return handle
+    with handle:
+        _PIPED[key] = handle.read()
+    return io.BytesIO(_PIPED[key])
 
 
 def read_jsonl(path: Path, required: tuple[str, ...] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, row)``; a bad line stops with its file and line number."""
     path = Path(path)
     try:
-        handle = path.open("rb")  # bytes, decoded per line, so a bad byte is reported with its line
+        handle = open_input(path)  # bytes, decoded per line, so a bad byte is reported with its line
     except FileNotFoundError as exc:
         raise CrescentError(f"data file not found: {path}") from exc
     except OSError as exc:
@@ -74,7 +97,7 @@ def file_sha256(path: Path) -> str:
     """Content digest: a resumed run knows it reads the very same file, wherever it was moved."""
     digest = hashlib.sha256()
     try:
-        with Path(path).open("rb") as handle:
+        with open_input(Path(path)) as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as exc:

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from crescent.config import ExportConfig
 from crescent.errors import CrescentError
+from crescent.locking import hold_folder
 from crescent.publish.card import write_card
 from crescent.publish.dataset import EXTRA_CONFIGS, ROW_FILES, SPLITS, clear_data, write_dataset
 from crescent.publish.push import check_repo_id
+from crescent.publish.target import check_target, mark_export
 from crescent.runs import read_json, run_kind
 
 
@@ -51,15 +53,18 @@ def export_dataset(config: ExportConfig) -> ExportResult:
     if config.push_to_hub:
         check_repo_id(config.push_to_hub)
     audit = read_json(config.audit / "audit.json") if config.audit is not None else None
-    _prepare(config)
-    clear_data(config.to)
-    rows = write_dataset(config.run_dir / ROW_FILES[kind], config.to, config.format, SPLITS[kind])
-    extra = {}
-    for name, file in EXTRA_CONFIGS[kind].items():
-        path = config.run_dir / file
-        if path.is_file() and path.read_text().strip():  # a run from before pairs, or with none, has none
-            extra[name] = write_dataset(path, config.to, config.format, SPLITS[kind], name)
-    license_id = write_card(config, kind, rows, audit, extra)
+    check_target(config)
+    with hold_folder(config.to, "--to"):
+        check_target(config)  # again, now that no other export can be writing there
+        mark_export(config.to, config.run_dir)  # first, so an interrupted export is still recognised
+        clear_data(config.to)  # a checked target: empty, or an export of this same run (or --overwrite)
+        rows = write_dataset(config.run_dir / ROW_FILES[kind], config.to, config.format, SPLITS[kind])
+        extra = {}
+        for name, file in EXTRA_CONFIGS[kind].items():
+            path = config.run_dir / file
+            if path.is_file() and path.read_text().strip():  # a run from before pairs, or with none
+                extra[name] = write_dataset(path, config.to, config.format, SPLITS[kind], name)
+        license_id = write_card(config, kind, rows, audit, extra)
     url = None
     if config.push_to_hub:
         if license_id == "other" and config.license is None:
@@ -71,22 +76,3 @@ def export_dataset(config: ExportConfig) -> ExportResult:
 
         url = push(config.to, config.push_to_hub, private=config.private)
     return ExportResult(config.to, kind, rows, license_id, url, config.format, config.license is not None)
-
-
-def _prepare(config: ExportConfig) -> None:
-    """Refuse to write into the run itself or over unrelated files; re-exporting over an export is fine."""
-    to = config.to
-    if to.resolve() == config.run_dir.resolve():
-        raise CrescentError(f"--to {to} is the run folder itself; pass a new folder for the dataset")
-    if to.exists() and not to.is_dir():
-        raise CrescentError(f"--to {to} is a file; pass a folder for the dataset")
-    if to.is_dir():
-        foreign = sorted(p.name for p in to.iterdir() if p.name not in {"README.md", "data", ".cache"})
-        if foreign:
-            raise CrescentError(
-                f"--to {to} holds other files ({', '.join(foreign[:3])}); pass an empty or new folder"
-            )
-    try:
-        to.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrescentError(f"cannot create --to {to}: {exc.strerror}; choose a writable path") from exc

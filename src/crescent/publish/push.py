@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 from crescent.errors import CrescentError
+from crescent.locking import LOCK_NAME
+from crescent.publish.target import MARKER
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
@@ -42,7 +44,7 @@ def push(folder: Path, repo_id: str, *, private: bool) -> str:
             folder_path=str(folder),
             repo_type="dataset",
             commit_message="crescent export",
-            ignore_patterns=[".cache/*"],
+            ignore_patterns=[".cache/*", LOCK_NAME, MARKER],  # crescent's own bookkeeping stays local
         )
     except Exception as exc:  # the network boundary: any failure is one line, the folder stays
         detail = " ".join(str(exc).split())[:200]

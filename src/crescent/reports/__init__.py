@@ -11,7 +11,8 @@ from pathlib import Path
 
 from crescent.config import ReportConfig
 from crescent.errors import CrescentError
-from crescent.reports.html import write_page
+from crescent.owned_files import check_replaceable
+from crescent.reports.html import SIGNATURE, write_page
 from crescent.runs import run_kind
 
 REPORT_FILE = "report.html"
@@ -25,6 +26,8 @@ def write_run_report(run_dir: Path, out: Path | None = None) -> tuple[str, Path]
     path = Path(out) if out is not None else run_dir / REPORT_FILE
     if path.is_dir():
         raise CrescentError(f"--out {path} is a folder; pass a file path such as {path / REPORT_FILE}")
+    if out is not None:  # the default path is the run's own report
+        check_replaceable(path, SIGNATURE, "--out", "report")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return kind, write_page(path, document)

@@ -14,6 +14,8 @@ from typing import Any
 from crescent.store import write_atomic
 
 MAX_TEXT = 2000  # characters of one model text shown in a report
+SIGNATURE = '<meta name="generator" content="crescent report">'
+"""In every page's head: ``report --out`` replaces only a file that carries it (``owned_files``)."""
 
 STYLE = """
 body{font-family:sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#222}
@@ -64,7 +66,7 @@ def page(title: str, *parts: str, script: str = "") -> str:
     """A whole document: inline style, optional inline script, no external assets."""
     js = f"<script>{script}</script>" if script else ""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{text(title)}</title>'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{SIGNATURE}<title>{text(title)}</title>'
         f"<style>{STYLE}</style></head><body><h1>{text(title)}</h1>{''.join(parts)}{js}</body></html>\n"
     )
 

@@ -24,6 +24,7 @@ from crescent.config import (
     fingerprint,
 )
 from crescent.eval.compare import compare_runs
+from crescent.locking import hold_folder
 from crescent.store import write_atomic
 
 ROUNDS_FILE = "rounds.json"
@@ -54,7 +55,12 @@ class ImproveResult:
 
 
 def improve(config: ImproveConfig) -> ImproveResult:
-    config.out.mkdir(parents=True, exist_ok=True)
+    """Run (or resume) every round; ``--out`` stays locked against a second improve until the end."""
+    with hold_folder(config.out):
+        return _rounds(config)
+
+
+def _rounds(config: ImproveConfig) -> ImproveResult:
     _bind(config)
     trainee = config.student or config.model  # the model whose weights change
     teacher_gguf = config.model

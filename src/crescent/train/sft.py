@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
 
+from crescent import interrupts
 from crescent.config import TrainConfig, check_same_config, fingerprint
 from crescent.errors import CrescentError
+from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256, read_jsonl
-from crescent.store import STORE_NAME, probe_writable, write_atomic
+from crescent.store import STORE_NAME, holds_files, probe_writable, write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from crescent.backends.hf_loading import LoadedModel
 
 ROLES = ("system", "user", "assistant")
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # the trainer's folder names
 RECORD = "train_config.json"  # what shaped the run: a folder holding it is a train run
 MAX_CONTENT_CHARS = (
     100_000  # training rows are untrusted text too: refuse absurd ones instead of tokenizing them
@@ -104,8 +108,6 @@ def train(config: TrainConfig) -> TrainResult:
     """
     import torch
 
-    from crescent.backends.hf_loading import load_model
-
     torch.set_num_threads(config.threads or default_threads())
     if config.quiet:
         _silence_progress_bars()
@@ -113,6 +115,13 @@ def train(config: TrainConfig) -> TrainResult:
     out = Path(config.out)
     checkpoints = out / "checkpoints"
     check_train_out(out)
+    with hold_folder(out), interrupts.reporting(lambda: describe_checkpoints(checkpoints)):
+        return _train(config, rows, out, checkpoints)
+
+
+def _train(config: TrainConfig, rows: list[dict], out: Path, checkpoints: Path) -> TrainResult:
+    from crescent.backends.hf_loading import load_model
+
     wanted, resume_from = _resume_point(config, out, checkpoints)
     loaded = load_model(config.model)
     _record_run(out, wanted)
@@ -196,7 +205,7 @@ def check_train_out(out: Path) -> None:
     """Refuse an ``--out`` train cannot or must not write into, before any model time is spent."""
     if out.exists() and not out.is_dir():
         raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
-    if out.is_dir() and any(out.iterdir()) and not (out / RECORD).is_file():
+    if out.is_dir() and holds_files(out) and not (out / RECORD).is_file():
         what = "another crescent command's run" if (out / STORE_NAME).exists() else "files of its own"
         raise CrescentError(
             f"--out {out} is not empty and holds no crescent train run (it holds {what}); "
@@ -211,12 +220,10 @@ def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[di
     The data is compared by content, not by the path as typed: ``--data ./d.jsonl`` and
     ``--data /abs/d.jsonl`` are the same run, and an edited file at the same path is not.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     wanted = fingerprint(config, TrainConfig.RESUMABLE_CHANGES | {"data"})
     wanted["data_sha256"] = file_sha256(config.data)
     record = out / RECORD
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    last = last_complete_checkpoint(checkpoints)
     if last and record.is_file():
         try:
             saved = json.loads(record.read_text(encoding="utf-8"))
@@ -224,7 +231,32 @@ def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[di
             raise CrescentError(f"{record} is unreadable ({exc}); use a new --out") from exc
         saved.pop("data", None)  # records before 0.2 also held the path as typed
         check_same_config(saved, wanted, out)
-    return wanted, Path(last) if last else None
+    return wanted, last
+
+
+def last_complete_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest ``checkpoint-N`` whose save finished.
+
+    The trainer writes ``trainer_state.json`` last, and not atomically, so a save cut short by a signal
+    or a kill leaves a folder without it (or with half of it); resuming from such a folder loads the model
+    and then fails, on every rerun. The one before it is complete.
+    """
+    if not checkpoints.is_dir():
+        return None
+    numbered = [(int(m.group(1)), p) for p in checkpoints.iterdir() if (m := _CHECKPOINT.fullmatch(p.name))]
+    for _, folder in sorted(numbered, reverse=True):
+        try:
+            json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return folder
+    return None
+
+
+def describe_checkpoints(checkpoints: Path) -> str:
+    """What an interrupted train keeps: its newest complete checkpoint."""
+    last = last_complete_checkpoint(checkpoints)
+    return f"saved {last.name}" if last else interrupts.NOTHING_SAVED
 
 
 def _record_run(out: Path, wanted: dict[str, Any]) -> None:

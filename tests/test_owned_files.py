@@ -1,0 +1,52 @@
+"""``report --out`` and ``eval compare --out`` replace only an earlier output of their own kind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fixture_runs import eval_run, generate_run
+
+from crescent.config import CompareConfig
+from crescent.errors import CrescentError
+from crescent.eval.compare import compare
+from crescent.owned_files import check_replaceable
+from crescent.reports import write_run_report
+
+
+def test_only_a_file_with_the_signature_may_be_replaced(tmp_path: Path) -> None:
+    check_replaceable(tmp_path / "new.txt", "SIG", "--out", "thing")
+    (tmp_path / "ours.txt").write_text("header SIG\nbody")
+    check_replaceable(tmp_path / "ours.txt", "SIG", "--out", "thing")
+    (tmp_path / "theirs.txt").write_text("notes")
+    with pytest.raises(CrescentError, match=r"--out .*theirs.txt exists and is not a thing crescent wrote"):
+        check_replaceable(tmp_path / "theirs.txt", "SIG", "--out", "thing")
+    with pytest.raises(CrescentError, match="is a folder"):
+        check_replaceable(tmp_path, "SIG", "--out", "thing")
+
+
+def test_report_out_refreshes_a_report_and_never_overwrites_run_files(tmp_path: Path) -> None:
+    run = generate_run(tmp_path / "run", poison=False)
+    page = tmp_path / "page.html"
+    write_run_report(run, page)
+    write_run_report(run, page)  # its own earlier report: refreshed
+    for victim in ("run.sqlite", "data.jsonl", "stats.json"):
+        before = (run / victim).read_bytes()
+        with pytest.raises(CrescentError, match="not a report crescent wrote"):
+            write_run_report(run, run / victim)
+        assert (run / victim).read_bytes() == before
+
+
+def test_compare_out_refreshes_a_comparison_and_never_overwrites_run_files(tmp_path: Path) -> None:
+    run = eval_run(tmp_path)
+    out = tmp_path / "ab.json"
+    config = CompareConfig(baseline=run, candidate=run, out=out)
+    compare(config)
+    assert json.loads(out.read_text())["kind"] == "crescent eval compare"
+    compare(config)
+    for victim in ("predictions.jsonl", "results.json"):
+        before = (run / victim).read_bytes()
+        with pytest.raises(CrescentError, match="not a comparison crescent wrote"):
+            compare(CompareConfig(baseline=run, candidate=run, out=run / victim))
+        assert (run / victim).read_bytes() == before
