@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 USAGE_COUNTERS = (
@@ -163,8 +163,11 @@ class TimedExecutor:
         self.inner.close()
 
 
-def install(meter: PhaseMeter) -> None:
-    """Time dedup decisions and store transactions in this process (the benchmark's child only)."""
+def install(meter: PhaseMeter) -> Callable[[], None]:
+    """Time dedup decisions and store transactions in this process; returns the function that undoes it.
+
+    The benchmark's child process never undoes it; tests do.
+    """
     import crescent.pipeline.generate as generate_module
     from crescent.store import RunStore
 
@@ -193,3 +196,9 @@ def install(meter: PhaseMeter) -> None:
             meter.committed[phase] += 1
 
     RunStore.transaction = timed_transaction
+
+    def uninstall() -> None:
+        generate_module.Deduplicator = plain
+        RunStore.transaction = original
+
+    return uninstall
