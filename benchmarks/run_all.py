@@ -123,14 +123,14 @@ def main() -> None:
     args = _parse()
     from crescent.models import check_gguf, resolve_model
 
-    try:
+    try:  # a bad --model or --data costs one line, before any model time is spent
         model_path = str(check_gguf(resolve_model(args.model)))
+        first_question = throughput.first_question(args.data)
     except CrescentError as exc:
         sys.exit(f"error: {exc}")
     out = args.out or results_path(args.model)
     started, load_before = time.time(), os.getloadavg()
     n_ctx = BackendConfig.model_fields["n_ctx"].default
-    first_question = throughput.first_question(args.data)
     raw_args = (model_path, args.threads, args.vote_max_tokens, first_question)
 
     raw_before = _timed("raw llama.cpp batched decode", throughput.raw_batched_tok_s, *raw_args)
