@@ -31,6 +31,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 
+from crescent.threads import apply_thread_policy  # noqa: E402
+
+# Before llama.cpp or torch load OpenMP, and inherited by every child: each engine measured here waits
+# for work the way crescent's CLI makes llama.cpp wait (passively), so none is favoured by the setting.
+apply_thread_policy()
+
 import dedup  # noqa: E402
 import peak  # noqa: E402
 import references  # noqa: E402
