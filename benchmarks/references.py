@@ -48,6 +48,8 @@ def hf_votes(model_path: str, threads: int, spec: dict) -> dict:
         for question in spec["questions"]
         for _ in range(spec["votes"])
     ]
+    # A turn ends at EOS or, in ChatML models (SmolLM2, Qwen2.5), at either end marker, as the models'
+    # own generation configs list them; a tokenizer read from a GGUF names only one of them as EOS.
     stops = {t for t in (tokenizer.eos_token_id, tokenizer.pad_token_id) if t is not None}
     stops |= set(
         tokenizer.convert_tokens_to_ids(
