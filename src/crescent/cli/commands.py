@@ -14,6 +14,7 @@ import typer
 from pydantic import BaseModel
 
 from crescent import config as c
+from crescent.cli.help import ReadableGroupHelp, ReadableHelp
 from crescent.cli.options import config_command
 from crescent.progress import console
 
@@ -69,12 +70,14 @@ def _command(spec: Spec) -> Callable[..., None]:
 
 def register(app: typer.Typer) -> None:
     for name, spec in COMMANDS.items():
-        app.command(name)(_command(spec))
+        app.command(name, cls=ReadableHelp)(_command(spec))
     for name, (help_text, subcommands) in GROUPS.items():
         scores = name == "eval"  # `eval` itself scores: its callback runs unless a subcommand is given
-        group = typer.Typer(help=help_text, no_args_is_help=True, invoke_without_command=scores)
+        group = typer.Typer(
+            help=help_text, no_args_is_help=True, invoke_without_command=scores, cls=ReadableGroupHelp
+        )
         if scores:
             group.callback()(_command(EVAL))
         for sub, spec in subcommands.items():
-            group.command(sub)(_command(spec))
+            group.command(sub, cls=ReadableHelp)(_command(spec))
         app.add_typer(group, name=name)

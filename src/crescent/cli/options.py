@@ -66,7 +66,8 @@ def field_parameter(name: str, field: FieldInfo, section: str = "") -> inspect.P
     aliases = () if section else ALIASES.get(name, ())
     decls = (f"{flag}/--no-{flag[2:]}" if annotation is bool else flag, *aliases)
     help_text = escape(f"{description} [default: {_default_text(field)}]")
-    option = typer.Option(*decls, help=help_text, show_default=False)
+    panel = f"{section} options (--{section}.*)" if section else None
+    option = typer.Option(*decls, help=help_text, show_default=False, rich_help_panel=panel)
     key = f"{section}__{name}" if section else name
     return inspect.Parameter(key, KW, default=None, annotation=Annotated[annotation | None, option])
 
