@@ -190,6 +190,11 @@ class GenerateConfig(VotingConfig):
     exclude: list[Path] = Field(
         default_factory=list, description="JSONL files whose questions must not be produced"
     )
+    questions_from: Path | None = Field(
+        None,
+        description="vote on the 'question' of each line of this JSONL file, in order, instead of bait "
+        "+ dedup (the seed-dataset baseline); its answers are never read",
+    )
 
     @field_validator("questions")
     @classmethod
@@ -219,6 +224,7 @@ class GenerateConfig(VotingConfig):
                 "out",
                 "questions",
                 "max_attempts",
+                "questions_from",  # the file's sha256 binds the run instead: it may move, not change
                 "quiet",
                 "executor",
                 "ray_address",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
 from crescent.pipeline import counting
+from crescent.pipeline.given import source_stats
 from crescent.prompts import solve_prompt
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
@@ -86,6 +87,7 @@ def collect_stats(
     stats: dict[str, Any] = {
         "stop_reason": stop_reason,
         "resumed": resumed,
+        "source": source_stats(config, store),
         "bait": {
             "attempts": attempts,
             "cleaned": cleaned,
