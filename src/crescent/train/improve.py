@@ -11,10 +11,12 @@ stopped; a finished step is recognised by its output file and skipped.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crescent import runs
 from crescent.config import (
     EvalConfig,
     GenerateConfig,
@@ -27,6 +29,8 @@ from crescent.eval.compare import compare_runs
 from crescent.store import write_atomic
 
 ROUNDS_FILE = "rounds.json"
+CONFIG_FILE = "improve_config.json"  # the run's options (its fingerprint): written first, read on resume
+_ROUND_DIR = re.compile(r"round-(\d+)")
 _RESUMABLE = frozenset({"quiet", "threads", "out"})
 
 
@@ -54,22 +58,18 @@ class ImproveResult:
 def improve(config: ImproveConfig) -> ImproveResult:
     config.out.mkdir(parents=True, exist_ok=True)
     _bind(config)
-    trainee = config.student or config.model  # the model whose weights change
-    teacher_gguf = config.model
-    current_gguf, current_train_source = trainee, trainee
+    options = config.model_dump(mode="json")
     rounds_path = config.out / ROUNDS_FILE
-    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, current_gguf, 0))]
+    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, config.student or config.model, 0))]
     write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")  # progress is readable after every round
     for r in range(1, config.rounds + 1):
         base = config.out / f"round-{r}"
-        data_model = teacher_gguf if config.student else current_gguf
-        data = _generate(config, data_model, base / "data", r)
-        trained = _train(config, current_train_source, data, base / "train")
-        current_train_source = str(trained / "model")
-        gguf = trained / "model.gguf"
-        current_gguf = str(gguf) if gguf.exists() else current_train_source
-        eval_dir = _evaluate(config, current_gguf, r)
-        rounds.append(_round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained))
+        models = round_models(options, config.out, r)
+        data = _generate(config, models["teacher"], base / "data", r)
+        trained = _train(config, models["student"], data, base / "train")
+        eval_dir = _evaluate(config, _trained_model(trained), r)
+        record = _round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained)
+        rounds.append(record | {"teacher": _label(models["teacher"]), "student": _label(models["student"])})
         write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
     from crescent.reports.html import write_page
     from crescent.reports.improve import render_rounds
@@ -80,9 +80,52 @@ def improve(config: ImproveConfig) -> ImproveResult:
     return ImproveResult(config.out, rounds_path, report_path, rounds)
 
 
+def round_models(options: dict[str, Any], out: Path, r: int) -> dict[str, str | None]:
+    """Which model writes round ``r``'s data (teacher) and whose weights it trains (student).
+
+    Self-improvement: the model of the previous round is both. Distillation (``--student``): the fixed
+    ``--model`` teaches, the student trained so far learns. ``options`` is the improve config as JSON,
+    so ``crescent export`` of a round's data can say the same from ``improve_config.json`` alone.
+    ``None`` is the embedded model.
+    """
+    start = options.get("student") or options.get("model")
+    previous = out / f"round-{r - 1}" / "train"
+    student = start if r == 1 else str(previous / "model")
+    if options.get("student"):
+        teacher = options.get("model")
+    else:
+        teacher = start if r == 1 else _trained_model(previous)
+    return {"teacher": teacher, "student": student}
+
+
+def data_round(data_dir: Path) -> dict[str, Any] | None:
+    """``{"round", "distillation", "teacher", "student"}`` when ``data_dir`` is a round's data folder of
+    an improve run (so ``crescent export`` of it can say who taught whom); ``None`` for any other run."""
+    data_dir = Path(data_dir).absolute()
+    match = _ROUND_DIR.fullmatch(data_dir.parent.name)
+    options_path = data_dir.parent.parent / CONFIG_FILE
+    if data_dir.name != "data" or match is None or not options_path.is_file():
+        return None
+    r = int(match[1])
+    options = json.loads(options_path.read_text())
+    models = round_models(options, data_dir.parent.parent, r)
+    labels = {role: _label(model) for role, model in models.items()}
+    return {"round": r, "distillation": bool(options.get("student")), **labels}
+
+
+def _trained_model(train_dir: Path) -> str:
+    """A trained round's model: its GGUF for llama.cpp when one was written, else the HF folder."""
+    gguf = train_dir / "model.gguf"
+    return str(gguf if gguf.exists() else train_dir / "model")
+
+
+def _label(model: str | None) -> str:
+    return runs.model_label({"model": model})
+
+
 def _bind(config: ImproveConfig) -> None:
     """Refuse to resume a run directory that holds an improve run with other options."""
-    marker = config.out / "improve_config.json"
+    marker = config.out / CONFIG_FILE
     current = fingerprint(config, _RESUMABLE)
     if marker.exists():
         check_same_config(json.loads(marker.read_text()), current, config.out)
