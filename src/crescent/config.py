@@ -555,6 +555,15 @@ class ImproveConfig(BaseModel):
     eval: EvalSection  # type: ignore[valid-type]
 
 
+class DistillConfig(ImproveConfig):
+    """``crescent distill``: ``improve`` with a student, spelled out: --model (the teacher) writes and
+    labels the data each round, --student is trained on it and evaluated. The same driver and run folder
+    as ``crescent improve --model TEACHER --student STUDENT`` (either command resumes the other's run)."""
+
+    model: str | None = Field(None, description="the teacher (GGUF path); empty = embedded SmolLM2-135M")
+    student: str = Field(..., description="the model trained on the teacher's data (GGUF path or HF folder)")
+
+
 class ExportConfig(BaseModel):
     """``crescent export``: a generate run's kept rows (or an eval's predictions) as a Hugging Face dataset
     folder with a dataset card, optionally pushed to the Hub."""

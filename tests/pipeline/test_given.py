@@ -104,6 +104,9 @@ def test_rerun_with_more_questions_extends_like_a_fresh_run(tmp_path: Path) -> N
     assert extended.stats["resumed"] and extended.stats["sessions"] == 2
     assert extended.data_path.read_text() == fresh.data_path.read_text()
     assert extended.stats["bait"] == fresh.stats["bait"] and extended.stats["vote"]["votes_drawn"] == 18
+    assert (
+        generate(_config(tmp_path / "run", source, questions=6)).stats["sessions"] == 2
+    )  # no work, no session
 
 
 def test_a_changed_file_is_refused_a_moved_one_is_not(tmp_path: Path) -> None:

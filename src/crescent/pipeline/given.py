@@ -64,6 +64,7 @@ def take_questions(config: GenerateConfig, store: RunStore, source: QuestionFile
         questions = read_questions(path)
         excluded_keys.update(normalized_key(q) for q in questions)
         excluded_ngrams.add_all(questions)
+    first = read
     with store.transaction():
         store.set_meta(
             META_KEY, {"path": str(source.path), "sha256": source.sha256, "rows": len(source.questions)}
@@ -99,7 +100,8 @@ def take_questions(config: GenerateConfig, store: RunStore, source: QuestionFile
                 store, cleaned=kept_text is not None, accepted=reason is None, reason=reason, tokens=0
             )
             read += 1
-        session.commit(0)
+        if read > first:  # a rerun that reads nothing is no session (session.py)
+            session.commit(0)
     return "target_reached" if accepted >= config.questions else FILE_EXHAUSTED
 
 

@@ -25,6 +25,7 @@ from crescent.config import (
     check_same_config,
     fingerprint,
 )
+from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
 from crescent.store import write_atomic
 
@@ -66,6 +67,11 @@ def improve(config: ImproveConfig) -> ImproveResult:
         base = config.out / f"round-{r}"
         models = round_models(options, config.out, r)
         data = _generate(config, models["teacher"], base / "data", r)
+        if not data.stat().st_size:  # training on nothing would fail with a message about train's --data
+            raise CrescentError(
+                f"round {r}: the teacher kept no rows in {data.parent} (its stats.json says why); "
+                "rerun in a new --out with more --generate.questions or looser label filters"
+            )
         trained = _train(config, models["student"], data, base / "train")
         eval_dir = _evaluate(config, _trained_model(trained), r)
         record = _round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained)
@@ -204,6 +210,7 @@ def _round_record(
     if data_dir is not None:
         stats = json.loads((data_dir / "stats.json").read_text())
         record["data"] = {
+            "source": runs.questions_source(stats),
             "rows": stats["export"]["rows"],
             "accepted": stats["bait"]["accepted"],
             "attempts": stats["bait"]["attempts"],
