@@ -98,7 +98,7 @@ def write_card(config: ExportConfig, kind: str, rows: int, audit: dict[str, Any]
 
 def _taught(run_dir: Any) -> str:
     """Round data of an improve run: which model wrote it (teacher) and which was trained on it."""
-    from crescent.train.improve import data_round
+    from crescent.train.rounds import data_round
 
     r = data_round(run_dir)
     if r is None:

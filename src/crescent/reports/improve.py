@@ -12,7 +12,7 @@ from typing import Any
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
 from crescent.runs import model_label, read_json, read_jsonl
-from crescent.train.improve import CONFIG_FILE
+from crescent.train.rounds import CONFIG_FILE
 
 SAMPLE_ROWS = 5
 

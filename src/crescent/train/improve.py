@@ -11,7 +11,6 @@ stopped; a finished step is recognised by its output file and skipped.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,9 @@ from crescent.config import (
 from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
 from crescent.store import write_atomic
+from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_model
 
 ROUNDS_FILE = "rounds.json"
-CONFIG_FILE = "improve_config.json"  # the run's options (its fingerprint): written first, read on resume
-_ROUND_DIR = re.compile(r"round-(\d+)")
 _RESUMABLE = frozenset({"quiet", "threads", "out"})
 
 
@@ -73,9 +71,9 @@ def improve(config: ImproveConfig) -> ImproveResult:
                 "rerun in a new --out with more --generate.questions or looser label filters"
             )
         trained = _train(config, models["student"], data, base / "train")
-        eval_dir = _evaluate(config, _trained_model(trained), r)
+        eval_dir = _evaluate(config, trained_model(trained), r)
         record = _round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained)
-        rounds.append(record | {"teacher": _label(models["teacher"]), "student": _label(models["student"])})
+        rounds.append(record | {"teacher": label(models["teacher"]), "student": label(models["student"])})
         write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
     from crescent.reports.html import write_page
     from crescent.reports.improve import render_rounds
@@ -84,49 +82,6 @@ def improve(config: ImproveConfig) -> ImproveResult:
         config.out / "report.html", render_rounds(config.out, rounds, config.model_dump(mode="json"))
     )
     return ImproveResult(config.out, rounds_path, report_path, rounds)
-
-
-def round_models(options: dict[str, Any], out: Path, r: int) -> dict[str, str | None]:
-    """Which model writes round ``r``'s data (teacher) and whose weights it trains (student).
-
-    Self-improvement: the model of the previous round is both. Distillation (``--student``): the fixed
-    ``--model`` teaches, the student trained so far learns. ``options`` is the improve config as JSON,
-    so ``crescent export`` of a round's data can say the same from ``improve_config.json`` alone.
-    ``None`` is the embedded model.
-    """
-    start = options.get("student") or options.get("model")
-    previous = out / f"round-{r - 1}" / "train"
-    student = start if r == 1 else str(previous / "model")
-    if options.get("student"):
-        teacher = options.get("model")
-    else:
-        teacher = start if r == 1 else _trained_model(previous)
-    return {"teacher": teacher, "student": student}
-
-
-def data_round(data_dir: Path) -> dict[str, Any] | None:
-    """``{"round", "distillation", "teacher", "student"}`` when ``data_dir`` is a round's data folder of
-    an improve run (so ``crescent export`` of it can say who taught whom); ``None`` for any other run."""
-    data_dir = Path(data_dir).absolute()
-    match = _ROUND_DIR.fullmatch(data_dir.parent.name)
-    options_path = data_dir.parent.parent / CONFIG_FILE
-    if data_dir.name != "data" or match is None or not options_path.is_file():
-        return None
-    r = int(match[1])
-    options = json.loads(options_path.read_text())
-    models = round_models(options, data_dir.parent.parent, r)
-    labels = {role: _label(model) for role, model in models.items()}
-    return {"round": r, "distillation": bool(options.get("student")), **labels}
-
-
-def _trained_model(train_dir: Path) -> str:
-    """A trained round's model: its GGUF for llama.cpp when one was written, else the HF folder."""
-    gguf = train_dir / "model.gguf"
-    return str(gguf if gguf.exists() else train_dir / "model")
-
-
-def _label(model: str | None) -> str:
-    return runs.model_label({"model": model})
 
 
 def _bind(config: ImproveConfig) -> None:
