@@ -243,3 +243,35 @@ def test_distill_the_embedded_gguf_into_a_different_gguf_student_with_lora(tmp_p
         data_stats["sessions"],
         data_stats["tokens_generated"],
     )
+
+
+@pytest.mark.slow
+def test_distill_killed_while_training_resumes_from_its_checkpoint(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """``crescent distill`` killed with SIGKILL inside the train step: the rerun keeps the teacher's data,
+    resumes the student's training from its newest checkpoint and finishes the round."""
+    out = tmp_path / "run"
+    values = _config(tiny_model_dir, tmp_path, out) | {"rounds": 1, "student": str(tiny_model_dir)}
+    values["train"] = {"max_steps": 6, "batch_size": 1, "save_steps": 1}
+    cfg_path = tmp_path / "distill.yaml"
+    cfg_path.write_text(yaml.safe_dump(values))
+    cmd = [sys.executable, "-m", "crescent", "distill", "--config", str(cfg_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    first = out / "round-1" / "train" / "checkpoints" / "checkpoint-1" / "trainer_state.json"
+    deadline = time.monotonic() + 300
+    while not first.exists():
+        assert proc.poll() is None, proc.stderr.read().decode()[-800:]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    data = (out / "round-1" / "data" / "data.jsonl").read_text()
+    assert not (out / "round-1" / "train" / "train_stats.json").exists()
+
+    subprocess.run(cmd, check=True, capture_output=True)
+    stats = json.loads((out / "round-1" / "train" / "train_stats.json").read_text())
+    assert stats["resumed_from"] and "checkpoint-" in stats["resumed_from"] and stats["steps"] == 6
+    assert (out / "round-1" / "data" / "data.jsonl").read_text() == data
+    rounds = json.loads((out / "rounds.json").read_text())
+    assert rounds[1]["student"] == str(tiny_model_dir) and rounds[1]["train"]["steps"] == 6
