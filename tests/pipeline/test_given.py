@@ -59,6 +59,7 @@ def test_votes_on_the_first_questions_in_file_order_without_their_answers(tmp_pa
     }
     assert stats["stop_reason"] == "target_reached" and stats["bait"]["attempts"] == 5
     assert stats["bait"]["tokens"] == 0 and stats["vote"]["questions"] == 5
+    assert "5 questions, 5 rows read from --questions-from;" in result.describe()
 
 
 def test_more_questions_than_the_file_takes_all_of_it_and_says_so(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from crescent.backends.base import Usage
 from crescent.pipeline import counting
 from crescent.pipeline.given import source_stats
 from crescent.prompts import solve_prompt
+from crescent.runs import from_file
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
@@ -30,9 +31,10 @@ class GenerateResult:
 
     def describe(self) -> str:
         s = self.stats
+        read = "rows read from --questions-from" if from_file(s) else "bait samples"
         return (
             f"done ({s['stop_reason']}): {s['export']['rows']} rows from {s['bait']['accepted']} questions, "
-            f"{s['bait']['attempts']} bait samples; {s['tokens_generated']} tokens in {s['wall_s']} s "
+            f"{s['bait']['attempts']} {read}; {s['tokens_generated']} tokens in {s['wall_s']} s "
             f"({s['tokens_per_s']} tok/s)"
         )
 
