@@ -209,6 +209,11 @@ class GenerateConfig(VotingConfig):
         "a rejected one (0 = off; they never change a label)",
     )
     pair_probe_temperature: float = Field(1.2, ge=0.0, le=2.0, description="temperature of --pair-probes")
+    questions_from: Path | None = Field(
+        None,
+        description="vote on the 'question' of each line of this JSONL file, in order, instead of bait "
+        "+ dedup (the seed-dataset baseline); its answers are never read",
+    )
 
     @field_validator("questions")
     @classmethod
@@ -241,6 +246,7 @@ class GenerateConfig(VotingConfig):
                 "out",
                 "questions",
                 "max_attempts",
+                "questions_from",  # the file's sha256 binds the run instead: it may move, not change
                 "quiet",
                 "executor",
                 "ray_address",
@@ -572,6 +578,15 @@ class ImproveConfig(BaseModel):
     generate: GenerateSection = Field(default_factory=GenerateSection)  # type: ignore[valid-type]
     train: TrainSection = Field(default_factory=TrainSection)  # type: ignore[valid-type]
     eval: EvalSection  # type: ignore[valid-type]
+
+
+class DistillConfig(ImproveConfig):
+    """``crescent distill``: ``improve`` with a student, spelled out: --model (the teacher) writes and
+    labels the data each round, --student is trained on it and evaluated. The same driver and run folder
+    as ``crescent improve --model TEACHER --student STUDENT`` (either command resumes the other's run)."""
+
+    model: str | None = Field(None, description="the teacher (GGUF path); empty = embedded SmolLM2-135M")
+    student: str = Field(..., description="the model trained on the teacher's data (GGUF path or HF folder)")
 
 
 class ExportConfig(BaseModel):

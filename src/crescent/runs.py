@@ -91,3 +91,20 @@ def model_label(config: dict[str, Any]) -> str:
     if config.get("backend") == "fake":
         return "fake backend (test double, no model)"
     return str(config.get("model") or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")
+
+
+def questions_source(stats: dict[str, Any]) -> str:
+    """Where a generate run's questions came from, in one line (the card and the report say it).
+
+    Runs written before sources existed hold no ``source``: they all came from bait.
+    """
+    source = stats.get("source") or {"kind": "bait"}
+    accepted = stats["bait"]["accepted"]
+    if source["kind"] == "file":
+        whole = f", the whole file of {source['file_rows']} rows" if source.get("whole_file") else ""
+        return f"questions: {accepted} from {source['path']}{whole} (seed augmentation)"
+    return f"questions: {accepted} from bait (written by the model itself, self-deduplicated)"
+
+
+def from_file(stats: dict[str, Any]) -> bool:
+    return (stats.get("source") or {}).get("kind") == "file"

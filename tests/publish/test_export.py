@@ -247,3 +247,40 @@ def test_a_run_without_pairs_exports_only_its_rows(tmp_path: Path) -> None:
     meta, body = card(tmp_path / "ds")
     assert [c["config_name"] for c in meta["configs"]] == ["default"] and "Preference pairs" not in body
     assert not (tmp_path / "ds" / "data" / "pairs").exists()
+
+
+def test_card_says_questions_came_from_a_file_or_from_bait(tmp_path: Path) -> None:
+    seed = tmp_path / "gsm8k-train.jsonl"
+    seed.write_text(
+        "".join(
+            json.dumps(
+                {"question": f"Ava has {i} pens and buys {i + 3} more. How many pens now?", "answer": "0"}
+            )
+            + "\n"
+            for i in range(1, 7)
+        )
+    )
+    seeded = generate_run(tmp_path / "seeded", poison=False, questions=4, questions_from=seed)
+    export_dataset(ExportConfig(run_dir=seeded, to=tmp_path / "ds-seed", format="jsonl"))
+    _, body = card(tmp_path / "ds-seed")
+    assert f"questions: 4 from {seed} (seed augmentation)" in body
+    assert "| file rows read | 4 |" in body and "bait samples" not in body
+    assert "The file's own answers were not used" in body
+
+    baited = generate_run(tmp_path / "baited", poison=False, questions=4)
+    export_dataset(ExportConfig(run_dir=baited, to=tmp_path / "ds-bait", format="jsonl"))
+    _, body = card(tmp_path / "ds-bait")
+    assert "questions: 4 from bait" in body and "seed augmentation" not in body
+
+
+def test_card_of_an_improve_rounds_data_names_teacher_and_student(tmp_path: Path) -> None:
+    run = tmp_path / "improve"
+    data = generate_run(run / "round-2" / "data", poison=False)
+    (run / "round-1" / "train").mkdir(parents=True)
+    options = {"model": "teacher-1.5b.gguf", "student": "student-0.5b.gguf", "rounds": 2}
+    (run / "improve_config.json").write_text(json.dumps(options))
+    export_dataset(ExportConfig(run_dir=data, to=tmp_path / "ds", format="jsonl"))
+    _, body = card(tmp_path / "ds")
+    student = run / "round-1" / "train" / "model"  # round 2 trains what round 1 made of the student
+    assert "Round 2 of a `crescent improve` run (distillation): teacher `teacher-1.5b.gguf`" in body
+    assert f"student `{student}` was trained on them" in body

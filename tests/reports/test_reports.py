@@ -73,6 +73,21 @@ def test_generate_report_shows_funnel_rejections_similarity_and_escapes(tmp_path
     assert f"threshold {stats['config']['dedup_threshold']:g}" in text
 
 
+def test_generate_report_of_a_file_source_says_where_the_questions_came_from(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.jsonl"
+    seed.write_text(
+        "".join(
+            json.dumps({"question": f"Ben has {i} cups and gets {i} more. How many?"}) + "\n"
+            for i in range(3)
+        )
+    )
+    run = generate_run(tmp_path / "run", poison=False, questions=5, questions_from=seed)
+    _, path = write_run_report(run)
+    text = "".join(parse(path).text)
+    assert f"questions: 3 from {seed}, the whole file of 3 rows (seed augmentation)" in text
+    assert "file rows read" in text and "bait samples" not in text and "stopped: file_exhausted" in text
+
+
 def test_eval_report_has_accuracy_ci_and_a_wrong_items_filter(tmp_path: Path) -> None:
     run = eval_run(tmp_path)
     _, path = write_run_report(run, tmp_path / "elsewhere" / "eval.html")
@@ -133,10 +148,13 @@ def test_improve_report_from_rounds_json_is_svg_only(tmp_path: Path) -> None:
             "data": {"rows": 5, "consensus_histogram": hist},
             "train": {"final_loss": 0.4, "loss_curve": [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.4}]},
             "vs_round_0": {"n": 8, "difference": 0.25, "difference_ci95": [-0.1, 0.6], "mcnemar_p": 0.5},
+            "teacher": "big.gguf",
+            "student": "small.gguf",
         },
     ]
     (run / "rounds.json").write_text(json.dumps(rounds))
-    (run / "improve_config.json").write_text(json.dumps({"rounds": 1, "generate": {"votes": 3}}))
+    options = {"rounds": 1, "model": "big.gguf", "student": "small.gguf", "generate": {"votes": 3}}
+    (run / "improve_config.json").write_text(json.dumps(options))
     assert run_kind(run) == "improve"
     _, path = write_run_report(run)
     page = parse(path)
@@ -144,6 +162,8 @@ def test_improve_report_from_rounds_json_is_svg_only(tmp_path: Path) -> None:
     text = "".join(page.text)
     assert "+0.250 [-0.100, +0.600]" in text and "Round 1: first 5 generated rows" in text
     assert "Accuracy by reasoning depth" in text and "Not recorded" in text  # rounds.json without depth
+    assert "teacher (writes the data): big.gguf; student (trained on it): small.gguf" in text
+    assert "big.gguf → small.gguf" in text
 
 
 def test_improve_report_shows_depth_per_round_and_the_data_profile(tmp_path: Path) -> None:

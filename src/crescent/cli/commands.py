@@ -33,6 +33,7 @@ COMMANDS: dict[str, Spec] = {
     "train": (c.TrainConfig, "crescent.train.sft:train"),
     "prune": (c.PruneConfig, "crescent.train.prune:prune"),
     "improve": (c.ImproveConfig, "crescent.train.improve:improve"),
+    "distill": (c.DistillConfig, "crescent.train.improve:improve"),
     "report": (c.ReportConfig, "crescent.reports:report"),
     "export": (c.ExportConfig, "crescent.publish:export_dataset"),
 }

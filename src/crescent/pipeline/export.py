@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from crescent.backends.base import Usage
 from crescent.depth import depth_histogram, file_depth_histogram, solution_depth
 from crescent.pipeline import counting
+from crescent.pipeline.given import source_stats
 from crescent.pipeline.pairs import PROBES, kept_questions, pair_rows
 from crescent.prompts import solve_prompt
+from crescent.runs import from_file
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
@@ -41,10 +43,11 @@ class GenerateResult:
 
     def describe(self) -> str:
         s = self.stats
+        read = "rows read from --questions-from" if from_file(s) else "bait samples"
         return (
             f"done ({s['stop_reason']}): {s['export']['rows']} rows and {s['pairs']['written']} preference "
             f"pairs from {s['bait']['accepted']} questions, "
-            f"{s['bait']['attempts']} bait samples; {s['tokens_generated']} tokens in {s['wall_s']} s "
+            f"{s['bait']['attempts']} {read}; {s['tokens_generated']} tokens in {s['wall_s']} s "
             f"({s['tokens_per_s']} tok/s)"
         )
 
@@ -128,6 +131,7 @@ def collect_stats(
     stats: dict[str, Any] = {
         "stop_reason": stop_reason,
         "resumed": resumed,
+        "source": source_stats(config, store),
         "bait": {
             "attempts": attempts,
             "cleaned": cleaned,

@@ -22,6 +22,7 @@ from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
 from crescent.pipeline.counting import count_candidate, recount
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.export import GenerateResult, export_run
+from crescent.pipeline.given import QuestionFile, take_questions
 from crescent.pipeline.pairs import SCHEMA as PAIRS_SCHEMA
 from crescent.pipeline.pairs import draw_probes, kept_questions
 from crescent.pipeline.sources import file_sha256, read_questions
@@ -97,18 +98,23 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     """
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
+    given = QuestionFile.read(config.questions_from) if config.questions_from is not None else None
+    bound = fingerprint(config, GenerateConfig.RESUMABLE_CHANGES) | (given.fingerprint() if given else {})
     with open_run(
         config,
         config.out,
         kind="generate",
         schema=SCHEMA,
-        fingerprint=fingerprint(config, GenerateConfig.RESUMABLE_CHANGES),
+        fingerprint=bound,
         work=WORK,
         executor=executor,
         migrations=[(3, _count_old_rows), *VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
     ) as run:
         with make_progress(config.quiet) as progress:
-            stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
+            if given is not None:  # the seed-dataset baseline: no bait, no dedup
+                stop_reason = take_questions(config, run.store, given, run.session)
+            else:
+                stop_reason = _bait_and_dedup(config, run.store, run.executor, progress, run.session)
             _vote(config, run.store, run.executor, progress, run.session)
             draw_probes(
                 config,
@@ -123,6 +129,11 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         result = export_run(config, run.store, stop_reason=stop_reason, resumed=run.resumed, usage=usage)
     if result.stats["bait"]["accepted"] == 0:
         reasons = result.stats["bait"]["rejected"]
+        if given is not None:
+            raise CrescentError(
+                f"none of the {result.stats['bait']['attempts']} questions read from {given.path} could be "
+                f"used (rejections: {reasons}); check --questions-from and --exclude"
+            )
         raise CrescentError(
             f"the model produced no usable question in {result.stats['bait']['attempts']} attempts "
             f"(rejections: {reasons}); check --model and --bait-prompt"

@@ -16,7 +16,7 @@ import yaml
 from crescent.config import ExportConfig
 from crescent.publish.dataset import PAIRS, ROW_FILES, SPLITS, data_file
 from crescent.publish.license import UNKNOWN, model_license
-from crescent.runs import SUMMARY_FILES, model_label, read_json, read_jsonl
+from crescent.runs import SUMMARY_FILES, from_file, model_label, questions_source, read_json, read_jsonl
 from crescent.store import write_atomic
 
 EXAMPLES = 3
@@ -100,7 +100,10 @@ def write_card(
         ["model", "backend", "license", "rows", "split"],
         [[model, run_config.get("backend", "?"), license_note, rows, split]],
     )
-    body = _generate_body(summary, audit, source) if kind == "generate" else _eval_body(summary, source)
+    if kind == "generate":
+        body = _generate_body(summary, audit, source + _taught(config.run_dir))
+    else:
+        body = _eval_body(summary, source)
     parts = [
         body,
         *([_pairs_text(summary, extra[PAIRS])] if PAIRS in extra else []),
@@ -112,6 +115,20 @@ def write_card(
     return license_id
 
 
+def _taught(run_dir: Any) -> str:
+    """Round data of an improve run: which model wrote it (teacher) and which was trained on it."""
+    from crescent.train.rounds import data_round
+
+    r = data_round(run_dir)
+    if r is None:
+        return ""
+    kind = "distillation" if r["distillation"] else "self-improvement"
+    return (
+        f"\n\nRound {r['round']} of a `crescent improve` run ({kind}): teacher `{cell(r['teacher'])}` "
+        f"wrote and labelled these rows; student `{cell(r['student'])}` was trained on them."
+    )
+
+
 def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{r}: {n}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "—"
 
@@ -120,12 +137,23 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
     bait, vote, config = stats["bait"], stats["vote"], stats.get("config", {})
     cleaning = {r: n for r, n in bait["rejected"].items() if r not in DEDUP_REASONS}
     dedup = {r: n for r, n in bait["rejected"].items() if r in DEDUP_REASONS}
-    funnel = md_table(
-        ["step", "count", "dropped on the way (reason: count)"],
+    seeded = from_file(stats)
+    questions = (
         [
+            ["file rows read", bait["attempts"], "—"],
+            ["accepted", bait["accepted"], _reasons(bait["rejected"])],
+        ]
+        if seeded
+        else [
             ["bait samples", bait["attempts"], "—"],
             ["cleaned", bait["cleaned"], _reasons(cleaning)],
             ["accepted (self-dedup)", bait["accepted"], _reasons(dedup)],
+        ]
+    )
+    funnel = md_table(
+        ["step", "count", "dropped on the way (reason: count)"],
+        [
+            *questions,
             ["voted", vote["questions"], "—"],
             ["kept", vote["kept"], _reasons(vote["dropped"])],
         ],
@@ -138,11 +166,8 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
     return "\n\n".join(
         [
             f"# crescent synthetic math data ({vote['kept']} rows)",
-            "Math word problems with step-by-step solutions, written *and* labelled by one language model "
-            "alone with [crescent](https://arxiv.org/abs/2502.13441): bait prompt -> self-deduplication by "
-            "the model's own embeddings -> majority vote over sampled solutions. No person wrote or checked "
-            "these rows; a label is what the model's samples agreed on, not a verified answer.",
-            "## Source\n\n" + source,
+            _origin(seeded),
+            "## Source\n\n" + source + "\n\n" + cell(questions_source(stats)) + ".",
             "## How the rows were made\n\n" + funnel + f"\n\nStopped: {cell(stats['stop_reason'])}; "
             f"{stats['tokens_generated']} tokens in {stats['wall_s']} s ({stats['tokens_per_s']} tokens/s); "
             f"{vote['votes_per_question']} votes per question, answers extracted from "
@@ -152,7 +177,7 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
             + f"\n\nMean consensus: {vote['mean_consensus']}.",
             "## Reasoning depth\n\n" + _depth_text(stats["export"]),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
-            "## Contamination\n\n" + _contamination(config, bait["rejected"]),
+            "## Contamination\n\n" + _contamination(config, bait["rejected"], seeded),
             "## Columns\n\n`id` (the question's), `question`, `answer` (the voted label), `solution` (a "
             "winning sample), `path` (0 = the label's own solution; with `--paths N` a question has up to N "
             f"rows, one per winning solution whose stated equations differ: {_paths_text(stats)}), "
@@ -227,6 +252,23 @@ def _pairs_text(stats: dict[str, Any], rows: int) -> str:
     )
 
 
+def _origin(seeded: bool) -> str:
+    if seeded:
+        return (
+            "Math word problems from a given file (seed-dataset augmentation, the baseline the "
+            "[crescent](https://arxiv.org/abs/2502.13441) paper compares against), with step-by-step "
+            "solutions written *and* labelled by one language model: majority vote over sampled solutions. "
+            "The file's own answers were not used. No person checked these labels; a label is what the "
+            "model's samples agreed on, not a verified answer."
+        )
+    return (
+        "Math word problems with step-by-step solutions, written *and* labelled by one language model "
+        "alone with [crescent](https://arxiv.org/abs/2502.13441): bait prompt -> self-deduplication by "
+        "the model's own embeddings -> majority vote over sampled solutions. No person wrote or checked "
+        "these rows; a label is what the model's samples agreed on, not a verified answer."
+    )
+
+
 def _audit_text(audit: dict[str, Any] | None) -> str:
     if audit is None:
         return (
@@ -249,7 +291,7 @@ def _audit_text(audit: dict[str, Any] | None) -> str:
     )
 
 
-def _contamination(config: dict[str, Any], rejected: dict[str, int]) -> str:
+def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: bool) -> str:
     exclude = config.get("exclude") or []
     if not exclude:
         return (
@@ -257,9 +299,14 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int]) -> str:
             "them (`crescent contamination`) before evaluating a model trained on them."
         )
     caught = {r: n for r, n in rejected.items() if r.startswith("excluded_")}
+    how = (
+        "copied or shared a 13-gram with"  # a file source builds no embedding space to compare in
+        if seeded
+        else f"copied, shared a 13-gram with, or embedded within the dedup threshold "
+        f"({config.get('dedup_threshold')}) of"
+    )
     return (
-        "Candidates were rejected when they copied, shared a 13-gram with, or embedded within the dedup "
-        f"threshold ({config.get('dedup_threshold')}) of a question in: "
+        f"Candidates were rejected when they {how} a question in: "
         + ", ".join(f"`{cell(p)}`" for p in exclude)
         + f". Rejected that way: {_reasons(caught)}. Only these files were checked."
     )

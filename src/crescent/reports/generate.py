@@ -15,17 +15,17 @@ from typing import Any
 
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import model_label, read_json
+from crescent.runs import from_file, model_label, questions_source, read_json
 from crescent.store import STORE_NAME
 
 SAMPLES = 10  # kept and dropped questions shown each
 
 
 def funnel(stats: dict[str, Any]) -> list[tuple[str, int]]:
-    """bait samples -> cleaned -> accepted -> voted -> kept, as recorded by the steps."""
+    """bait samples (or file rows) -> cleaned -> accepted -> voted -> kept, as recorded by the steps."""
     bait, vote = stats["bait"], stats["vote"]
     return [
-        ("bait samples", bait["attempts"]),
+        ("file rows read" if from_file(stats) else "bait samples", bait["attempts"]),
         ("cleaned", bait["cleaned"]),
         ("accepted", bait["accepted"]),
         ("voted", vote["questions"]),
@@ -35,9 +35,10 @@ def funnel(stats: dict[str, Any]) -> list[tuple[str, int]]:
 
 def rejections(stats: dict[str, Any]) -> list[tuple[str, str, int]]:
     """(step, reason, count), biggest first within each step."""
-    rows = [("bait/dedup", r, n) for r, n in stats["bait"]["rejected"].items()]
+    step = "file" if from_file(stats) else "bait/dedup"
+    rows = [(step, r, n) for r, n in stats["bait"]["rejected"].items()]
     rows += [("vote", r, n) for r, n in stats["vote"]["dropped"].items()]
-    return sorted(rows, key=lambda r: (r[0] != "bait/dedup", -r[2]))
+    return sorted(rows, key=lambda r: (r[0] == "vote", -r[2]))
 
 
 def _store_rows(run_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -140,7 +141,10 @@ def render(run_dir: Path) -> str:
     return page(
         f"crescent generate: {run_dir.name}",
         summary,
-        Raw(f"<p>stopped: {text(stats['stop_reason'])}; sessions: {text(stats.get('sessions'))}</p>"),
+        Raw(
+            f"<p>{text(questions_source(stats))}; stopped: {text(stats['stop_reason'])}; "
+            f"sessions: {text(stats.get('sessions'))}</p>"
+        ),
         section(
             "Funnel",
             figure(svg.bar_chart([s for s, _ in steps], [n for _, n in steps], title="Funnel"), "funnel"),

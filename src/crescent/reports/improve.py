@@ -11,10 +11,10 @@ from typing import Any
 
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import read_json, read_jsonl
+from crescent.runs import model_label, read_json, read_jsonl
+from crescent.train.rounds import CONFIG_FILE
 
 SAMPLE_ROWS = 5
-CONFIG_FILE = "improve_config.json"
 
 
 def _charts(rounds: list[dict[str, Any]]) -> list[str]:
@@ -60,6 +60,7 @@ def _table(rounds: list[dict[str, Any]]) -> str:
         "accuracy",
         "95% CI",
         "n",
+        "teacher → student",
         "kept rows",
         "final loss",
         "Δ vs round 0 [95% CI]",
@@ -79,6 +80,7 @@ def _table(rounds: list[dict[str, Any]]) -> str:
                 f"{r['eval']['accuracy']:.3f}",
                 f"[{r['eval']['ci95'][0]:.3f}, {r['eval']['ci95'][1]:.3f}]",
                 r["eval"]["n"],
+                f"{r['teacher']} → {r['student']}" if "teacher" in r else "—",
                 r.get("data", {}).get("rows", "—"),
                 r.get("train", {}).get("final_loss", "—"),
                 delta,
@@ -177,9 +179,15 @@ def _samples(run_dir: Path, rounds: list[dict[str, Any]]) -> str:
 def render_rounds(run_dir: Path, rounds: list[dict[str, Any]], options: dict[str, Any]) -> str:
     """``options`` is the improve config as JSON (missing keys show as '?')."""
     generate, evaluate = options.get("generate", {}), options.get("eval", {})
+    model = model_label({"model": options.get("model")})
+    who = (
+        f"teacher (writes the data): {text(model)}; student (trained on it): "
+        f"{text(model_label({'model': options['student']}))}"
+        if options.get("student")
+        else f"model (teaches itself): {text(model)}"
+    )
     about = Raw(
-        f"<p>model: {text(options.get('model') or 'embedded SmolLM2-135M-Instruct')}; "
-        f"student: {text(options.get('student') or '—')}; rounds: {text(options.get('rounds', '?'))}; "
+        f"<p>{who}; rounds: {text(options.get('rounds', '?'))}; "
         f"questions/round: {text(generate.get('questions', '?'))}; "
         f"votes: {text(generate.get('votes', '?'))}; "
         f"eval: {text(evaluate.get('data', '?'))} (limit {text(evaluate.get('limit'))}, "

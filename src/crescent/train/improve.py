@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crescent import runs
 from crescent.config import (
     EvalConfig,
     GenerateConfig,
@@ -23,9 +24,11 @@ from crescent.config import (
     check_same_config,
     fingerprint,
 )
+from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
 from crescent.locking import hold_folder
 from crescent.store import write_atomic
+from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_model
 
 ROUNDS_FILE = "rounds.json"
 _RESUMABLE = frozenset({"quiet", "threads", "out"})
@@ -62,22 +65,23 @@ def improve(config: ImproveConfig) -> ImproveResult:
 
 def _rounds(config: ImproveConfig) -> ImproveResult:
     _bind(config)
-    trainee = config.student or config.model  # the model whose weights change
-    teacher_gguf = config.model
-    current_gguf, current_train_source = trainee, trainee
+    options = config.model_dump(mode="json")
     rounds_path = config.out / ROUNDS_FILE
-    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, current_gguf, 0))]
+    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, config.student or config.model, 0))]
     write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")  # progress is readable after every round
     for r in range(1, config.rounds + 1):
         base = config.out / f"round-{r}"
-        data_model = teacher_gguf if config.student else current_gguf
-        data = _generate(config, data_model, base / "data", r)
-        trained = _train(config, current_train_source, data, base / "train")
-        current_train_source = str(trained / "model")
-        gguf = trained / "model.gguf"
-        current_gguf = str(gguf) if gguf.exists() else current_train_source
-        eval_dir = _evaluate(config, current_gguf, r)
-        rounds.append(_round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained))
+        models = round_models(options, config.out, r)
+        data = _generate(config, models["teacher"], base / "data", r)
+        if not data.stat().st_size:  # training on nothing would fail with a message about train's --data
+            raise CrescentError(
+                f"round {r}: the teacher kept no rows in {data.parent} (its stats.json says why); "
+                "rerun in a new --out with more --generate.questions or looser label filters"
+            )
+        trained = _train(config, models["student"], data, base / "train")
+        eval_dir = _evaluate(config, trained_model(trained), r)
+        record = _round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained)
+        rounds.append(record | {"teacher": label(models["teacher"]), "student": label(models["student"])})
         write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
     from crescent.reports.html import write_page
     from crescent.reports.improve import render_rounds
@@ -90,7 +94,7 @@ def _rounds(config: ImproveConfig) -> ImproveResult:
 
 def _bind(config: ImproveConfig) -> None:
     """Refuse to resume a run directory that holds an improve run with other options."""
-    marker = config.out / "improve_config.json"
+    marker = config.out / CONFIG_FILE
     current = fingerprint(config, _RESUMABLE)
     if marker.exists():
         check_same_config(json.loads(marker.read_text()), current, config.out)
@@ -172,6 +176,7 @@ def _round_record(
     if data_dir is not None:
         stats = json.loads((data_dir / "stats.json").read_text())
         record["data"] = {
+            "source": runs.questions_source(stats),
             "rows": stats["export"]["rows"],
             "accepted": stats["bait"]["accepted"],
             "attempts": stats["bait"]["attempts"],
