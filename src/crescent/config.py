@@ -423,8 +423,8 @@ class AuditConfig(VotingConfig):
 
 
 class TrainConfig(BaseModel):
-    """``crescent train``: supervised fine-tuning on data.jsonl chat rows (loss on the answer only)
-    -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
+    """``crescent train``: fine-tuning on generate's output, by SFT on data.jsonl chat rows (loss on the
+    answer only) or DPO + NLL on pairs.jsonl -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -432,17 +432,39 @@ class TrainConfig(BaseModel):
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
     )
     data: Path = Field(
-        ..., description="JSONL with a 'messages' chat per row (crescent generate's data.jsonl)"
+        ...,
+        description="JSONL from crescent generate: data.jsonl ('messages' chats) for sft, pairs.jsonl "
+        "(prompt/chosen/rejected) for dpo",
     )
-    out: Path = Field(..., description="output folder: model/, model.gguf, train_stats.json, checkpoints/")
+    out: Path = Field(
+        ..., description="output folder: model/, model.gguf, adapter/ (LoRA), train_stats.json, checkpoints/"
+    )
+    method: Literal["sft", "dpo"] = Field(
+        "sft",
+        description="sft: learn the winning answers; dpo: prefer the winning answer to the least-voted one "
+        "(DPO plus NLL on the winner, ScPO-style)",
+    )
+    beta: float = Field(
+        0.1, gt=0.0, description="dpo: how far the model may move from the starting model (higher = less)"
+    )
+    nll_weight: float = Field(
+        1.0, ge=0.0, description="dpo: weight of the NLL loss on the chosen answer (0 = plain DPO)"
+    )
+    pair_weights: bool = Field(
+        True, description="dpo: scale each pair's loss by its 'weight' (the vote margin); off: all count 1"
+    )
     lora: bool = Field(
-        False, description="train a LoRA adapter (merged before saving) instead of all weights"
+        False, description="train a LoRA adapter (kept in adapter/, merged into model/), not all weights"
     )
     lora_r: int = Field(16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     epochs: float = Field(1.0, gt=0.0, description="passes over the data (ignored when max_steps is set)")
-    lr: float | None = Field(None, gt=0.0, description="learning rate (default 2e-4 with LoRA, 2e-5 full)")
+    lr: float | None = Field(
+        None,
+        gt=0.0,
+        description="learning rate (default: sft 2e-4 with LoRA, 2e-5 full; dpo 2e-5 with LoRA, 1e-6 full)",
+    )
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
     seed: int = Field(0, description="seed for initialization of LoRA weights, shuffling and dropout")
     batch_size: int = Field(8, ge=1, le=512, description="rows per device step")
@@ -473,9 +495,18 @@ class TrainConfig(BaseModel):
         }
     )
 
+    # Options only --method dpo reads.
+    DPO_FIELDS: ClassVar[frozenset[str]] = frozenset({"beta", "nll_weight", "pair_weights"})
+
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (2e-4 if self.lora else 2e-5)
+        """DPO's defaults are 10x (LoRA) and 20x (full) below SFT's: its gradient grows with the log-ratio
+        margin instead of shrinking with the loss, and TRL's own DPO default for full training is 1e-6."""
+        if self.lr is not None:
+            return self.lr
+        if self.method == "dpo":
+            return 2e-5 if self.lora else 1e-6
+        return 2e-4 if self.lora else 2e-5
 
 
 class PruneConfig(BaseModel):

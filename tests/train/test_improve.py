@@ -87,7 +87,7 @@ def test_every_section_option_reaches_its_step(tiny_model_dir: Path, tmp_path: P
     """Options only ``generate``/``train``/``eval`` know (filters, thresholds, bait prompt) get there."""
     import crescent.eval.run
     import crescent.pipeline.generate
-    import crescent.train.sft
+    import crescent.train.run
     from crescent.config import GenerateConfig, TrainConfig
 
     seen: dict[str, object] = {}

@@ -29,7 +29,7 @@ COMMANDS: dict[str, Spec] = {
     "generate": (c.GenerateConfig, "crescent.pipeline.generate:generate"),
     "audit": (c.AuditConfig, "crescent.eval.audit:audit"),
     "contamination": (c.ContaminationConfig, "crescent.eval.contamination:check_contamination"),
-    "train": (c.TrainConfig, "crescent.train.sft:train"),
+    "train": (c.TrainConfig, "crescent.train.run:train"),
     "prune": (c.PruneConfig, "crescent.train.prune:prune"),
     "improve": (c.ImproveConfig, "crescent.train.improve:improve"),
     "report": (c.ReportConfig, "crescent.reports:report"),

@@ -23,8 +23,10 @@ from crescent.config import (
     check_same_config,
     fingerprint,
 )
+from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
 from crescent.store import write_atomic
+from crescent.train.rows import PAIRS_FILE
 
 ROUNDS_FILE = "rounds.json"
 _RESUMABLE = frozenset({"quiet", "threads", "out"})
@@ -130,7 +132,16 @@ def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: 
 def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> Path:
     if (out / "train_stats.json").exists():
         return out
-    from crescent.train.sft import train
+    from crescent.train.run import train
+
+    if config.train.method == "dpo":  # DPO trains on the preference pairs generate wrote beside data.jsonl
+        data = data.with_name(PAIRS_FILE)
+        if not data.is_file():
+            raise CrescentError(
+                f"{data.parent} holds no {PAIRS_FILE}: --train.method dpo needs the preference pairs that "
+                "crescent generate writes next to data.jsonl; rerun with a crescent that writes them, "
+                "or use --train.method sft"
+            )
 
     train(TrainConfig(**_section(config.train, model=model, data=data, out=out, **_common(config))))
     return out
