@@ -230,6 +230,8 @@ class GenerateConfig(VotingConfig):
     )
 
 
+# GGUF weight types crescent writes: float ones directly, quantized ones through llama.cpp's quantizer.
+GGUFDtype = Literal["f16", "f32", "q8_0", "q4_k_m", "q4_1"]
 NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
 
 
@@ -475,8 +477,9 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
-        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    gguf_dtype: GGUFDtype = Field(
+        "f16",
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
     )
     quiet: bool = False
 
@@ -522,8 +525,9 @@ class PruneConfig(BaseModel):
     )
     out: Path = Field(..., description="output folder: model/ and model.gguf")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
-        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    gguf_dtype: GGUFDtype = Field(
+        "f16",
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
     )
 
 
@@ -550,6 +554,22 @@ TrainSection = _section(
 EvalSection = _section(
     EvalConfig, ("out", "model"), "``improve``'s eval step: every EvalConfig option but out/model."
 )
+
+
+class MergeConfig(BaseModel):
+    """``crescent merge``: rebuild a trained model's GGUF from its base model and the LoRA adapter that
+    ``train --lora`` kept in adapter/ -> OUT, quantized like the base, by the export code train uses."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="the base model the adapter was trained on; empty = embedded SmolLM2-135M"
+    )
+    adapter: Path = Field(..., description="LoRA adapter folder (a train run's adapter/)")
+    out: Path = Field(..., description="GGUF file to write (must not exist yet)")
+    gguf_dtype: GGUFDtype | None = Field(
+        None, description="GGUF weight type (default: the base GGUF's own; f16 for an HF model)"
+    )
 
 
 class ImproveConfig(BaseModel):

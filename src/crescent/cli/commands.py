@@ -31,6 +31,7 @@ COMMANDS: dict[str, Spec] = {
     "contamination": (c.ContaminationConfig, "crescent.eval.contamination:check_contamination"),
     "train": (c.TrainConfig, "crescent.train.run:train"),
     "prune": (c.PruneConfig, "crescent.train.prune:prune"),
+    "merge": (c.MergeConfig, "crescent.train.merge:merge"),
     "improve": (c.ImproveConfig, "crescent.train.improve:improve"),
     "report": (c.ReportConfig, "crescent.reports:report"),
     "export": (c.ExportConfig, "crescent.publish:export_dataset"),
