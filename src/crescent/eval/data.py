@@ -32,6 +32,7 @@ class EvalItem:
     question: str
     gold: str
     line: int
+    entry_point: str | None = None  # humaneval: the function its test code checks
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,9 @@ def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: 
     from crescent.pipeline.generate import generate
 
     backend, model = _engine(config.generate.backend, model)
-    exclude = [*config.generate.exclude, config.eval.data]  # never train on the benchmark's questions
+    exclude = [*config.generate.exclude]
+    if config.eval.data is not None and config.eval.task == "math":
+        exclude.append(config.eval.data)  # never train on the benchmark's questions
     values = _section(
         config.generate,
         out=out,
