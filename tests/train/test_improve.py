@@ -144,3 +144,21 @@ def test_contradicting_rerun_stops(tiny_model_dir: Path, tmp_path: Path) -> None
     _bind(ImproveConfig(**{**values, "rounds": 5}))
     with pytest.raises(ConfigMismatch, match="rounds"):
         improve(ImproveConfig(**values))
+
+
+def test_dpo_rounds_train_on_the_pairs_next_to_the_data(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from crescent.errors import CrescentError
+    from crescent.train.improve import _train
+
+    from .conftest import write_chat_rows, write_pairs
+
+    values = _config(tiny_model_dir, tmp_path, tmp_path / "run")
+    values["train"] |= {"method": "dpo", "max_steps": 1, "gguf": False}
+    config = ImproveConfig(**values)
+    data = write_chat_rows(tmp_path / "data.jsonl")
+    with pytest.raises(CrescentError, match=r"holds no pairs\.jsonl: --train\.method dpo needs"):
+        _train(config, str(tiny_model_dir), data, tmp_path / "train-a")
+    write_pairs(tmp_path / "pairs.jsonl")
+    trained = _train(config, str(tiny_model_dir), data, tmp_path / "train-b")
+    stats = json.loads((trained / "train_stats.json").read_text())
+    assert stats["method"] == "dpo" and stats["rows"] == 4 and stats["steps"] == 1
