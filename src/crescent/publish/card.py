@@ -189,8 +189,9 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int]) -> str:
 def _eval_body(results: dict[str, Any], source: str) -> str:
     config = results.get("config", {})
     low, high = results["ci95"]
+    metric = results.get("metric", "accuracy")  # humaneval: pass@1
     scores = md_table(
-        ["n", "correct", "accuracy", "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
+        ["n", "correct", metric, "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
         [
             [
                 results["n"],
@@ -206,7 +207,7 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
     )
     return "\n\n".join(
         [
-            f"# crescent eval predictions: accuracy {results['accuracy']:.2%} on {results['n']} items",
+            f"# crescent eval predictions: {metric} {results['accuracy']:.2%} on {results['n']} items",
             "Every prompt, sampled output, extracted answer, gold answer and verdict of one "
             f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
             "## Source\n\n" + source,

@@ -56,11 +56,10 @@ def render(run_dir: Path) -> str:
     rows = read_jsonl(run_dir / "predictions.jsonl")
     config = results.get("config", {})
     low, high = results["ci95"]
-    chart = svg.interval_chart(
-        [("accuracy", results["accuracy"], low, high)], title="Accuracy (95% Wilson CI)"
-    )
+    metric = results.get("metric", "accuracy")  # humaneval: pass@1
+    chart = svg.interval_chart([(metric, results["accuracy"], low, high)], title=f"{metric} (95% Wilson CI)")
     summary = table(
-        ["model", "data", "n", "correct", "accuracy", "95% CI", "no answer", "votes", "shots"],
+        ["model", "data", "n", "correct", metric, "95% CI", "no answer", "votes", "shots"],
         [
             (
                 model_label(config),
@@ -82,7 +81,7 @@ def render(run_dir: Path) -> str:
     return page(
         f"crescent eval: {run_dir.name}",
         summary,
-        figure(chart, "accuracy with its Wilson 95% interval"),
+        figure(chart, f"{metric} with its Wilson 95% interval"),
         speed,
         section("Items (model text, escaped)", browser(rows)),
     )
