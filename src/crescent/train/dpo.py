@@ -1,5 +1,8 @@
 """``--method dpo``: prefer the majority answer to the least-voted one, on generate's ``pairs.jsonl``.
 
+Written against TRL 1.x's ``DPOTrainer`` (pyproject pins ``trl>=1.16,<2``): the subclass below uses its
+fused LM head (``fused_lm_head=True`` returns per-token log-probs) and its metric store.
+
 The loss is ScPO's (arXiv 2411.04109): DPO's sigmoid loss plus an NLL term on the chosen answer (without
 it, DPO lowers the chosen answers' likelihood too; IRPO, arXiv 2404.19733), both scaled per pair by the
 pair's ``weight``, the vote margin ``(votes_chosen - votes_rejected) / K``, so a question the votes
@@ -96,7 +99,15 @@ class WeightedDPOTrainer(DPOTrainer):
         self._log_pair_metrics(dpo_loss, nll, chosen_ratio, rejected_ratio, chosen_logps, rejected_logps)
         return (loss, outputs) if return_outputs else loss
 
-    def _log_pair_metrics(self, dpo_loss, nll, chosen_ratio, rejected_ratio, chosen_logps, rejected_logps):
+    def _log_pair_metrics(
+        self,
+        dpo_loss: torch.Tensor,
+        nll: torch.Tensor,
+        chosen_ratio: torch.Tensor,
+        rejected_ratio: torch.Tensor,
+        chosen_logps: torch.Tensor,
+        rejected_logps: torch.Tensor,
+    ) -> None:
         """The figures TRL's own loss logs (rewards, margins, accuracies, log-probs), and the two terms."""
         mode = "train" if self.model.training else "eval"
         gather = self.accelerator.gather_for_metrics
