@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -96,7 +97,9 @@ def train(config: TrainConfig) -> TrainResult:
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     model = trainer.model
     if config.lora:
-        model.save_pretrained(str(out / ADAPTER_DIR))  # before merging: the few-MB part worth committing
+        with warnings.catch_warnings():  # peft looks for a config.json beside a GGUF base; none is needed
+            warnings.filterwarnings("ignore", message="Could not find a config file")
+            model.save_pretrained(str(out / ADAPTER_DIR))  # before merging: the few MB worth committing
         model = model.merge_and_unload()
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
@@ -206,7 +209,10 @@ def _record_run(out: Path, wanted: dict[str, Any]) -> None:
 
 
 def _silence_progress_bars() -> None:
-    """``--quiet`` means quiet: datasets' map bars, transformers' and the hub's bars and warnings too."""
+    """``--quiet`` means quiet: datasets' map bars, transformers' and the hub's bars and warnings too, and
+    TRL's bar over the reference log-probs (it reads only ``TQDM_DISABLE``)."""
+    import os
+
     import datasets
     import huggingface_hub
     import transformers
@@ -216,6 +222,7 @@ def _silence_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     huggingface_hub.utils.disable_progress_bars()
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _export(
