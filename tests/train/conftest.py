@@ -51,6 +51,8 @@ def write_pairs(path: Path, pairs: list[tuple[str, str, str, float]] = PAIRS) ->
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
                 "weight": weight,
+                "question": question,  # generate's rows carry more keys; training ignores them
+                "rejected_from": "votes",
             }
             handle.write(json.dumps(row) + "\n")
     return path

@@ -134,7 +134,8 @@ def test_bad_pairs_name_file_and_line(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     row = json.loads(lines[1])
     for broken, message in (
-        ({**row, "weight": 0}, r"pairs\.jsonl:2: 'weight' must be a number in \(0, 1\]"),
+        ({**row, "weight": 1.5}, r"pairs\.jsonl:2: 'weight' must be a number in \[0, 1\]"),
+        ({**row, "weight": float("nan")}, r"pairs\.jsonl:2: 'weight' must be a number"),
         ({**row, "weight": "high"}, r"pairs\.jsonl:2: 'weight' must be a number"),
         ({**row, "chosen": "text"}, r"pairs\.jsonl:2: missing or empty field 'chosen'"),
         ({**row, "rejected": [{"role": "user", "content": "x"}]}, r"pairs\.jsonl:2: 'rejected' must be one"),

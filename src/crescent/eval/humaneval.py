@@ -58,7 +58,9 @@ def load_problems(path: Path) -> list[EvalItem]:
         if not entry.isidentifier():
             raise CrescentError(f"{path}:{number}: entry_point '{entry[:50]}' is not a Python name")
         seen.add(task_id)
-        items.append(EvalItem(len(items), task_id, str(row["prompt"]), str(row["test"]), number, entry))
+        items.append(
+            EvalItem(len(items), task_id, str(row["prompt"]), str(row["test"]), number, entry_point=entry)
+        )
     if not items:
         raise CrescentError(f"{path} holds no problems; pass HumanEval-format JSONL")
     return items

@@ -63,8 +63,9 @@ def read_chat_rows(path: Path) -> list[dict[str, Turns]]:
 def read_pairs(path: Path, *, weighted: bool = True) -> list[dict[str, Any]]:
     """``{"prompt", "chosen", "rejected", "weight"}`` per row of a ``pairs.jsonl``.
 
-    ``weight`` (ScPO's vote margin, in (0, 1]) is 1.0 where a row has none, and for every row when
-    ``weighted`` is off, so an unweighted run is plain DPO + NLL.
+    ``weight`` (ScPO's vote margin ``(votes_chosen - votes_rejected) / K``, in [0, 1]; 0 where the votes
+    did not separate the two, so the pair teaches nothing) is 1.0 where a row has none, and for every
+    row when ``weighted`` is off, so an unweighted run is plain DPO + NLL. Other keys are ignored.
     """
     rows = []
     for number, row in read_jsonl(Path(path)):
@@ -83,9 +84,9 @@ def read_pairs(path: Path, *, weighted: bool = True) -> list[dict[str, Any]]:
             isinstance(weight, bool)
             or not isinstance(weight, int | float)
             or not math.isfinite(weight)
-            or not 0.0 < weight <= 1.0
+            or not 0.0 <= weight <= 1.0
         ):
-            raise CrescentError(f"{where}: 'weight' must be a number in (0, 1], got {weight!r}")
+            raise CrescentError(f"{where}: 'weight' must be a number in [0, 1], got {weight!r}")
         rows.append({"prompt": prompt, **answers, "weight": float(weight) if weighted else 1.0})
     if not rows:
         raise CrescentError(f"{path} holds no pairs; pass the {PAIRS_FILE} written by crescent generate")
