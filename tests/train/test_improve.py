@@ -97,7 +97,7 @@ def test_every_section_option_reaches_its_step(tiny_model_dir: Path, tmp_path: P
     """Options only ``generate``/``train``/``eval`` know (filters, thresholds, bait prompt) get there."""
     import crescent.eval.run
     import crescent.pipeline.generate
-    import crescent.train.sft
+    import crescent.train.run
     from crescent.config import GenerateConfig, TrainConfig
 
     seen: dict[str, object] = {}
@@ -285,3 +285,21 @@ def test_distill_killed_while_training_resumes_from_its_checkpoint(
     assert (out / "round-1" / "data" / "data.jsonl").read_text() == data
     rounds = json.loads((out / "rounds.json").read_text())
     assert rounds[1]["student"] == str(tiny_model_dir) and rounds[1]["train"]["steps"] == 6
+
+
+def test_dpo_rounds_train_on_the_pairs_next_to_the_data(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from crescent.errors import CrescentError
+    from crescent.train.improve import _train
+
+    from .conftest import write_chat_rows, write_pairs
+
+    values = _config(tiny_model_dir, tmp_path, tmp_path / "run")
+    values["train"] |= {"method": "dpo", "max_steps": 1, "gguf": False}
+    config = ImproveConfig(**values)
+    data = write_chat_rows(tmp_path / "data.jsonl")
+    with pytest.raises(CrescentError, match=r"holds no pairs\.jsonl: --train\.method dpo needs"):
+        _train(config, str(tiny_model_dir), data, tmp_path / "train-a")
+    write_pairs(tmp_path / "pairs.jsonl")
+    trained = _train(config, str(tiny_model_dir), data, tmp_path / "train-b")
+    stats = json.loads((trained / "train_stats.json").read_text())
+    assert stats["method"] == "dpo" and stats["rows"] == 4 and stats["steps"] == 1

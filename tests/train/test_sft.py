@@ -15,13 +15,9 @@ from crescent.backends.hf_loading import load_model
 from crescent.cli import app
 from crescent.config import TrainConfig
 from crescent.errors import ConfigMismatch, CrescentError
-from crescent.train.sft import (
-    describe_checkpoints,
-    last_complete_checkpoint,
-    make_trainer,
-    read_chat_rows,
-    train,
-)
+from crescent.train.rows import read_chat_rows
+from crescent.train.run import describe_checkpoints, last_complete_checkpoint, train
+from crescent.train.supervised import make_trainer
 
 from .conftest import ROWS
 
@@ -81,7 +77,7 @@ def test_training_changes_weights_and_lowers_loss(
     )
     result = train(config)
     stats = json.loads(result.stats_path.read_text())
-    assert stats["method"] == ("lora" if lora else "full")
+    assert stats["method"] == "sft" and stats["weights"] == ("lora" if lora else "full")
     assert stats["steps"] == 8 and len(stats["loss_curve"]) == 8
     assert stats["final_loss"] < 0.8 * stats["first_loss"]
     assert stats["tokens_seen"] > 0 and stats["tokens_per_s"] > 0

@@ -41,6 +41,7 @@ class EvalItem:
     gold: str
     line: int
     depth: int | None = None  # calculation steps of its reference solution (``crescent.depth``); None: none
+    entry_point: str | None = None  # humaneval: the function its test code checks
 
 
 @dataclass(frozen=True)

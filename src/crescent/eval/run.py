@@ -1,9 +1,9 @@
-"""The ``eval`` driver: score a model's (majority) answers on a benchmark, resumable.
+"""The ``eval`` driver: score a model on a benchmark task (``crescent.eval.tasks``), resumable.
 
 It mirrors ``pipeline/generate.py``: sampling goes through an executor, every scored item is written to
 the run store in the same transaction as its outputs, and a rerun with the same config (``limit`` may
-grow) scores only the items not yet done. Answers are extracted, voted and compared by
-``crescent.answers``, the very code that labels generated data, so eval scores and training labels agree.
+grow) scores only the items not yet done. The task decides the items, the prompt and how outputs score
+(math: the majority answer compared as a number; humaneval: the function run against its tests).
 """
 
 from __future__ import annotations
@@ -14,17 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crescent.answers import answers_equal, extract_answer, tally
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import EvalConfig, fingerprint
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
-from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256, load_items
+from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256
 from crescent.eval.stats import wilson_interval
+from crescent.eval.tasks import TASKS
 from crescent.executors import Executor
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.sampling import sample_and_record
 from crescent.progress import make_progress
-from crescent.prompts import solve_messages
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import OpenRun, open_run, rate, totals
 from crescent.store import RunStore, write_atomic
@@ -60,7 +59,8 @@ class EvalResult:
         r = self.results
         low, high = r["ci95"]
         return (
-            f"done: accuracy {r['accuracy']:.1%} ({r['correct']}/{r['n']}), 95% CI [{low:.1%}, {high:.1%}], "
+            f"done: {r['metric']} {r['accuracy']:.1%} ({r['correct']}/{r['n']}), "
+            f"95% CI [{low:.1%}, {high:.1%}], "
             f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
             f"({r['tokens_per_s']} tok/s)\n{describe_by_depth(r['by_depth'])}"
         )
@@ -69,31 +69,36 @@ class EvalResult:
 def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult:
     """Score (or finish scoring) the first ``limit`` items; write results.json and predictions.jsonl."""
     # Read every input before creating --out or loading a model: a bad line should cost nothing.
-    items = load_items(config.data)
+    task = TASKS[config.task]
+    data = task.data(config)
+    items = task.load(data)
     shots: list[Shot] = []
     if config.shots:
         assert config.fewshot_from is not None  # EvalConfig's validator guarantees it
-        shots = draw_shots(config.fewshot_from, config.shots, config.seed, config.data, items)
+        shots = draw_shots(config.fewshot_from, config.shots, config.seed, data, items)
     selected = items[: config.limit] if config.limit else items
     with open_run(
         config,
         config.out,
         kind="eval",
         schema=SCHEMA,
-        fingerprint=_fingerprint(config),
+        fingerprint=_fingerprint(config, data),
         work={"scored items": "SELECT COUNT(*) FROM items", "answers": "SELECT COUNT(*) FROM outputs"},
         executor=executor,
     ) as run:
         _score(config, run, selected, shots)
         backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
-        return _export(config, run.store, selected, shots, run.resumed, usage)
+        return _export(config, data, run.store, selected, shots, run.resumed, usage)
 
 
-def _fingerprint(config: EvalConfig) -> dict[str, Any]:
+def _fingerprint(config: EvalConfig, data: Path) -> dict[str, Any]:
     """What decides every item's result: file *contents* (not paths, so moving a file is harmless)."""
-    values = fingerprint(config, EvalConfig.RESUMABLE_CHANGES | {"data", "fewshot_from"})
-    values["data_sha256"] = file_sha256(config.data)
+    ignored = EvalConfig.RESUMABLE_CHANGES | {"data", "fewshot_from"}
+    if config.task == "math":  # the record of a math eval from before --task existed still matches
+        ignored |= EvalConfig.CODE_FIELDS | {"task"}
+    values = fingerprint(config, ignored)
+    values["data_sha256"] = file_sha256(data)
     uses_shots = config.shots > 0 and config.fewshot_from is not None
     values["fewshot_sha256"] = file_sha256(config.fewshot_from) if uses_shots else None
     return values
@@ -101,9 +106,8 @@ def _fingerprint(config: EvalConfig) -> dict[str, Any]:
 
 def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> SampleRequest:
     """Seeded by the item id alone, so batching, resuming and ``limit`` never change an item's samples."""
-    pairs = [(s.question, s.solution) for s in shots]
     return SampleRequest(
-        messages=solve_messages(item.question, config.solve_instruction, pairs),
+        messages=tuple(TASKS[config.task].messages(config, item.question, shots)),
         n=config.votes,
         seed=derive_seed("eval", config.seed, item.id),
     )
@@ -121,7 +125,7 @@ def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: li
 
     def record(item_id: str, completions: list[Completion]) -> int:
         nonlocal right
-        correct, tokens = _record(store, by_id[item_id], completions)
+        correct, tokens = _record(config, store, by_id[item_id], completions)
         right += correct
         return tokens
 
@@ -140,13 +144,13 @@ def _running(right: int, done: int) -> str:
     return f"acc {right / done:.1%}" if done else ""
 
 
-def _record(store: RunStore, item: EvalItem, completions: list[Completion]) -> tuple[bool, int]:
-    """Write one item and its outputs (inside the caller's transaction); returns (correct, tokens)."""
-    answers = [extract_answer(c.text) for c in completions]
-    result = tally(answers)
-    correct = answers_equal(item.gold, result.winner)
+def _record(
+    config: EvalConfig, store: RunStore, item: EvalItem, completions: list[Completion]
+) -> tuple[bool, int]:
+    """Score and write one item and its outputs (inside the caller's transaction): (correct, tokens)."""
+    scored = TASKS[config.task].score(config, item, completions)
     tokens = sum(c.tokens for c in completions)
-    for idx, (completion, answer) in enumerate(zip(completions, answers, strict=True)):
+    for idx, (completion, answer) in enumerate(zip(completions, scored.answers, strict=True)):
         store.db.execute(
             "INSERT INTO outputs (item_id, idx, text, answer, tokens, finish_reason)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -167,18 +171,19 @@ def _record(store: RunStore, item: EvalItem, completions: list[Completion]) -> t
             item.id,
             item.question,
             item.gold,
-            result.winner,
-            int(correct),
-            result.consensus,
-            json.dumps(result.as_counts(), ensure_ascii=False),
+            scored.prediction,
+            int(scored.correct),
+            scored.consensus,
+            json.dumps(scored.counts, ensure_ascii=False),
             tokens,
         ),
     )
-    return correct, tokens
+    return scored.correct, tokens
 
 
 def _export(
     config: EvalConfig,
+    data: Path,
     store: RunStore,
     selected: list[EvalItem],
     shots: list[Shot],
@@ -197,7 +202,7 @@ def _export(
         (len(selected),),
     ):
         outputs.setdefault(item_id, []).append((text, answer, finish))
-    shot_pairs = [(s.question, s.solution) for s in shots]
+    task = TASKS[config.task]
     depths = {item.id: item.depth for item in selected}
     lines = []
     for item_id, question, gold, prediction, correct, consensus, counts, tokens in rows:
@@ -205,7 +210,7 @@ def _export(
         record = {
             "id": item_id,
             "question": question,
-            "prompt": list(solve_messages(question, config.solve_instruction, shot_pairs)),
+            "prompt": task.messages(config, question, shots),
             "outputs": [text for text, _, _ in outs],
             "answers": [answer for _, answer, _ in outs],
             "finish_reasons": [finish for _, _, finish in outs],
@@ -220,7 +225,8 @@ def _export(
         lines.append(json.dumps(record, ensure_ascii=False))
     predictions_path = config.out / "predictions.jsonl"
     write_atomic(predictions_path, "".join(line + "\n" for line in lines))
-    results = _summary(config, store, rows, [depths[r[0]] for r in rows], outputs, shots, resumed, usage)
+    row_depths = [depths[r[0]] for r in rows]
+    results = _summary(config, data, store, rows, row_depths, outputs, shots, resumed, usage)
     results_path = config.out / "results.json"
     write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return EvalResult(config.out, results_path, predictions_path, results)
@@ -228,6 +234,7 @@ def _export(
 
 def _summary(
     config: EvalConfig,
+    data: Path,
     store: RunStore,
     rows: list[tuple[Any, ...]],
     depths: list[int | None],
@@ -246,7 +253,10 @@ def _summary(
     # Throughput counts every token this store ever generated, over the wall time that produced them.
     generated = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM items")
     wall, _, sessions = totals(store)
+    task = TASKS[config.task]
     results: dict[str, Any] = {
+        "task": config.task,
+        "metric": task.metric,  # what "accuracy" measures: the share of items scored correct
         "accuracy": round(right / n, 4),
         "correct": right,
         "n": n,
@@ -263,7 +273,8 @@ def _summary(
         "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
         "resumed": resumed,
         "sessions": sessions,
-        "data_sha256": file_sha256(config.data),
+        "data_sha256": file_sha256(data),
+        **task.summary(config),
         "config": config.model_dump(mode="json"),
     }
     if usage is not None:

@@ -315,6 +315,7 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: boo
 def _eval_body(results: dict[str, Any], source: str) -> str:
     config = results.get("config", {})
     low, high = results["ci95"]
+    metric = results.get("metric", "accuracy")  # humaneval: pass@1
     by_depth = results.get("by_depth")
     depth_table = (
         md_table(
@@ -330,7 +331,7 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
         else "Not recorded (run `crescent eval rescore` on the eval folder)."
     )
     scores = md_table(
-        ["n", "correct", "accuracy", "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
+        ["n", "correct", metric, "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
         [
             [
                 results["n"],
@@ -346,7 +347,7 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
     )
     return "\n\n".join(
         [
-            f"# crescent eval predictions: accuracy {results['accuracy']:.2%} on {results['n']} items",
+            f"# crescent eval predictions: {metric} {results['accuracy']:.2%} on {results['n']} items",
             "Every prompt, sampled output, extracted answer, gold answer and verdict of one "
             f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
             "## Source\n\n" + source,

@@ -80,11 +80,10 @@ def render(run_dir: Path) -> str:
     rows = read_jsonl(run_dir / "predictions.jsonl")
     config = results.get("config", {})
     low, high = results["ci95"]
-    chart = svg.interval_chart(
-        [("accuracy", results["accuracy"], low, high)], title="Accuracy (95% Wilson CI)"
-    )
+    metric = results.get("metric", "accuracy")  # humaneval: pass@1
+    chart = svg.interval_chart([(metric, results["accuracy"], low, high)], title=f"{metric} (95% Wilson CI)")
     summary = table(
-        ["model", "data", "n", "correct", "accuracy", "95% CI", "no answer", "votes", "shots"],
+        ["model", "data", "n", "correct", metric, "95% CI", "no answer", "votes", "shots"],
         [
             (
                 model_label(config),
@@ -106,7 +105,7 @@ def render(run_dir: Path) -> str:
     return page(
         f"crescent eval: {run_dir.name}",
         summary,
-        figure(chart, "accuracy with its Wilson 95% interval"),
+        figure(chart, f"{metric} with its Wilson 95% interval"),
         section("Accuracy by reasoning depth", depth_section(results.get("by_depth"))),
         speed,
         section("Items (model text, escaped)", browser(rows)),

@@ -22,19 +22,24 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, get_args
 
 import numpy as np
 
+from crescent.config import GGUFDtype
 from crescent.errors import CrescentError
 from crescent.models import default_model_path
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-GGUFType = Literal["f16", "f32", "q8_0", "q4_k_m"]
+GGUFType = GGUFDtype
 # llama.cpp's own quantizer (through llama-cpp-python) writes the quantized types from an F16 file.
-_QUANTIZED = {"q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M"}
+_QUANTIZED = {
+    "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
+    "q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
+    "q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
+}
 CONVERTER_ENV = "CRESCENT_CONVERT_HF_TO_GGUF"
 _COPIED_PREFIXES = ("general.", "tokenizer.")
 _NOT_COPIED = {"general.architecture", "general.file_type", "general.quantization_version"}
@@ -94,6 +99,27 @@ def quantize_gguf(source: Path, out: Path, dtype: GGUFType) -> Path:
         raise CrescentError(f"llama.cpp could not quantize {source} to {dtype} (status {status})")
     os.replace(tmp, out)
     return out
+
+
+def gguf_dtype_of(path: Path) -> GGUFType:
+    """The weight type a GGUF file declares (``general.file_type``), as crescent's ``--gguf-dtype`` name,
+    so a model rebuilt from it (``crescent merge``) is quantized like it."""
+    import gguf
+
+    field = gguf.GGUFReader(str(path)).fields.get("general.file_type")
+    if field is None:
+        raise CrescentError(f"{path} does not declare its weight type; pass --gguf-dtype")
+    value = int(field.contents())
+    try:
+        name = gguf.LlamaFileType(value).name.removeprefix("MOSTLY_").removeprefix("ALL_").lower()
+    except ValueError:
+        name = f"file type {value}"
+    if name not in get_args(GGUFDtype):
+        raise CrescentError(
+            f"{path} holds {name} weights, which crescent cannot write; pass --gguf-dtype "
+            f"({', '.join(get_args(GGUFDtype))})"
+        )
+    return name  # type: ignore[return-value]
 
 
 def unsupported_reason(model: PreTrainedModel) -> str | None:

@@ -29,6 +29,7 @@ from crescent.eval.compare import compare_runs
 from crescent.locking import hold_folder
 from crescent.store import write_atomic
 from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_model
+from crescent.train.rows import PAIRS_FILE
 
 ROUNDS_FILE = "rounds.json"
 _RESUMABLE = frozenset({"quiet", "threads", "out"})
@@ -126,7 +127,9 @@ def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: 
     from crescent.pipeline.generate import generate
 
     backend, model = _engine(config.generate.backend, model)
-    exclude = [*config.generate.exclude, config.eval.data]  # never train on the benchmark's questions
+    exclude = [*config.generate.exclude]
+    if config.eval.data is not None and config.eval.task == "math":
+        exclude.append(config.eval.data)  # never train on the benchmark's questions
     values = _section(
         config.generate,
         out=out,
@@ -142,7 +145,16 @@ def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: 
 def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> Path:
     if (out / "train_stats.json").exists():
         return out
-    from crescent.train.sft import train
+    from crescent.train.run import train
+
+    if config.train.method == "dpo":  # DPO trains on the preference pairs generate wrote beside data.jsonl
+        data = data.with_name(PAIRS_FILE)
+        if not data.is_file():
+            raise CrescentError(
+                f"{data.parent} holds no {PAIRS_FILE}: --train.method dpo needs the preference pairs that "
+                "crescent generate writes next to data.jsonl; rerun with a crescent that writes them, "
+                "or use --train.method sft"
+            )
 
     train(TrainConfig(**_section(config.train, model=model, data=data, out=out, **_common(config))))
     return out

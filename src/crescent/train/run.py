@@ -1,15 +1,16 @@
-"""``crescent train``: supervised fine-tuning on crescent's own ``data.jsonl``, full or LoRA, resumable.
+"""``crescent train``: fine-tune a model on crescent's own data, by SFT or DPO, full or LoRA, resumable.
 
-Loss on the answer only. TRL's ``assistant_only_loss`` needs ``{% generation %}`` markers in the chat
-template, which SmolLM2's template lacks (and TRL ships no patched copy of it), so each chat is split into
-a conversational *prompt* (every turn before the last) and *completion* (the final assistant turn); TRL then
-tokenizes ``prompt + completion`` with the model's own template and sets the label of every prompt token
-to -100 (``completion_only_loss``). The completion includes the template's end-of-turn token, so the
-model also learns to stop.
+The driver both methods share. A method decides only how its training file is read
+(:mod:`crescent.train.rows`), which TRL trainer runs on the rows and what it adds to the stats
+(:mod:`crescent.train.supervised` for ``--method sft``, :mod:`crescent.train.dpo` for ``--method dpo``);
+loading, the training arguments, LoRA, checkpoints and resume, saving, GGUF export and the stats are this
+module's, once.
 
 The run folder holds ``checkpoints/`` (every ``save_steps``; a rerun resumes from the newest one, if the
-config that shapes the training is unchanged), then ``model/`` (HF folder; a LoRA adapter is merged
-first), ``model.gguf`` (for the llama.cpp backend) and ``train_stats.json``.
+config that shapes the training is unchanged), then ``adapter/`` (LoRA only: the trained adapter alone, a
+few MB to commit; ``crescent merge`` rebuilds ``model.gguf`` from it and the base model), ``model/`` (HF
+folder; a LoRA adapter is merged first), ``model.gguf`` (for the llama.cpp backend) and
+``train_stats.json``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import dataclasses
 import json
 import re
 import time
+import warnings
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
@@ -28,21 +32,22 @@ from crescent import interrupts
 from crescent.config import TrainConfig, check_same_config, fingerprint
 from crescent.errors import CrescentError
 from crescent.locking import hold_folder
-from crescent.pipeline.sources import file_sha256, read_jsonl
+from crescent.pipeline.sources import file_sha256
 from crescent.store import STORE_NAME, holds_files, probe_writable, write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
-    from trl import SFTTrainer
+    from peft import LoraConfig
+    from transformers import Trainer
 
     from crescent.backends.hf_loading import LoadedModel
 
-ROLES = ("system", "user", "assistant")
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")  # the trainer's folder names
 RECORD = "train_config.json"  # what shaped the run: a folder holding it is a train run
-MAX_CONTENT_CHARS = (
-    100_000  # training rows are untrusted text too: refuse absurd ones instead of tokenizing them
-)
+ADAPTER_DIR = "adapter"
+# --method -> the module that reads its rows (``read_rows``), builds its TRL trainer (``make_trainer``) and
+# adds its own figures to the stats (``method_stats``); imported when used, so ``--help`` stays light.
+METHODS = {"sft": "crescent.train.supervised", "dpo": "crescent.train.dpo"}
 
 
 @dataclass
@@ -60,44 +65,10 @@ class TrainResult:
         s = self.stats
         resumed = f", resumed from {s['resumed_from']}" if s["resumed_from"] else ""
         line = (
-            f"done ({s['method']}{resumed}): {s['steps']} steps, loss {s['first_loss']} -> "
+            f"done ({s['method']}, {s['weights']}{resumed}): {s['steps']} steps, loss {s['first_loss']} -> "
             f"{s['final_loss']}, {s['tokens_per_s']} tok/s in {s['train_time_s']} s"
         )
         return line if self.gguf_path else f"{line}\nno GGUF written: {s['gguf']['skipped']}"
-
-
-def read_chat_rows(path: Path) -> list[dict[str, list[dict[str, str]]]]:
-    """``{"prompt": [...], "completion": [last assistant turn]}`` per row; errors name ``file:line``."""
-    rows = []
-    for number, row in read_jsonl(Path(path)):
-        where = f"{path}:{number}"
-        messages = row.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise CrescentError(
-                f"{where}: missing or empty field 'messages' (a list of {{role, content}} turns)"
-            )
-        for turn in messages:
-            if (
-                not isinstance(turn, dict)
-                or turn.get("role") not in ROLES
-                or not isinstance(turn.get("content"), str)
-            ):
-                raise CrescentError(
-                    f"{where}: each item of 'messages' needs a role ({'/'.join(ROLES)}) and text content"
-                )
-            if len(turn["content"]) > MAX_CONTENT_CHARS:
-                raise CrescentError(
-                    f"{where}: a message is longer than {MAX_CONTENT_CHARS} characters; shorten it"
-                )
-        if messages[-1]["role"] != "assistant" or len(messages) < 2:
-            raise CrescentError(
-                f"{where}: 'messages' must end with an assistant turn that follows a user turn"
-            )
-        turns = [{"role": t["role"], "content": t["content"]} for t in messages]
-        rows.append({"prompt": turns[:-1], "completion": turns[-1:]})
-    if not rows:
-        raise CrescentError(f"{path} holds no rows; pass the data.jsonl written by crescent generate")
-    return rows
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -111,94 +82,96 @@ def train(config: TrainConfig) -> TrainResult:
     torch.set_num_threads(config.threads or default_threads())
     if config.quiet:
         _silence_progress_bars()
-    rows = read_chat_rows(config.data)
+    method = import_module(METHODS[config.method])
+    rows = method.read_rows(config)
     out = Path(config.out)
     checkpoints = out / "checkpoints"
     check_train_out(out)
     with hold_folder(out), interrupts.reporting(lambda: describe_checkpoints(checkpoints)):
-        return _train(config, rows, out, checkpoints)
+        return _train(config, method, rows, out, checkpoints)
 
 
-def _train(config: TrainConfig, rows: list[dict], out: Path, checkpoints: Path) -> TrainResult:
+def _train(
+    config: TrainConfig, method: ModuleType, rows: list[dict], out: Path, checkpoints: Path
+) -> TrainResult:
     from crescent.backends.hf_loading import load_model
 
     wanted, resume_from = _resume_point(config, out, checkpoints)
     loaded = load_model(config.model)
     _record_run(out, wanted)
-    trainer = make_trainer(config, loaded, rows)
+    trainer = method.make_trainer(config, loaded, rows)
+    if config.quiet:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     meter = _Meter()
     trainer.add_callback(meter)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     model = trainer.model
     if config.lora:
+        with warnings.catch_warnings():  # peft looks for a config.json beside a GGUF base; none is needed
+            warnings.filterwarnings("ignore", message="Could not find a config file")
+            model.save_pretrained(str(out / ADAPTER_DIR))  # before merging: the few MB worth committing
         model = model.merge_and_unload()
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
     loaded.tokenizer.save_pretrained(str(model_dir))
     gguf_path, gguf_note = _export(config, model, loaded, model_dir)
     stats = _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note)
+    stats.update(method.method_stats(config, trainer, rows))
     stats_path = out / "train_stats.json"
     write_atomic(stats_path, json.dumps(stats, indent=2) + "\n")
     return TrainResult(out, model_dir, gguf_path, stats_path, stats)
 
 
-def make_trainer(config: TrainConfig, loaded: LoadedModel, rows: list[dict]) -> SFTTrainer:
-    """The TRL trainer for one run (public so tests can inspect its tokenized dataset and labels)."""
+def training_arguments(config: TrainConfig, args_class: type) -> dict[str, Any]:
+    """The ``TrainingArguments`` fields every method sets the same way (TRL's SFTConfig and DPOConfig both
+    extend it); ``args_class`` is the one the method uses, to pick names this transformers version knows."""
     import torch
-    from datasets import Dataset
-    from transformers import PrinterCallback
-    from trl import SFTConfig, SFTTrainer
 
     cuda = torch.cuda.is_available()
     # 135M-class models fit in memory; recomputing activations would only slow training down. Newer
     # transformers renamed the option (the old name still works but warns).
-    fields = {f.name for f in dataclasses.fields(SFTConfig)}
+    fields = {f.name for f in dataclasses.fields(args_class)}
     checkpointing = next(n for n in ("activation_checkpointing", "gradient_checkpointing") if n in fields)
-    args = SFTConfig(
-        output_dir=str(Path(config.out) / "checkpoints"),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        warmup_steps=config.warmup_steps,
-        max_length=config.max_length,
-        completion_only_loss=True,
-        logging_steps=config.logging_steps,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to="none",
-        use_cpu=not cuda,
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        include_num_input_tokens_seen="non_padding",
-        disable_tqdm=config.quiet,
-        dataloader_num_workers=0,
-        **{checkpointing: False},
-    )
-    peft_config = None
-    if config.lora:
-        from peft import LoraConfig
+    return {
+        "output_dir": str(Path(config.out) / "checkpoints"),
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps or -1,
+        "learning_rate": config.learning_rate,
+        "per_device_train_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.grad_accum,
+        "warmup_steps": config.warmup_steps,
+        "max_length": config.max_length,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": 2,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        "use_cpu": not cuda,
+        "bf16": cuda and torch.cuda.is_bf16_supported(),
+        "include_num_input_tokens_seen": "non_padding",
+        "disable_tqdm": config.quiet,
+        "dataloader_num_workers": 0,
+        checkpointing: False,
+    }
 
-        peft_config = LoraConfig(
-            r=config.lora_r,
-            lora_alpha=config.lora_alpha,
-            lora_dropout=config.lora_dropout,
-            target_modules="all-linear",
-            task_type="CAUSAL_LM",
-        )
-    trainer = SFTTrainer(
-        model=loaded.model,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=loaded.tokenizer,
-        peft_config=peft_config,
+
+def lora_config(config: TrainConfig) -> LoraConfig | None:
+    """The adapter both methods train with ``--lora`` (None: all weights train)."""
+    if not config.lora:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
     )
-    if config.quiet:
-        trainer.remove_callback(PrinterCallback)
-    return trainer
 
 
 def check_train_out(out: Path) -> None:
@@ -220,7 +193,10 @@ def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[di
     The data is compared by content, not by the path as typed: ``--data ./d.jsonl`` and
     ``--data /abs/d.jsonl`` are the same run, and an edited file at the same path is not.
     """
-    wanted = fingerprint(config, TrainConfig.RESUMABLE_CHANGES | {"data"})
+    ignored = TrainConfig.RESUMABLE_CHANGES | {"data"}
+    if config.method == "sft":  # the record of an SFT run from before --method existed still matches
+        ignored |= TrainConfig.DPO_FIELDS | {"method"}
+    wanted = fingerprint(config, ignored)
     wanted["data_sha256"] = file_sha256(config.data)
     record = out / RECORD
     last = last_complete_checkpoint(checkpoints)
@@ -268,7 +244,10 @@ def _record_run(out: Path, wanted: dict[str, Any]) -> None:
 
 
 def _silence_progress_bars() -> None:
-    """``--quiet`` means quiet: datasets' map bars, transformers' and the hub's bars and warnings too."""
+    """``--quiet`` means quiet: datasets' map bars, transformers' and the hub's bars and warnings too, and
+    TRL's bar over the reference log-probs (it reads only ``TQDM_DISABLE``)."""
+    import os
+
     import datasets
     import huggingface_hub
     import transformers
@@ -278,6 +257,7 @@ def _silence_progress_bars() -> None:
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
     huggingface_hub.utils.disable_progress_bars()
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def _export(
@@ -321,13 +301,24 @@ class _Meter(TrainerCallback):
         self.tokens_end = state.num_input_tokens_seen
 
 
-def _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note) -> dict[str, Any]:
+def _stats(
+    config: TrainConfig,
+    trainer: Trainer,
+    model: Any,
+    meter: _Meter,
+    rows: list[dict[str, Any]],
+    resume_from: Path | None,
+    gguf_path: Path | None,
+    gguf_note: str | None,
+) -> dict[str, Any]:
     state = trainer.state
     curve = [{"step": e["step"], "loss": round(e["loss"], 5)} for e in state.log_history if "loss" in e]
     seconds = meter.ended - meter.started
     tokens = meter.tokens_end - meter.tokens_start
     return {
-        "method": "lora" if config.lora else "full",
+        "method": config.method,
+        "weights": "lora" if config.lora else "full",
+        "adapter": str(Path(config.out) / ADAPTER_DIR) if config.lora else None,
         "rows": len(rows),
         "steps": state.global_step,
         "steps_this_session": state.global_step - meter.steps_start,

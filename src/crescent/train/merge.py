@@ -1,0 +1,58 @@
+"""``crescent merge``: a base model + a committed LoRA adapter -> the GGUF that was evaluated.
+
+A LoRA run's ``model.gguf`` is hundreds of MB; its ``adapter/`` is a few. Committing the adapter and
+rebuilding the GGUF on demand lets anyone check an evaluated model on other benchmarks. The rebuild is
+train's own path: the base is loaded as train loads it, the adapter merged as train merges it, and the
+GGUF written by :func:`crescent.train.gguf_export.export_gguf`, quantized like the base GGUF, so the file
+matches the ``model.gguf`` of a run trained with that same ``--gguf-dtype``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crescent.config import GGUFDtype, MergeConfig
+from crescent.errors import CrescentError
+
+
+@dataclass
+class MergeResult:
+    out: Path
+    dtype: GGUFDtype
+    base: str
+
+    def stdout(self) -> str:
+        return str(self.out)
+
+    def describe(self) -> str:
+        return f"done: {self.out} ({self.dtype}) = {self.base} + adapter"
+
+
+def merge(config: MergeConfig) -> MergeResult:
+    """Merge ``config.adapter`` into ``config.model`` and export the result to ``config.out``."""
+    from peft import PeftModel
+
+    from crescent.backends.hf_loading import load_model
+    from crescent.train.gguf_export import export_gguf, gguf_dtype_of
+
+    adapter, out = Path(config.adapter), Path(config.out)
+    if not (adapter / "adapter_config.json").is_file():
+        raise CrescentError(
+            f"--adapter {adapter} holds no adapter_config.json; pass the adapter/ of a train --lora run"
+        )
+    if out.exists():  # never overwrite a file crescent may not have written
+        raise CrescentError(f"--out {out} already exists; choose a new file name")
+    if not out.parent.is_dir():
+        raise CrescentError(f"--out {out}: folder {out.parent} does not exist; create it first")
+    loaded = load_model(config.model)
+    dtype = config.gguf_dtype or (gguf_dtype_of(loaded.source_gguf) if loaded.source_gguf else "f16")
+    try:
+        model = PeftModel.from_pretrained(loaded.model, str(adapter)).merge_and_unload()
+    except (RuntimeError, ValueError, KeyError) as exc:  # e.g. shapes of another base model
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise CrescentError(
+            f"cannot apply adapter {adapter} to {loaded.source} ({first}); pass the --model it was trained on"
+        ) from exc
+    export_gguf(model, out, tokenizer=loaded.tokenizer, source_gguf=loaded.source_gguf, dtype=dtype)
+    return MergeResult(out, dtype, loaded.source)
