@@ -10,6 +10,7 @@ three times still reports an honest tokens/s.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -97,9 +98,11 @@ def open_run(
             store.close()
 
 
-def totals(store: RunStore) -> tuple[float, int, int]:
-    """``(wall_s, tokens, sessions)`` over every invocation that did work."""
-    wall, tokens, count = store.db.execute(
+def totals(store: RunStore | sqlite3.Connection) -> tuple[float, int, int]:
+    """``(wall_s, tokens, sessions)`` over every invocation that did work (of a store, or a read-only
+    connection to one)."""
+    db = store if isinstance(store, sqlite3.Connection) else store.db
+    wall, tokens, count = db.execute(
         "SELECT COALESCE(SUM(wall_s), 0), COALESCE(SUM(tokens), 0), COUNT(*) FROM sessions"
     ).fetchone()
     return float(wall), int(tokens), int(count)

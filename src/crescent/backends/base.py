@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from crescent.errors import ServiceFailure
+
 if TYPE_CHECKING:
     from crescent.config import BackendConfig
 
@@ -123,5 +125,5 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF
 
 
-class BackendError(RuntimeError):
+class BackendError(ServiceFailure, RuntimeError):
     """A model could not be loaded or did not answer; the message says what to do."""
