@@ -127,3 +127,8 @@ def derive_seed(*parts: object) -> int:
 
 class BackendError(ServiceFailure, RuntimeError):
     """A model could not be loaded or did not answer; the message says what to do."""
+
+
+class PromptTooLong(BackendError):
+    """A prompt that does not fit the model's context window. A fault of that one item, not of the
+    backend: drivers skip the item and count it (``pipeline.tasks.run_sample_batch``)."""

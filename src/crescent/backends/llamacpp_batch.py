@@ -60,7 +60,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from crescent.backends.base import BackendError, Completion, SamplingParams, Usage
+from crescent.backends.base import BackendError, Completion, PromptTooLong, SamplingParams, Usage
 
 KV_ROUND = 256  # per-sequence KV capacity is rounded up to this many cells
 MIN_STEP_TOKENS = 512  # tokens per decode call (prompt chunks + one per generating sequence)
@@ -241,7 +241,7 @@ class BatchDecoder:
             return {}
         longest = max(len(prompts[job.prompt]) for job in jobs)
         if longest >= self.n_ctx:
-            raise BackendError(
+            raise PromptTooLong(
                 f"a prompt of {longest} tokens does not fit the context window ({self.n_ctx});"
                 " raise --n-ctx or shorten the prompt"
             )

@@ -43,6 +43,7 @@ from crescent.backends.base import (
     BackendBase,
     BackendError,
     Completion,
+    PromptTooLong,
     SampleRequest,
     SamplingParams,
     Usage,
@@ -311,6 +312,8 @@ class OpenAIBackend(BackendBase):
                     raise _Malformed(str(exc)[:200]) from exc
             except openai.APIStatusError as exc:
                 status = exc.status_code
+                if status == 400 and "context" in _server_said(exc).lower():  # vLLM's, llama.cpp's words
+                    raise PromptTooLong(self._refusal(route, status, exc)) from exc
                 if status not in RETRYABLE_STATUS and status < 500:
                     raise _RequestFailed(self._refusal(route, status, exc), f"HTTP {status}") from exc
                 last, retry_after = f"HTTP {status}", _retry_after(exc.response.headers)
