@@ -329,7 +329,7 @@ class OpenAIBackend(BackendBase):
                 await asyncio.sleep(min(self.retry.delay(attempt, retry_after), left))
         elapsed = time.monotonic() - (started or time.monotonic())
         raise _RequestFailed(
-            f"{self.base_url}{route} failed {sent} times in {elapsed:.0f} s (last: {last}; limits: "
+            f"{self.base_url}{route} failed {sent} time{'' if sent == 1 else 's'} in {elapsed:.0f} s (last: {last}; limits: "
             f"--request-timeout-s {self.timeout_s:g}, --request-deadline-s {self.deadline_s:g}, "
             f"--retries {self.retry.max_attempts - 1}); check that the server is up and healthy, "
             "then rerun (the run resumes)",
@@ -451,6 +451,8 @@ def _connection_problem(exc: BaseException) -> str:
     cause: BaseException | None = exc
     seen: set[int] = set()
     while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno)  # "Connection refused", not asyncio's "Connect call failed"
         if isinstance(cause, OSError) and cause.strerror:
             return cause.strerror
         seen.add(id(cause))
