@@ -329,7 +329,8 @@ class OpenAIBackend(BackendBase):
                 await asyncio.sleep(min(self.retry.delay(attempt, retry_after), left))
         elapsed = time.monotonic() - (started or time.monotonic())
         raise _RequestFailed(
-            f"{self.base_url}{route} failed {sent} time{'' if sent == 1 else 's'} in {elapsed:.0f} s (last: {last}; limits: "
+            f"{self.base_url}{route} failed {sent} time{'' if sent == 1 else 's'} in {elapsed:.0f} s "
+            f"(last: {last}; limits: "
             f"--request-timeout-s {self.timeout_s:g}, --request-deadline-s {self.deadline_s:g}, "
             f"--retries {self.retry.max_attempts - 1}); check that the server is up and healthy, "
             "then rerun (the run resumes)",
