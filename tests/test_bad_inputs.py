@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -280,3 +281,46 @@ def test_the_matrix_is_big_enough() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
     assert len(CASES) >= 40
     assert commands == {"generate", "eval", "train", "contamination", "improve", "report", "export"}
+
+
+def test_a_full_disk_at_the_start_is_one_line_and_leaves_no_empty_run(
+    tmp_path: Path, full_disk: Callable[[int | None], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No raw OperationalError, and no 0-byte run.sqlite that a rerun would take for a run."""
+    full_disk(None)
+    out = tmp_path / "run"
+    code, _, err = run_cli([*GEN, "--out", str(out)], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: the disk holding {out / 'run.sqlite'} is full; free some space")
+    assert not out.exists()
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_keeps_the_work_and_the_rerun_finishes(
+    tmp_path: Path,
+    full_disk: Callable[[int | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    full_disk(0)  # no page beyond those the bound store has: the first commit that needs one fails
+    out = tmp_path / "run"
+    argv = [
+        "generate",
+        "--backend",
+        "fake",
+        "--quiet",
+        "--questions",
+        "40",
+        "--votes",
+        "5",
+        "--out",
+        str(out),
+    ]
+    code, _, err = run_cli(argv, capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1, err
+    assert "is full; free some space and rerun" in lines[0] and "Error" not in lines[0]
+    monkeypatch.undo()  # space freed
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert len((out / "data.jsonl").read_text().splitlines()) > 0
