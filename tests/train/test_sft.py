@@ -170,3 +170,14 @@ def test_unloadable_model_is_one_clear_error(chat_data: Path, tmp_path: Path) ->
     fake_gguf.write_bytes(b"GGUF" + b"\0" * 64)
     with pytest.raises(CrescentError, match="cannot load a"):
         train(tiny_config(fake_gguf, chat_data, tmp_path / "c"))
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_saves_no_model(
+    tiny_model_dir: Path, chat_data: Path, tmp_path: Path
+) -> None:
+    """A finite but absurd learning rate blows the weights up: the run must fail, not save an all-NaN
+    model and report success."""
+    out = tmp_path / "run"
+    with pytest.raises(CrescentError, match=r"training diverged: the (loss|grad norm) became (nan|inf)"):
+        train(tiny_config(tiny_model_dir, chat_data, out, max_steps=4, lr=1e30, threads=1))
+    assert not (out / "model").exists() and not (out / "train_stats.json").exists()
