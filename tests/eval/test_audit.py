@@ -98,3 +98,16 @@ def test_audit_report_parses_and_escapes_model_text(tmp_path: Path) -> None:
     parser.feed(page)
     assert parser.tags.count("table") == 3
     assert str(result.audit["default"]["precision"]) in page
+
+
+def test_a_question_longer_than_the_context_is_dropped_with_its_reason(tmp_path: Path) -> None:
+    """Voting (generate, audit) skips the one question whose prompt does not fit, not the whole batch."""
+    data = _bench(tmp_path / "long.jsonl", n=6)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    rows[3]["question"] = "How many apples? " + "apple " * 3000
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = audit(_config(tmp_path, data=data))
+    assert result.audit["n"] == 5  # scored without it
+    with sqlite3.connect(tmp_path / "audit" / "run.sqlite") as db:
+        reasons = dict(db.execute("SELECT question_id, reason FROM outcomes WHERE kept = 0"))
+    assert reasons["b4"] == "prompt_too_long"
