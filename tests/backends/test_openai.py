@@ -100,6 +100,8 @@ def test_retries_stop_at_their_bound(backend_for, fault: str) -> None:
             backend.sample([SampleRequest(MESSAGES, n=1, seed=1)], PARAMS)
         assert server.count(CHAT) == 3 and backend.usage.extra["retries"] == 2  # no sleep after the last
         assert "\n" not in str(info.value)
+        if fault == "500":  # what the server said, as it said it
+            assert "(last: HTTP 500: scripted 500;" in str(info.value)
 
 
 def test_a_client_error_is_not_retried(backend_for) -> None:

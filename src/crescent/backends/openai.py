@@ -316,7 +316,7 @@ class OpenAIBackend(BackendBase):
                     raise PromptTooLong(self._refusal(route, status, exc)) from exc
                 if status not in RETRYABLE_STATUS and status < 500:
                     raise _RequestFailed(self._refusal(route, status, exc), f"HTTP {status}") from exc
-                last, retry_after = f"HTTP {status}", _retry_after(exc.response.headers)
+                last, retry_after = f"HTTP {status}: {_server_said(exc)}", _retry_after(exc.response.headers)
             except (openai.APITimeoutError, TimeoutError):
                 last = f"no answer within {self.timeout_s:g} s"
             except openai.APIConnectionError as exc:
