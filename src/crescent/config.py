@@ -351,8 +351,9 @@ def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "config"
-        from_yaml = field not in given and any(k == field or k.startswith(f"{field}.") for k in from_file)
-        from_yaml = from_yaml or (bool(first["loc"]) and str(first["loc"][0]) in from_file)
+        in_file = any(k == field or k.startswith(f"{field}.") for k in from_file)
+        in_file = in_file or (bool(first["loc"]) and str(first["loc"][0]) in from_file)  # a whole section
+        from_yaml = in_file and field not in given
         source = f" (from {yaml_path})" if yaml_path and from_yaml else ""
         if first["type"] == "finite_number":
             message = f"{first['input']} is not a usable number; give a finite value"
