@@ -1,10 +1,16 @@
-"""Shared fixtures: paths to the GSM8K files beside the repo, and a small fake-backend config."""
+"""Shared fixtures: paths to the GSM8K files beside the repo, and a simulated full disk."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+import crescent.store as store_module
+from crescent.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
@@ -15,3 +21,33 @@ def gsm8k_dir() -> Path:
     if not (GSM8K / "test.jsonl").exists():
         pytest.skip(f"GSM8K files not found under {GSM8K}")
     return GSM8K
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> Callable[[int | None], None]:
+    """Simulate a full disk for run stores: SQLite's page cap returns the very error a full disk gives
+    (SQLITE_FULL, "database or disk is full"). Call it with ``None`` for a disk full from the store's
+    first write, or with N for one that fills N pages after the run binds its config."""
+    return lambda pages: _full_disk_after(pages, monkeypatch)
+
+
+def _full_disk_after(pages: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_connect = sqlite3.connect
+
+    def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        db = real_connect(*args, **kwargs)
+        if pages is None:
+            db.execute("PRAGMA max_page_count = 1")
+        return db
+
+    monkeypatch.setattr(store_module.sqlite3, "connect", connect)
+    if pages is not None:
+        real_bind = RunStore.bind_config
+
+        def bind_then_fill(self: RunStore, fingerprint: dict[str, Any]) -> bool:
+            resumed = real_bind(self, fingerprint)
+            used = self.db.execute("PRAGMA page_count").fetchone()[0]
+            self.db.execute(f"PRAGMA max_page_count = {used + pages}")
+            return resumed
+
+        monkeypatch.setattr(RunStore, "bind_config", bind_then_fill)

@@ -1,23 +1,27 @@
 """Every bad input is one line on stderr, names what is wrong, exits non-zero and changes nothing.
 
-One matrix over generate, eval, train and contamination (fake backend; train fails before any model
-loads), and the commands that write where they are told (export, report, eval compare). Earlier runs of
-each command sit in the same folder, and every case checks that no file of theirs changed and that no new
-file or folder appeared: a failed command leaves no trace. ``{R}/locked`` is held by this process, as
-if another command were writing it.
+One matrix over generate, eval, train, contamination, improve, report and export (fake backend; train
+fails before any model loads), with the commands that write where they are told (export, report, eval
+compare). The line never names a Python class or suggests --debug: these are the user's mistakes or the
+world's (a server down, a damaged file), not crescent's bugs. Earlier runs of each command sit in the same
+folder, and every case checks that no file of theirs changed and that no new file or folder appeared: a
+failed command leaves no trace. ``{R}/locked`` is held by this process, as if another command were
+writing it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from crescent.cli import main
 from crescent.locking import LOCK_NAME, hold_folder
+from crescent.models import default_model_path
 
 GOOD_BENCH = [
     {"question": "Ava has 3 apples and buys 5 more. How many apples does Ava have now?", "answer": "8"},
@@ -78,6 +82,16 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (root / "dataset" / "data").mkdir(parents=True)  # a dataset folder crescent did not export
     (root / "dataset" / "README.md").write_text("# my dataset\n")
     (root / "dataset" / "data" / "train.jsonl").write_text('{"x": 1}\n')
+    (root / "booltrue.yaml").write_text("max_attempts: true\n")
+    (root / "dupkey.yaml").write_text("votes: 3\nvotes: 5\n")
+    (root / "improvelist.yaml").write_text(f"generate: [1, 2]\neval: {{data: {root}/bench.jsonl}}\n")
+    (root / "improvenull.yaml").write_text(f"train: null\neval: {{data: {root}/bench.jsonl}}\n")
+    _jsonl(root / "answerlist.jsonl", [{"question": "How many?", "answer": [18, 3]}])
+    _jsonl(root / "answerdict.jsonl", [GOOD_BENCH[0], {"question": "How many?", "answer": {"n": 18}}])
+    _jsonl(root / "answerbool.jsonl", [{"question": "Is it?", "answer": True}])
+    _jsonl(root / "answernan.jsonl", ['{"question": "How many?", "answer": NaN}'])
+    with default_model_path().open("rb") as whole:  # a download cut short
+        (root / "trunc.gguf").write_bytes(whole.read(100_000))
     quiet = ["--backend", "fake", "--quiet"]
     for argv in (
         ["generate", *quiet, "--questions", "4", "--votes", "3", "--out", str(root / "gen")],
@@ -93,6 +107,11 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         finally:
             sys.argv = old
         assert exit_info.value.code == 0, argv
+    damaged = root / "damaged"  # a finished run whose store was overwritten
+    shutil.copytree(root / "gen", damaged)
+    for leftover in damaged.glob("run.sqlite-*"):
+        leftover.unlink()
+    (damaged / "run.sqlite").write_bytes(b"this is not a database " * 200)
     with hold_folder(root / "locked"):
         yield root
 
@@ -102,7 +121,8 @@ EVAL = ["eval", "--backend", "fake", "--quiet"]
 TRAIN = ["train", "--quiet", "--max-steps", "1"]
 CONTAM = ["contamination", "--quiet", "--no-embeddings"]
 EXPORT = ["export", "{R}/gen", "--format", "jsonl"]
-O1, O2, O3, O4 = (["--out", f"{{R}}/n{i}"] for i in range(1, 5))  # new folders that must stay absent
+O1, O2, O3, O4, O5 = (["--out", f"{{R}}/n{i}"] for i in range(1, 6))  # new folders that must stay absent
+OPENAI = ["generate", "--backend", "openai", "--quiet", "--questions", "2", "--votes", "1", "--retries", "0"]
 
 # (id, argv with {R} for the inputs folder, words the one line must hold)
 CASES: list[tuple[str, list[str], list[str]]] = [
@@ -145,6 +165,18 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("gen-empty-prompt", [*GEN, "--bait-prompt", "", *O1], ["bait_prompt"]),
     ("gen-rerun-changed", [*GEN, "--vote-top-p", "0.5", "--out", "{R}/gen"], ["different config", "top_p"]),
     ("gen-out-in-use", [*GEN, "--out", "{R}/locked"], ["{R}/locked is in use by process", "another --out"]),
+    ("gen-temperature-inf", [*GEN, "--vote-temperature", "inf", *O1], ["vote_temperature", "finite"]),
+    ("gen-threshold-nan", [*GEN, "--dedup-threshold", "nan", *O1], ["dedup_threshold", "finite"]),
+    ("gen-config-bool", [*GEN, "--config", "{R}/booltrue.yaml", *O1],
+     ["booltrue.yaml", "max_attempts", "got true"]),
+    ("gen-config-dupkey", [*GEN, "--config", "{R}/dupkey.yaml", *O1], ["dupkey.yaml:2", "'votes'", "twice"]),
+    ("gen-url-ipv6", [*OPENAI, "--base-url", "http://[::1:8000/v1", *O1],
+     ["http://[::1:8000/v1", "brackets"]),
+    ("gen-url-port", [*OPENAI, "--base-url", "http://host:99999/v1", *O1], ["host:99999", "port"]),
+    ("gen-openai-down", [*OPENAI, "--base-url", "http://127.0.0.1:9/v1", *O1],
+     ["http://127.0.0.1:9/v1", "Connection refused", "rerun"]),
+    ("gen-transformers-truncated-gguf", ["generate", "--backend", "transformers", "--quiet", "--model",
+                                         "{R}/trunc.gguf", *O1], ["trunc.gguf", "truncated"]),
     # eval
     ("eval-data-missing", [*EVAL, "-d", "{R}/nope.jsonl", *O2], ["nope.jsonl", "not found"]),
     ("eval-data-latin1", [*EVAL, "-d", "{R}/latin1.jsonl", *O2], ["latin1.jsonl:2", "UTF-8"]),
@@ -173,6 +205,11 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["{R}/locked is in use by process", "another --out"]),
     ("eval-temperature", [*EVAL, "-d", "{R}/bench.jsonl", "--temperature", "9", *O2],
      ["temperature"]),
+    ("eval-answer-list", [*EVAL, "-d", "{R}/answerlist.jsonl", *O2],
+     ["answerlist.jsonl:1", "answer", "[18, 3]"]),
+    ("eval-answer-dict", [*EVAL, "-d", "{R}/answerdict.jsonl", *O2], ["answerdict.jsonl:2", "answer"]),
+    ("eval-answer-bool", [*EVAL, "-d", "{R}/answerbool.jsonl", *O2], ["answerbool.jsonl:1", "true"]),
+    ("eval-answer-nan", [*EVAL, "-d", "{R}/answernan.jsonl", *O2], ["answernan.jsonl:1", "NaN"]),
     # train (every case fails before a model loads)
     ("train-data-missing", [*TRAIN, "-d", "{R}/nope.jsonl", *O3], ["nope.jsonl", "not found"]),
     ("train-data-latin1", [*TRAIN, "-d", "{R}/latin1chat.jsonl", *O3],
@@ -194,6 +231,8 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["batch_size"]),
     ("train-dtype", [*TRAIN, "-d", "{R}/chat.jsonl", "--gguf-dtype", "q9", *O3],
      ["--gguf-dtype"]),
+    ("train-lr-inf", [*TRAIN, "-d", "{R}/chat.jsonl", "--lr", "inf", *O3], ["lr", "finite"]),
+    ("train-epochs-nan", [*TRAIN, "-d", "{R}/chat.jsonl", "--epochs", "nan", *O3], ["epochs", "finite"]),
     # contamination
     ("contam-data-missing", [*CONTAM, "-d", "{R}/nope.jsonl", "-a", "{R}/bench.jsonl", *O4],
      ["nope.jsonl", "not found"]),
@@ -230,6 +269,15 @@ CASES: list[tuple[str, list[str], list[str]]] = [
      ["data.jsonl", "not a comparison"]),
     ("compare-out-report", ["eval", "compare", "{R}/ev", "{R}/ev", "--out", "{R}/ev/results.json"],
      ["results.json", "not a comparison"]),
+    # improve (refused while its options are parsed)
+    ("improve-section-list", ["improve", "--quiet", "--config", "{R}/improvelist.yaml", *O5],
+     ["improvelist.yaml", "generate", "mapping"]),
+    ("improve-section-null", ["improve", "--quiet", "--config", "{R}/improvenull.yaml", *O5],
+     ["improvenull.yaml", "train", "mapping"]),
+    # report and export read the run store: a damaged one is a one-line refusal
+    ("report-damaged-store", ["report", "{R}/damaged"], ["damaged/run.sqlite", "damaged"]),
+    ("export-damaged-store", ["export", "{R}/damaged", "--to", "{R}/n6", "--format", "jsonl"],
+     ["damaged/run.sqlite", "damaged"]),
 ]  # fmt: skip
 
 
@@ -253,7 +301,8 @@ def test_bad_input_is_one_line_and_changes_nothing(
     assert "Traceback" not in err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, f"expected one line on stderr, got: {err!r}"
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("error: ") and not lines[0].startswith("error: error:")
+    assert "--debug" not in lines[0] and "Error:" not in lines[0]  # no class names, no traceback hint
     for needle in needles:
         assert needle.replace("{R}", str(root)) in lines[0], lines[0]
     assert _snapshot(root) == before  # earlier output unchanged, and no new file or folder
@@ -261,4 +310,48 @@ def test_bad_input_is_one_line_and_changes_nothing(
 
 def test_the_matrix_is_big_enough() -> None:
     commands = {argv[0] for _, argv, _ in CASES}
-    assert len(CASES) >= 40 and commands == {"generate", "eval", "train", "contamination", "export", "report"}
+    assert len(CASES) >= 40
+    assert commands == {"generate", "eval", "train", "contamination", "improve", "report", "export"}
+
+
+def test_a_full_disk_at_the_start_is_one_line_and_leaves_no_empty_run(
+    tmp_path: Path, full_disk: Callable[[int | None], None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No raw OperationalError, and no 0-byte run.sqlite that a rerun would take for a run."""
+    full_disk(None)
+    out = tmp_path / "run"
+    code, _, err = run_cli([*GEN, "--out", str(out)], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: the disk holding {out / 'run.sqlite'} is full; free some space")
+    assert not out.exists()
+
+
+def test_a_disk_that_fills_mid_run_is_one_line_keeps_the_work_and_the_rerun_finishes(
+    tmp_path: Path,
+    full_disk: Callable[[int | None], None],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    full_disk(0)  # no page beyond those the bound store has: the first commit that needs one fails
+    out = tmp_path / "run"
+    argv = [
+        "generate",
+        "--backend",
+        "fake",
+        "--quiet",
+        "--questions",
+        "40",
+        "--votes",
+        "5",
+        "--out",
+        str(out),
+    ]
+    code, _, err = run_cli(argv, capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0 and len(lines) == 1, err
+    assert "is full; free some space and rerun" in lines[0] and "Error" not in lines[0]
+    monkeypatch.undo()  # space freed
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert len((out / "data.jsonl").read_text().splitlines()) > 0

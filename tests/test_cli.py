@@ -277,3 +277,20 @@ def test_a_group_given_nothing_shows_its_subcommands_and_runs_nothing(group: str
     subcommands = {"eval": ("run", "compare"), "models": ("list", "pull")}[group]
     assert code == 2 and "error:" not in err
     assert all(sub in out + err for sub in subcommands)
+
+
+def test_unexpected_errors_never_print_error_twice_and_a_full_disk_needs_no_traceback() -> None:
+    import errno
+    import sqlite3
+    import struct
+
+    from crescent.cli import _explain
+
+    message, code = _explain(struct.error("unpack_from requires a buffer of at least 8 bytes"))
+    assert message.startswith("struct.error: unpack_from") and code == 1  # was "error: error: unpack..."
+    message, code = _explain(OSError(errno.ENOSPC, "No space left on device", "/runs/x/data.jsonl.tmp"))
+    assert message == (
+        "the disk is full while writing /runs/x/data.jsonl.tmp; free some space and rerun the same command"
+    )
+    message, _ = _explain(sqlite3.OperationalError("database or disk is full"))
+    assert message.startswith("the disk is full;") and "--debug" not in message

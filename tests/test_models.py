@@ -47,3 +47,35 @@ def test_no_network_is_one_line_that_says_how_to_pass_a_local_file(monkeypatch) 
 def test_malformed_hub_reference(bad: str) -> None:
     with pytest.raises(CrescentError, match=r"hf://OWNER/REPO/FILE\.gguf"):
         parse_hub_reference(bad)
+
+
+def test_a_real_download_with_no_network_is_quiet_and_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The real hub client against a closed port: its retries used to print a dozen lines, and the
+    useful part of its message was cut off."""
+    import time
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(time, "sleep", lambda _: None)  # the hub backs off for ~25 s between retries
+    with pytest.raises(CrescentError) as failed:
+        resolve_model("hf://owner/repo/file.gguf")
+    message = str(failed.value)
+    assert message.startswith("cannot download --model hf://owner/repo/file.gguf: the Hugging Face Hub ")
+    assert "cannot be reached (" in message and "not in the local cache" in message
+    assert "\n" not in message and "Error" not in message and "--model PATH/TO/FILE.gguf" in message
+    assert capfd.readouterr().err == ""  # no "Retrying in 1s [Retry 1/5]" lines
+
+
+def test_a_missing_hub_file_says_which(monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub
+
+    def missing(**_: str) -> str:
+        raise huggingface_hub.errors.EntryNotFoundError("404 Client Error.\n\nEntry Not Found for url: ...")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", missing)
+    with pytest.raises(CrescentError, match=r"repo owner/repo has no file sub/f\.gguf; check the file name"):
+        resolve_model("hf://owner/repo/sub/f.gguf")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,26 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(CrescentError, match="newer crescent"):
         RunStore(tmp_path / "run", "", kind="generate")
+
+
+def test_a_full_disk_when_the_store_is_created_is_one_line_and_leaves_no_empty_store(
+    tmp_path: Path, full_disk: Callable[[int | None], None]
+) -> None:
+    full_disk(None)
+    out = tmp_path / "run"
+    with pytest.raises(CrescentError, match=r"the disk holding .*run\.sqlite is full; free some space"):
+        RunStore(out, "CREATE TABLE IF NOT EXISTS t (x INTEGER);", kind="test")
+    assert not out.exists()  # no 0-byte run.sqlite that would make the folder look like a run
+
+
+def test_a_full_disk_in_a_transaction_is_a_crescent_error_and_keeps_the_committed_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RunStore(tmp_path, "CREATE TABLE IF NOT EXISTS t (x TEXT);", kind="test")
+    with store.transaction():
+        store.db.execute("INSERT INTO t VALUES ('kept')")
+    used = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {used}")
+    with pytest.raises(CrescentError, match="is full; free some space and rerun"), store.transaction():
+        store.db.executemany("INSERT INTO t VALUES (?)", [("x" * 2000,)] * 50)
+    assert store.db.execute("SELECT x FROM t").fetchall() == [("kept",)]

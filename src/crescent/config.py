@@ -6,8 +6,10 @@ model defaults < YAML file < explicit CLI flags.
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -35,10 +37,58 @@ DEFAULT_SOLVE_INSTRUCTION = (
 )
 
 
-class BackendConfig(BaseModel):
-    """Which model, through which engine, and how long and how much a remote server may take."""
+def check_base_url(url: str) -> str:
+    """An OpenAI-compatible server's URL, checked when the options are parsed: a typo fails at once, in
+    one line, instead of as a library's exception (an invalid IPv6 host, a port past 65535) mid-run."""
+    hint = "give --base-url http(s)://HOST:PORT/v1, e.g. http://127.0.0.1:8000/v1"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsing it is what raises on 'host:99999' or 'host:abc'
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        problem = str(exc).replace(
+            "Invalid IPv6 URL", "an IPv6 host needs both brackets, as in http://[::1]:8000"
+        )
+        raise ValueError(f"{url}: {problem[:1].lower()}{problem[1:]}; {hint}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{url}: the scheme must be http or https; {hint}")
+    if not parts.hostname:
+        raise ValueError(f"{url}: no host; {hint}")
+    if port == 0:
+        raise ValueError(f"{url}: port 0 is not a server's port; {hint}")
+    return url
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+class Options(BaseModel):
+    """What every command's options share: unknown keys, NaN/inf and true/false-as-a-number are refused.
+
+    Python and YAML accept ``inf``, ``nan`` and ``true`` where a number goes; none is ever a sensible
+    option (``--lr inf`` trains an all-NaN model), so they are refused here, once, for every field of every
+    config, each with its own message rather than a misleading range one.
+    """
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic's lax mode reads true as 1; YAML's `questions: true` is a mistake, never a count.
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not Any and bool not in typing.get_args(annotation) and annotation is not bool:
+                raise ValueError(f"expected {_kind(annotation)}, got {str(value).lower()}")
+        return value
+
+
+def _kind(annotation: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "text", Path: "a path"}
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if candidate in names:
+            return names[candidate]
+    return "a value of another type"
+
+
+class BackendConfig(Options):
+    """Which model, through which engine, and how long and how much a remote server may take."""
 
     model: str | None = Field(
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
@@ -86,6 +136,11 @@ class BackendConfig(BaseModel):
             "token_budget",
         }
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _usable_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_base_url(value)
 
     @field_validator("backend")
     @classmethod
@@ -291,48 +346,98 @@ class ContaminationConfig(BackendConfig):
 C = TypeVar("C", bound=BaseModel)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int, first: int) -> None:
+        super().__init__(key)
+        self.key, self.line, self.first = key, line, first
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error: PyYAML keeps the
+    last silently, so a file with ``votes: 3`` and later ``votes: 5`` would run with 5 unnoticed."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` overrides on purpose
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, typing.Hashable):
+                if key in seen:
+                    raise _DuplicateKey(key, line, seen[key])
+                seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_config(cls: type[C], yaml_path: Path | None = None, **overrides: Any) -> C:
     """Build ``cls`` from an optional YAML file plus explicit overrides (``None`` = not given)."""
     values: dict[str, Any] = {}
     if yaml_path is not None:
-        try:
-            raw = Path(yaml_path).read_bytes()
-            loaded = yaml.safe_load(raw.decode("utf-8"))
-        except FileNotFoundError as exc:
-            raise CrescentError(f"config file not found: {yaml_path}") from exc
-        except OSError as exc:
-            raise CrescentError(f"cannot read config file {yaml_path}: {exc.strerror}") from exc
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise CrescentError(
-                f"{yaml_path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
-            ) from exc
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" line {mark.line + 1}" if mark else ""
-            raise CrescentError(f"malformed YAML in {yaml_path}{where}: fix the syntax") from exc
-        if loaded is not None and not isinstance(loaded, dict):
-            raise CrescentError(f"config file {yaml_path} must hold a mapping of option: value")
-        values.update(loaded or {})
+        values = _read_yaml(Path(yaml_path))
+    from_file = _flat(values)
     _merge(values, overrides)
+    given = {k for k, v in _flat(overrides).items() if v is not None}
     try:
         return cls(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "config"
-        source = f" (from {yaml_path})" if yaml_path and field in (values.keys() - overrides.keys()) else ""
-        message = first["msg"].removeprefix("Value error, ")
+        in_file = any(k == field or k.startswith(f"{field}.") for k in from_file)
+        in_file = in_file or (bool(first["loc"]) and str(first["loc"][0]) in from_file)  # a whole section
+        from_yaml = in_file and field not in given
+        source = f" (from {yaml_path})" if yaml_path and from_yaml else ""
+        if first["type"] == "finite_number":
+            message = f"{first['input']} is not a usable number; give a finite value"
+        elif first["type"] in ("model_type", "model_attributes_type", "dict_type"):  # a section not a mapping
+            given = "null" if first["input"] is None else type(first["input"]).__name__
+            message = f"must be a mapping of option: value (one per line, indented), not {given}"
+        else:
+            message = first["msg"].removeprefix("Value error, ")
         raise CrescentError(f"invalid option {field}{source}: {message}") from exc
 
 
+def _read_yaml(yaml_path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml_path.read_bytes()
+        loaded = yaml.load(raw.decode("utf-8"), Loader=_StrictLoader)  # a SafeLoader
+    except FileNotFoundError as exc:
+        raise CrescentError(f"config file not found: {yaml_path}") from exc
+    except OSError as exc:
+        raise CrescentError(f"cannot read config file {yaml_path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CrescentError(
+            f"{yaml_path}:{line}: not UTF-8 text (byte {raw[exc.start]:#04x}); save the file as UTF-8"
+        ) from exc
+    except _DuplicateKey as exc:
+        raise CrescentError(
+            f"{yaml_path}:{exc.line}: key '{exc.key}' is given twice (first on line {exc.first}); keep one"
+        ) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise CrescentError(f"malformed YAML in {yaml_path}{where}: fix the syntax") from exc
+    if loaded is not None and not isinstance(loaded, dict):
+        raise CrescentError(f"config file {yaml_path} must hold a mapping of option: value")
+    return loaded or {}
+
+
 def _merge(values: dict[str, Any], overrides: dict[str, Any]) -> None:
-    """Explicit overrides win; ``None`` means not given; nested sections merge key by key."""
+    """Explicit overrides win; ``None`` means not given; nested sections merge key by key.
+
+    A section the file gives as something other than a mapping (``train: null``, ``generate: [1, 2]``)
+    is left as it is, for validation to refuse: replacing it with the flags' mapping would silently run
+    that section with defaults.
+    """
     for key, value in overrides.items():
         if value is None:
             continue
         if isinstance(value, dict) and isinstance(values.get(key), dict):
             _merge(values[key], value)
         elif isinstance(value, dict):
+            if key in values:
+                continue
             values[key] = {}
             _merge(values[key], value)
         else:
@@ -484,11 +589,9 @@ class AuditConfig(VotingConfig):
     )
 
 
-class TrainConfig(BaseModel):
+class TrainConfig(Options):
     """``crescent train``: fine-tuning on generate's output, by SFT on data.jsonl chat rows (loss on the
     answer only) or DPO + NLL on pairs.jsonl -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str | None = Field(
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
@@ -572,10 +675,8 @@ class TrainConfig(BaseModel):
         return 2e-4 if self.lora else 2e-5
 
 
-class PruneConfig(BaseModel):
+class PruneConfig(Options):
     """``crescent prune``: a weaker student made by dropping decoder layers (see crescent.train.prune)."""
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str | None = Field(
         None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
@@ -616,7 +717,7 @@ EvalSection = _section(
 )
 
 
-class MergeConfig(BaseModel):
+class MergeConfig(Options):
     """``crescent merge``: rebuild a trained model's GGUF from its base model and the LoRA adapter that
     ``train --lora`` kept in adapter/ -> OUT, quantized like the base, by the export code train uses."""
 
@@ -632,7 +733,7 @@ class MergeConfig(BaseModel):
     )
 
 
-class ImproveConfig(BaseModel):
+class ImproveConfig(Options):
     """``crescent improve``: round 0 evaluates; then each round generates, trains, evaluates
     -> rounds.json + report.html. Sections: --generate.*, --train.*, --eval.*.
 
@@ -642,8 +743,6 @@ class ImproveConfig(BaseModel):
     current one, or the teacher when distilling), the training data, and ``generate.seed + round``.
     The generate step also excludes ``eval.data`` from the questions it may produce.
     """
-
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     out: Path = Field(..., description="run directory: round-N/{data,train,eval}, rounds.json, report.html")
     model: str | None = Field(None, description="starting model (GGUF path); empty = embedded SmolLM2-135M")
@@ -669,11 +768,9 @@ class DistillConfig(ImproveConfig):
     student: str = Field(..., description="the model trained on the teacher's data (GGUF path or HF folder)")
 
 
-class ExportConfig(BaseModel):
+class ExportConfig(Options):
     """``crescent export``: a generate run's kept rows (or an eval's predictions) as a Hugging Face dataset
     folder with a dataset card, optionally pushed to the Hub."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_dir: Path = Field(..., description="folder of a finished generate or eval run")
     to: Path = Field(..., description="dataset folder to write: README.md (the card) and data/")
@@ -693,19 +790,15 @@ class ExportConfig(BaseModel):
     )
 
 
-class ReportConfig(BaseModel):
+class ReportConfig(Options):
     """``crescent report``: one self-contained HTML page for a generate, eval, audit or improve folder."""
-
-    model_config = ConfigDict(extra="forbid")
 
     run_dir: Path = Field(..., description="folder of a finished generate, eval, audit or improve run")
     out: Path | None = Field(None, description="HTML file to write (default: RUN_DIR/report.html)")
 
 
-class CompareConfig(BaseModel):
+class CompareConfig(Options):
     """``crescent eval compare``: paired comparison of two evals on the items both scored."""
-
-    model_config = ConfigDict(extra="forbid")
 
     baseline: Path = Field(..., description="baseline eval folder (A)")
     candidate: Path = Field(..., description="candidate eval folder (B)")
@@ -714,7 +807,7 @@ class CompareConfig(BaseModel):
     seed: int = Field(0, description="bootstrap seed")
 
 
-class RescoreConfig(BaseModel):
+class RescoreConfig(Options):
     """``crescent eval rescore``: bring an eval folder's results up to date from its predictions, without
     sampling: each item's reasoning depth (from the benchmark file, by id) and accuracy by depth."""
 
@@ -726,16 +819,12 @@ class RescoreConfig(BaseModel):
     )
 
 
-class ModelsListConfig(BaseModel):
+class ModelsListConfig(Options):
     """``crescent models list``: the named models, and where each is (or would be) cached."""
 
-    model_config = ConfigDict(extra="forbid")
 
-
-class ModelsPullConfig(BaseModel):
+class ModelsPullConfig(Options):
     """``crescent models pull``: download, join and verify a named model; then pass --model NAME to any
     command."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., description="a name from 'crescent models list'")

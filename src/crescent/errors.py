@@ -7,3 +7,8 @@ class CrescentError(Exception):
 
 class ConfigMismatch(CrescentError):
     """A rerun's config contradicts the run store it would resume."""
+
+
+class ServiceFailure(Exception):
+    """Something outside crescent failed (a model server, a model file, the disk): the message says what it
+    said and what to do. Not a bug in crescent, so the CLI prints it without a class name or ``--debug``."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from pathlib import Path
 
@@ -65,14 +66,44 @@ def download_hub_file(reference: str) -> Path:
         raise CrescentError(
             f"--model {reference} needs huggingface_hub: pip install huggingface_hub, {local_hint}"
         ) from exc
+    # The hub logs every retry of a failed request (a dozen lines when offline); its exception, turned
+    # into one line below, says all of it.
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    hub_logger.setLevel(logging.ERROR)
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename))
     except Exception as exc:  # network, auth, missing repo or file: one line, and the way around it
-        detail = " ".join(str(exc).split())[:160]
         raise CrescentError(
-            f"cannot download --model {reference} ({type(exc).__name__}: {detail}); check the name and "
-            f"your network, {local_hint}"
+            f"cannot download --model {reference}: {_hub_problem(exc, repo_id, filename)}, {local_hint}"
         ) from exc
+    finally:
+        hub_logger.setLevel(level)
+
+
+def _hub_problem(exc: Exception, repo_id: str, filename: str) -> str:
+    """What went wrong with a Hub download, in words (the hub's own messages run to several lines)."""
+    from huggingface_hub import errors
+
+    if isinstance(exc, errors.LocalEntryNotFoundError):
+        cause = exc.__cause__ or exc.__context__
+        why = f" ({_one_line(str(cause), 120)})" if cause is not None and str(cause) else ""
+        return (
+            f"the Hugging Face Hub cannot be reached{why} and the file is not in the local cache; "
+            "check your network"
+        )
+    if isinstance(exc, errors.GatedRepoError):
+        return f"{repo_id} is gated; accept its terms on huggingface.co and log in (hf auth login)"
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return f"no repo {repo_id} on the Hub (or it is private: log in with hf auth login); check the name"
+    if isinstance(exc, errors.EntryNotFoundError | errors.RemoteEntryNotFoundError):
+        return f"repo {repo_id} has no file {filename}; check the file name"
+    return _one_line(str(exc), 200) or type(exc).__name__
+
+
+def _one_line(text: str, cap: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= cap else text[: cap - 3] + "..."
 
 
 def check_gguf(path: str | Path) -> Path:

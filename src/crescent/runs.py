@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +26,48 @@ SUMMARY_FILES = {
 }
 
 
-def store_kind(run_dir: Path) -> str | None:
-    """``meta.kind`` of the run store, read-only (never creates or migrates anything)."""
+@contextmanager
+def read_store(run_dir: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the run store (never creates or migrates anything); a damaged store is
+    a one-line error, since everything ``report`` and ``export`` say comes from it."""
     path = Path(run_dir) / STORE_NAME
-    if not path.is_file():
-        return None
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
-        finally:
-            db.close()
-    except sqlite3.DatabaseError:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            yield db
+    except sqlite3.DatabaseError as exc:
+        raise CrescentError(
+            f"{path} is damaged ({exc}); the run cannot be read: restore the folder from a copy, or rerun "
+            "the command with a new --out"
+        ) from exc
+
+
+def store_kind(run_dir: Path) -> str | None:
+    """``meta.kind`` of the run store; ``None`` for a folder without one."""
+    if not (Path(run_dir) / STORE_NAME).is_file():
         return None
+    with read_store(run_dir) as db:
+        row = db.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
     return json.loads(row[0]) if row else None
+
+
+def newer_work(run_dir: Path, kind: str) -> str | None:
+    """Why the run's row file may be stale, or ``None``: the store holds work committed after the summary
+    (stats.json, results.json) was written, as by an extension (a bigger ``--questions``) still running
+    or interrupted. The summary records the store's session totals when it was written; they only grow."""
+    summary = read_json(Path(run_dir) / SUMMARY_FILES[kind])
+    if not (Path(run_dir) / STORE_NAME).is_file() or "sessions" not in summary or "wall_s" not in summary:
+        return None
+    from crescent.session import totals
+
+    with read_store(run_dir) as db:
+        wall, _, sessions = totals(db)
+    if (sessions, round(wall, 2)) == (summary["sessions"], summary["wall_s"]):
+        return None
+    return (
+        f"{run_dir} holds work newer than its {SUMMARY_FILES[kind]}: the run is being extended, or an "
+        f"extension was interrupted, so its rows are stale; finish the crescent {kind} command and "
+        "export again"
+    )
 
 
 def run_kind(run_dir: Path) -> str:

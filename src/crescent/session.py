@@ -130,9 +130,11 @@ def describe_saved(path: Path, work: Work) -> str:
     return "saved " + ", ".join(saved) if saved else interrupts.NOTHING_SAVED
 
 
-def totals(store: RunStore) -> tuple[float, int, int]:
-    """``(wall_s, tokens, sessions)`` over every invocation that did work."""
-    wall, tokens, count = store.db.execute(
+def totals(store: RunStore | sqlite3.Connection) -> tuple[float, int, int]:
+    """``(wall_s, tokens, sessions)`` over every invocation that did work (of a store, or a read-only
+    connection to one)."""
+    db = store if isinstance(store, sqlite3.Connection) else store.db
+    wall, tokens, count = db.execute(
         "SELECT COALESCE(SUM(wall_s), 0), COALESCE(SUM(tokens), 0), COUNT(*) FROM sessions"
     ).fetchone()
     return float(wall), int(tokens), int(count)

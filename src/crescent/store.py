@@ -16,6 +16,7 @@ run rebinds it to its own options.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -43,23 +44,31 @@ class RunStore:
         self.kind = kind
         self.created_store = not self.path.exists()
         _prepare_directory(self.directory)
+        self.db: sqlite3.Connection | None = None
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_META_SCHEMA + schema)
-        except sqlite3.DatabaseError as exc:
+            stored_kind = self.get_meta("kind")
+            if stored_kind is None:
+                self.set_meta("kind", kind)
+            elif stored_kind != kind:
+                raise CrescentError(
+                    f"{self.directory} holds a '{stored_kind}' run, not '{kind}'; use another --out directory"
+                )
+            migrate(self, migrations)
+        except (sqlite3.DatabaseError, CrescentError, OSError) as exc:
+            # A store this call created holds nothing yet: leave no (0-byte) run.sqlite behind, so that the
+            # folder is not taken for a run once the cause (a full disk, say) is fixed.
+            self.discard()
+            if isinstance(exc, CrescentError):
+                raise
+            if disk_full(exc):
+                raise CrescentError(_disk_full_message(self.path)) from exc
             raise CrescentError(
                 f"{self.path} is not a usable run store ({exc}); use another --out directory"
             ) from exc
-        stored_kind = self.get_meta("kind")
-        if stored_kind is None:
-            self.set_meta("kind", kind)
-        elif stored_kind != kind:
-            raise CrescentError(
-                f"{self.directory} holds a '{stored_kind}' run, not '{kind}'; use another --out directory"
-            )
-        migrate(self, migrations)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -67,11 +76,21 @@ class RunStore:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.OperationalError):  # SQLite may have rolled back already
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError) and disk_full(exc):
+                raise CrescentError(_disk_full_message(self.path)) from exc
             raise
         else:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if disk_full(exc):
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        self.db.execute("ROLLBACK")
+                    raise CrescentError(_disk_full_message(self.path)) from exc
+                raise
 
     def get_meta(self, key: str) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -115,7 +134,8 @@ class RunStore:
         return self.db.execute(sql, params).fetchone()[0]
 
     def close(self) -> None:
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
 
     def discard(self) -> None:
         """Remove a store this invocation created (the folder lock removes a folder it created)."""
@@ -124,6 +144,20 @@ class RunStore:
             return
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL ("database or disk is full") or the OS's ENOSPC / EDQUOT (quota)."""
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc) or getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full_message(path: Path) -> str:
+    return (
+        f"the disk holding {path} is full; free some space and rerun the same command "
+        "(work already committed is kept)"
+    )
 
 
 def probe_writable(directory: Path) -> None:
@@ -225,5 +259,9 @@ def _prepare_directory(directory: Path) -> None:
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file and rename, so a crash never leaves a half-written output."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written temp file behind
+        raise

@@ -7,6 +7,7 @@ Each route has a queue of actions, consumed one per request, then a default acti
 - ``429`` / ``500`` / ``404``: that status with an OpenAI-style error body.
 - ``stall``: sleep ``stall_s`` (beyond the client's timeout) before answering.
 - ``truncated``: a 200 whose JSON body is cut in half.
+- ``context``: a 400 saying the prompt is longer than the model's context (as vLLM words it).
 
 Every request is logged (route, action, body, headers) so tests can count exactly what was sent.
 """
@@ -27,6 +28,7 @@ CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
 PROMPT_TOKENS = 10
 TOKENS_PER_CHOICE = 3
+CONTEXT_DETAIL = "However, you requested 9000 tokens (8800 in the messages, 200 in the completion)."
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,10 @@ def _handler_for(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             if action in ("429", "500", "404"):
                 error = {"error": {"message": f"scripted {action}", "type": "scripted"}}
                 self._send(int(action), json.dumps(error).encode())
+                return
+            if action == "context":  # vLLM's words, with text rich would take for markup
+                message = f"This model's maximum context length is 2048 tokens [/b]; {CONTEXT_DETAIL}"
+                self._send(400, json.dumps({"error": {"message": message}}).encode())
                 return
             payload = json.dumps(server.ok_body(route, body)).encode()
             if action == "stall":

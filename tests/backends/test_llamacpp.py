@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from crescent.backends import create_backend
-from crescent.backends.base import BackendError, SampleRequest, SamplingParams
+from crescent.backends.base import PromptTooLong, SampleRequest, SamplingParams
 from crescent.backends.llamacpp import LlamaCppBackend, SimpleLlamaCppBackend
 from crescent.backends.llamacpp_batch import CallCancelled, common_prefix_length
 from crescent.config import BackendConfig
@@ -232,8 +232,9 @@ def test_stop_string_cuts_the_text(backend) -> None:
 
 
 def test_prompt_longer_than_the_context_is_refused(backend) -> None:
+    """As its own error, so a driver skips that one item (``pipeline.tasks``) instead of the whole run."""
     huge = ({"role": "user", "content": "seven " * 600},)
-    with pytest.raises(BackendError, match="n-ctx"):
+    with pytest.raises(PromptTooLong, match="n-ctx"):
         backend.sample([SampleRequest(huge, n=1, seed=0)], SHORT)
 
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from crescent.backends import create_backend
-from crescent.backends.base import BackendError, SampleRequest, SamplingParams, derive_seed
+from crescent.backends.base import BackendError, PromptTooLong, SampleRequest, SamplingParams, derive_seed
 from crescent.backends.fake import FakeBackend
 from crescent.backends.openai import BudgetExhausted, OpenAIBackend, RetryPolicy
 from crescent.config import BackendConfig, EvalConfig, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.models import default_model_path
 
-from .fault_server import CHAT, EMBEDDINGS, PROMPT_TOKENS, FaultServer, chat_text, embedding
+from .fault_server import CHAT, CONTEXT_DETAIL, EMBEDDINGS, PROMPT_TOKENS, FaultServer, chat_text, embedding
 from .fault_server import TOKENS_PER_CHOICE as PER_CHOICE
 from .llama_server import running_server
 
@@ -100,6 +100,8 @@ def test_retries_stop_at_their_bound(backend_for, fault: str) -> None:
             backend.sample([SampleRequest(MESSAGES, n=1, seed=1)], PARAMS)
         assert server.count(CHAT) == 3 and backend.usage.extra["retries"] == 2  # no sleep after the last
         assert "\n" not in str(info.value)
+        if fault == "500":  # what the server said, as it said it
+            assert "(last: HTTP 500: scripted 500;" in str(info.value)
 
 
 def test_a_client_error_is_not_retried(backend_for) -> None:
@@ -108,6 +110,35 @@ def test_a_client_error_is_not_retried(backend_for) -> None:
         with pytest.raises(BackendError, match=r"HTTP 404.*--model"):
             backend.sample([SampleRequest(MESSAGES, n=2, seed=1)], PARAMS)
         assert server.count(CHAT) == 1
+
+
+def test_a_prompt_longer_than_the_context_is_its_own_error_with_the_server_words_verbatim(
+    backend_for,
+) -> None:
+    """So the driver can skip that one item; and the server's text is printed as sent, not escaped."""
+    with FaultServer(default="context") as server:
+        backend = backend_for(server)
+        with pytest.raises(PromptTooLong) as info:
+            backend.sample([SampleRequest(MESSAGES, n=1, seed=1)], PARAMS)
+        assert server.count(CHAT) == 1  # not retried
+    message = str(info.value)
+    assert "maximum context length is 2048 tokens [/b]; " + CONTEXT_DETAIL in message
+    assert "\\[" not in message and "HTTP 400" in message and server.url in message
+
+
+def test_a_server_that_is_down_is_named_without_class_names() -> None:
+    with pytest.raises(BackendError) as info:
+        backend = OpenAIBackend(
+            BackendConfig(backend="openai", base_url="http://127.0.0.1:9/v1"),
+            retry=RetryPolicy(max_attempts=2, base_s=0.01, cap_s=0.01),
+        )
+        try:
+            backend.sample([SampleRequest(MESSAGES, n=1, seed=1)], PARAMS)
+        finally:
+            backend.close()
+    message = str(info.value)
+    assert message.startswith("http://127.0.0.1:9/v1/chat/completions failed 2 times")
+    assert "cannot connect: Connection refused" in message and "Error" not in message
 
 
 @pytest.mark.parametrize("concurrency", [1, 8])
@@ -165,8 +196,11 @@ def test_embeddings_fall_back_to_a_local_model_with_one_warning(backend_for, mon
 def test_config_and_key_handling(monkeypatch) -> None:
     with pytest.raises(CrescentError, match="--base-url"):
         OpenAIBackend(BackendConfig(backend="openai"))
-    with pytest.raises(CrescentError, match="invalid --base-url"):
-        OpenAIBackend(BackendConfig(backend="openai", base_url="127.0.0.1:8000"))
+    with pytest.raises(ValueError, match="the scheme must be http or https"):  # refused when parsed
+        BackendConfig(backend="openai", base_url="127.0.0.1:8000")
+    unchecked = BackendConfig(backend="openai").model_copy(update={"base_url": "http://[::1:8000/v1"})
+    with pytest.raises(CrescentError, match=r"invalid --base-url .*brackets"):  # built without validation
+        OpenAIBackend(unchecked)
     with FaultServer() as server:
         root = server.url.removesuffix("/v1")
         for key, header in [(None, "Bearer EMPTY"), ("sk-test", "Bearer sk-test")]:

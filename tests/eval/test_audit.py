@@ -118,3 +118,16 @@ def test_raising_votes_tops_an_audit_up_to_a_fresh_one(tmp_path: Path) -> None:
         assert topped[key] == fresh[key]
     lowered = audit(_config(tmp_path, votes=2)).audit  # a prefix of the stored votes: nothing drawn
     assert lowered["votes_drawn"] == 2 * lowered["n"] and len(lowered["by_votes"]) == 2
+
+
+def test_a_question_longer_than_the_context_is_dropped_with_its_reason(tmp_path: Path) -> None:
+    """Voting (generate, audit) skips the one question whose prompt does not fit, not the whole batch."""
+    data = _bench(tmp_path / "long.jsonl", n=6)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    rows[3]["question"] = "How many apples? " + "apple " * 3000
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = audit(_config(tmp_path, data=data))
+    assert result.audit["n"] == 5  # scored without it
+    with sqlite3.connect(tmp_path / "audit" / "run.sqlite") as db:
+        reasons = dict(db.execute("SELECT question_id, reason FROM outcomes WHERE kept = 0"))
+    assert reasons["b4"] == "prompt_too_long"

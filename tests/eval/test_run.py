@@ -254,3 +254,23 @@ def test_embedded_model_smoke(tmp_path: Path) -> None:
     r = evaluate(config).results
     assert r["n"] == 2 and r["tokens"] > 0 and r["truncated_rate"] > 0
     assert all(row["outputs"][0] for row in predictions(config.out))
+
+
+def test_an_item_longer_than_the_context_is_named_skipped_and_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One 10 MB-style question used to kill the whole batch (and the run)."""
+    rows: list[dict[str, Any] | str] = [*sums(5)]
+    rows[2] = {"id": "huge", "question": "How many? " + "word " * 3000, "answer": "1"}
+    data = write_jsonl(tmp_path / "bench.jsonl", rows)
+    config = make_config(tmp_path, data, batch_size=8)  # n_ctx 2048: the fake backend counts words
+    result = evaluate(config)
+    err = capsys.readouterr().err
+    assert f"warning: skipped item huge ({data}:3): a prompt of 3,0" in err and "does not fit" in err
+    assert result.results["n"] == 4 and [p["id"] for p in predictions(config.out)] == ["1", "q1", "q3", "5"]
+    (skipped,) = result.results["skipped"]
+    assert skipped["id"] == "huge" and skipped["line"] == 3 and "--n-ctx" in skipped["reason"]
+    assert "1 items skipped" in result.describe()
+    executor, backend = local(config)
+    again = evaluate(config, executor=executor)  # a rerun does not try it again, and still reports it
+    assert backend.usage.requests == 0 and again.results["skipped"] == result.results["skipped"]

@@ -18,6 +18,10 @@ PARAMS = SamplingParams(temperature=0.7, top_p=0.95, max_tokens=32)
 TABLE = "CREATE TABLE IF NOT EXISTS got (key TEXT PRIMARY KEY, n INTEGER NOT NULL);"
 
 
+def _never_skips(key: str, reason: str) -> None:
+    raise AssertionError(f"{key} skipped: {reason}")
+
+
 def _keyed(count: int, n: int) -> list[tuple[str, SampleRequest]]:
     messages = [{"role": "user", "content": "What is 2 + 3? The answer is"}]
     return [(f"k{i}", SampleRequest(messages=messages, n=n, seed=i)) for i in range(count)]
@@ -44,7 +48,7 @@ def test_each_call_commits_its_records_and_the_session_tokens(tmp_path: Path) ->
 
     seen = [
         k
-        for keys in sample_and_record(executor, store, Session(store), keyed, PARAMS, 1, record)
+        for keys in sample_and_record(executor, store, Session(store), keyed, PARAMS, 1, record, _never_skips)
         for k in keys
     ]
     assert seen == [k for k, _ in keyed]
@@ -65,8 +69,35 @@ def test_a_failing_record_rolls_back_its_whole_call(tmp_path: Path) -> None:
         return 1
 
     with pytest.raises(RuntimeError):
-        for _ in sample_and_record(executor, store, Session(store), keyed, PARAMS, 1, record):
+        for _ in sample_and_record(executor, store, Session(store), keyed, PARAMS, 1, record, _never_skips):
             pass
     kept = [k for (k,) in store.db.execute("SELECT key FROM got ORDER BY key")]
     assert kept == ["k0", "k1", "k2", "k3"]  # the first call only: k4 went with k5's call
     assert totals(store)[1] == 4
+
+
+def test_an_item_whose_prompt_does_not_fit_is_skipped_and_the_rest_of_its_call_recorded(
+    tmp_path: Path,
+) -> None:
+    """One oversized prompt used to kill its whole call (and the run); now that item alone is skipped."""
+    store = RunStore(tmp_path, TABLE + SCHEMA, kind="test")
+    backend = FakeBackend()
+    backend.n_ctx = 50  # words
+    executor = LocalExecutor(config=None, backend=backend)  # type: ignore[arg-type]
+    keyed = _keyed(6, 1)
+    long_messages = [{"role": "user", "content": "What is 2 + 3? " + "very " * 100}]
+    keyed[2] = ("k2", SampleRequest(messages=long_messages, n=1, seed=2))
+    skipped: list[tuple[str, str]] = []
+
+    def record(key: str, completions: list[Completion]) -> int:
+        store.db.execute("INSERT INTO got (key, n) VALUES (?, ?)", (key, len(completions)))
+        return 1
+
+    def skip(key: str, reason: str) -> None:
+        skipped.append((key, reason))
+
+    for _ in sample_and_record(executor, store, Session(store), keyed, PARAMS, 1, record, skip):
+        pass
+    kept = [k for (k,) in store.db.execute("SELECT key FROM got ORDER BY key")]
+    assert kept == ["k0", "k1", "k3", "k4", "k5"]
+    assert [key for key, _ in skipped] == ["k2"] and "does not fit the context window" in skipped[0][1]

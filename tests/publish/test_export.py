@@ -284,3 +284,52 @@ def test_card_of_an_improve_rounds_data_names_teacher_and_student(tmp_path: Path
     student = run / "round-1" / "train" / "model"  # round 2 trains what round 1 made of the student
     assert "Round 2 of a `crescent improve` run (distillation): teacher `teacher-1.5b.gguf`" in body
     assert f"student `{student}` was trained on them" in body
+
+
+def test_export_warns_when_the_store_holds_work_newer_than_the_rows(
+    tmp_path: Path, hub: type[FakeApi], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An extension (a bigger --questions) that is still running, or was killed before it wrote its
+    outputs, leaves data.jsonl behind the store: export says so, and refuses to push such rows."""
+    import crescent.pipeline.export as pipeline_export
+    from crescent.config import GenerateConfig
+    from crescent.pipeline.generate import generate
+
+    run = generate_run(tmp_path / "run", poison=False)
+    fresh = export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds0", format="jsonl"))
+    assert fresh.stale is None and "warning" not in fresh.describe()
+
+    def killed(*_: object) -> None:
+        raise KeyboardInterrupt  # the extension dies after committing its work, before its outputs
+
+    monkeypatch.setattr(pipeline_export, "write_atomic", killed)
+    extension = GenerateConfig(out=run, backend="fake", questions=16, votes=3, quiet=True, batch_size=8)
+    with pytest.raises(KeyboardInterrupt):
+        generate(extension)
+    monkeypatch.undo()
+    result = export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds1", format="jsonl"))
+    assert result.stale and "rows are stale" in result.stale and "stats.json" in result.stale
+    assert "\nwarning: " in result.describe()
+    with pytest.raises(CrescentError, match="not pushing stale rows"):
+        export_dataset(
+            ExportConfig(run_dir=run, to=tmp_path / "ds2", push_to_hub="alice/math", license="apache-2.0")
+        )
+    assert hub.calls == []
+    generate(extension)  # the extension finishes: its rows are current again
+    assert export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds3", format="jsonl")).stale is None
+
+
+def test_export_and_report_of_a_damaged_store_fail_in_one_line(tmp_path: Path) -> None:
+    from crescent.reports import write_run_report
+
+    run = generate_run(tmp_path / "run", poison=False)
+    for leftover in run.glob("run.sqlite-*"):
+        leftover.unlink()
+    (run / "run.sqlite").write_bytes(b"\0garbage" * 512)
+    for attempt in (
+        lambda: export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds", format="jsonl")),
+        lambda: write_run_report(run),
+    ):
+        with pytest.raises(CrescentError, match=r"run\.sqlite is damaged \(file is not a database\)"):
+            attempt()
+    assert not (tmp_path / "ds").exists() and not (run / "report.html").exists()

@@ -205,3 +205,14 @@ def test_no_complete_checkpoint_means_a_fresh_start(tmp_path: Path) -> None:
     (tmp_path / "checkpoint-x").mkdir()
     assert last_complete_checkpoint(tmp_path) is None
     assert describe_checkpoints(tmp_path) == "nothing was saved"
+
+
+def test_a_loss_that_becomes_nan_stops_training_and_saves_no_model(
+    tiny_model_dir: Path, chat_data: Path, tmp_path: Path
+) -> None:
+    """A finite but absurd learning rate blows the weights up: the run must fail, not save an all-NaN
+    model and report success."""
+    out = tmp_path / "run"
+    with pytest.raises(CrescentError, match=r"training diverged: the (loss|grad norm) became (nan|inf)"):
+        train(tiny_config(tiny_model_dir, chat_data, out, max_steps=4, lr=1e30, threads=1))
+    assert not (out / "model").exists() and not (out / "train_stats.json").exists()

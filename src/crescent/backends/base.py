@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from crescent.errors import ServiceFailure
+
 if TYPE_CHECKING:
     from crescent.config import BackendConfig
 
@@ -123,5 +125,10 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest, "little") & 0x7FFF_FFFF
 
 
-class BackendError(RuntimeError):
+class BackendError(ServiceFailure, RuntimeError):
     """A model could not be loaded or did not answer; the message says what to do."""
+
+
+class PromptTooLong(BackendError):
+    """A prompt that does not fit the model's context window. A fault of that one item, not of the
+    backend: drivers skip the item and count it (``pipeline.tasks.run_sample_batch``)."""

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crescent.backends.base import BackendBase, Completion, SampleRequest, SamplingParams, Usage
+from crescent.backends.base import (
+    BackendBase,
+    Completion,
+    PromptTooLong,
+    SampleRequest,
+    SamplingParams,
+    Usage,
+)
 from crescent.errors import CrescentError
 
 if TYPE_CHECKING:
@@ -44,10 +51,13 @@ class FakeBackend(BackendBase):
         self.accuracy = accuracy
         self.garbage = garbage
         self.usage = Usage()
+        self.n_ctx: int | None = None
 
     @classmethod
     def from_config(cls, config: BackendConfig) -> FakeBackend:
-        return cls.from_spec(config.model)
+        backend = cls.from_spec(config.model)
+        backend.n_ctx = config.n_ctx  # in words: enough to test what a real backend does with a long prompt
+        return backend
 
     @classmethod
     def from_spec(cls, spec: str | None) -> FakeBackend:
@@ -82,6 +92,12 @@ class FakeBackend(BackendBase):
         out: list[list[Completion]] = []
         for request in requests:
             prompt = request.messages[-1]["content"]
+            words = sum(len(m["content"].split()) for m in request.messages)
+            if self.n_ctx is not None and words >= self.n_ctx:
+                raise PromptTooLong(
+                    f"a prompt of {words:,} words does not fit the context window ({self.n_ctx}); "
+                    "raise --n-ctx or shorten the prompt"
+                )
             completions = []
             for j in range(request.n):
                 rng = random.Random(request.seed * 1_000_003 + request.first_index + j)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,11 @@ from crescent.models import GGUF_MAGIC, resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# What transformers raises on a model it cannot read. A truncated or damaged GGUF fails inside its byte
+# reader (struct.error, EOFError, IndexError), not with an error of its own.
+_TRUNCATED = (struct.error, EOFError, IndexError)
+_LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, NotImplementedError, *_TRUNCATED)
 
 
 @dataclass
@@ -66,11 +72,13 @@ def _quiet():
 def load_tokenizer(model: str | None) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
-    target, kwargs, _ = _locate(model)
+    target, kwargs, source_gguf = _locate(model)
     try:
         with _quiet():
             tokenizer = AutoTokenizer.from_pretrained(target, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
+    except _LOAD_ERRORS as exc:
+        if source_gguf is not None and isinstance(exc, _TRUNCATED):
+            raise CrescentError(_damaged_gguf(source_gguf, exc)) from exc
         raise CrescentError(
             f"cannot load a tokenizer from {target} ({_first_line(exc)}); check --model"
         ) from exc
@@ -91,7 +99,9 @@ def load_model(model: str | None, *, dtype: Any = None, tokenizer: bool = True) 
     try:
         with _quiet():
             lm = AutoModelForCausalLM.from_pretrained(target, dtype=dtype or torch.float32, **kwargs)
-    except (OSError, ValueError, KeyError, RuntimeError, NotImplementedError) as exc:
+    except _LOAD_ERRORS as exc:
+        if source_gguf is not None and isinstance(exc, _TRUNCATED):
+            raise CrescentError(_damaged_gguf(source_gguf, exc)) from exc
         raise CrescentError(
             f"cannot load a causal language model from {target} ({_first_line(exc)}); "
             "pass an HF model folder, a hub id or a .gguf file of a supported architecture"
@@ -110,6 +120,13 @@ def drop_gguf_origin(model: PreTrainedModel) -> None:
             with contextlib.suppress(AttributeError):
                 setattr(model, attr, None)
     model.is_quantized = False
+
+
+def _damaged_gguf(path: Path, exc: BaseException) -> str:
+    return (
+        f"cannot read model file {path}: it is truncated or damaged ({_first_line(exc)}); "
+        "download or copy it again"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

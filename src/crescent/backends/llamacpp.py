@@ -25,6 +25,7 @@ from crescent.backends.base import (
     BackendError,
     Completion,
     Message,
+    PromptTooLong,
     SampleRequest,
     SamplingParams,
     Usage,
@@ -368,7 +369,8 @@ class SimpleLlamaCppBackend(BackendBase):
                 seed=seed,
             )
         except ValueError as exc:  # e.g. the prompt does not fit the context window
-            raise BackendError(f"llama.cpp refused a prompt: {exc}; {_TOO_LONG}") from exc
+            error = PromptTooLong if "context" in str(exc).lower() else BackendError
+            raise error(f"llama.cpp refused a prompt: {exc}; {_TOO_LONG}") from exc
         choice = response["choices"][0]
         usage = response["usage"]
         self.usage.requests += 1

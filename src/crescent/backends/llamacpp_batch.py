@@ -61,7 +61,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from crescent.backends.base import BackendError, Completion, SamplingParams, Usage
+from crescent.backends.base import BackendError, Completion, PromptTooLong, SamplingParams, Usage
 
 if TYPE_CHECKING:
     from crescent.threads import FreeCoreWatch
@@ -255,7 +255,7 @@ class BatchDecoder:
             return {}
         longest = max(len(prompts[job.prompt]) for job in jobs)
         if longest >= self.n_ctx:
-            raise BackendError(
+            raise PromptTooLong(
                 f"a prompt of {longest} tokens does not fit the context window ({self.n_ctx});"
                 " raise --n-ctx or shorten the prompt"
             )

@@ -43,12 +43,13 @@ from crescent.backends.base import (
     BackendBase,
     BackendError,
     Completion,
+    PromptTooLong,
     SampleRequest,
     SamplingParams,
     Usage,
     derive_seed,
 )
-from crescent.config import BackendConfig
+from crescent.config import BackendConfig, check_base_url
 from crescent.errors import CrescentError
 from crescent.models import default_model_path
 from crescent.progress import console
@@ -123,9 +124,10 @@ class OpenAIBackend(BackendBase):
             raise CrescentError(
                 "--backend openai needs --base-url URL (for example http://127.0.0.1:8000/v1)"
             )
-        parts = urlsplit(config.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise CrescentError(f"invalid --base-url '{config.base_url}': give http(s)://host:port/v1")
+        try:
+            parts = urlsplit(check_base_url(config.base_url))
+        except ValueError as exc:  # a config built without validation (model_copy, a test)
+            raise CrescentError(f"invalid --base-url {exc}") from None
         self.base_url = config.base_url.rstrip("/") + ("/v1" if parts.path in ("", "/") else "")
         self.model = config.model or "default"
         self.config = config
@@ -310,13 +312,15 @@ class OpenAIBackend(BackendBase):
                     raise _Malformed(str(exc)[:200]) from exc
             except openai.APIStatusError as exc:
                 status = exc.status_code
+                if status == 400 and "context" in _server_said(exc).lower():  # vLLM's, llama.cpp's words
+                    raise PromptTooLong(self._refusal(route, status, exc)) from exc
                 if status not in RETRYABLE_STATUS and status < 500:
                     raise _RequestFailed(self._refusal(route, status, exc), f"HTTP {status}") from exc
-                last, retry_after = f"HTTP {status}", _retry_after(exc.response.headers)
+                last, retry_after = f"HTTP {status}: {_server_said(exc)}", _retry_after(exc.response.headers)
             except (openai.APITimeoutError, TimeoutError):
                 last = f"no answer within {self.timeout_s:g} s"
             except openai.APIConnectionError as exc:
-                last = f"cannot connect ({type(exc.__cause__ or exc).__name__})"
+                last = f"cannot connect: {_connection_problem(exc)}"
             except _Malformed as exc:
                 last = f"malformed body: {exc}"
             left = self.deadline_s - (time.monotonic() - (started or time.monotonic()))
@@ -325,7 +329,8 @@ class OpenAIBackend(BackendBase):
                 await asyncio.sleep(min(self.retry.delay(attempt, retry_after), left))
         elapsed = time.monotonic() - (started or time.monotonic())
         raise _RequestFailed(
-            f"{self.base_url}{route} failed {sent} times in {elapsed:.0f} s (last: {last}; limits: "
+            f"{self.base_url}{route} failed {sent} time{'' if sent == 1 else 's'} in {elapsed:.0f} s "
+            f"(last: {last}; limits: "
             f"--request-timeout-s {self.timeout_s:g}, --request-deadline-s {self.deadline_s:g}, "
             f"--retries {self.retry.max_attempts - 1}); check that the server is up and healthy, "
             "then rerun (the run resumes)",
@@ -333,7 +338,7 @@ class OpenAIBackend(BackendBase):
         )
 
     def _refusal(self, route: str, status: int, exc: openai.APIStatusError) -> str:
-        detail = escape(str(exc.message)[:200])
+        detail = _server_said(exc)
         hint = {
             401: f"set the API key in ${self.config.api_key_env}",
             403: f"the key in ${self.config.api_key_env} may not use model '{self.model}'",
@@ -421,6 +426,40 @@ def _count(value: Any) -> int:
 def _split(total: int, parts: int) -> list[int]:
     base, rest = divmod(total, parts)
     return [base + (i < rest) for i in range(parts)]
+
+
+def _server_said(exc: openai.APIStatusError) -> str:
+    """The server's own words, verbatim (the CLI prints them literally): an OpenAI-style body's
+    ``error.message``, else the body as sent; capped, since a server's text is untrusted."""
+    try:
+        text = exc.response.text
+    except Exception:  # a streamed or unread body
+        text = ""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):
+        body = json.loads(text)
+        error = body.get("error") if isinstance(body, dict) else None
+        message = (
+            error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+        )
+        if isinstance(message, str) and message.strip():
+            text = message
+    text = " ".join(text.split())
+    return (text[:300] + "...") if len(text) > 300 else text or "no text"
+
+
+def _connection_problem(exc: BaseException) -> str:
+    """What the network layer said (``[Errno 111] Connection refused``), not the class that carried it."""
+    cause: BaseException | None = exc
+    seen: set[int] = set()
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, OSError) and isinstance(cause.errno, int) and cause.errno > 0:
+            return os.strerror(cause.errno)  # "Connection refused", not asyncio's "Connect call failed"
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(exc.__cause__ or exc).split())
+    return text[:200] or "the connection failed"
 
 
 def _retry_after(headers: Any) -> float | None:

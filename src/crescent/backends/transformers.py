@@ -29,6 +29,7 @@ from crescent.backends.base import (
     BackendBase,
     BackendError,
     Completion,
+    PromptTooLong,
     SampleRequest,
     SamplingParams,
     Usage,
@@ -142,7 +143,7 @@ class TransformersBackend(BackendBase):
         ``batch x (prompt + max_tokens)`` tokens and the per-step logits fit a fraction of free memory."""
         limit = self.model.config.max_position_embeddings
         if prompt_len + params.max_tokens > limit:
-            raise BackendError(
+            raise PromptTooLong(
                 f"prompt ({prompt_len} tokens) + max_tokens ({params.max_tokens}) exceeds the model's "
                 f"context ({limit}); lower max_tokens or shorten the prompt"
             )

@@ -16,9 +16,10 @@ from rich.text import Text
 from typer._click import exceptions as click_exceptions  # typer vendors click; its errors live here
 
 from crescent.cli import commands
-from crescent.errors import CrescentError
+from crescent.errors import CrescentError, ServiceFailure
 from crescent.interrupts import Interrupts
 from crescent.progress import console
+from crescent.store import disk_full
 from crescent.threads import apply_thread_policy
 
 app = typer.Typer(
@@ -69,4 +70,12 @@ def _explain(exc: Exception) -> tuple[str, int]:
         return exc.format_message() + (f" (see '{ctx.command_path} --help')" if ctx else ""), exc.exit_code
     if isinstance(exc, CrescentError):
         return str(exc), 2
-    return f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1
+    if isinstance(exc, ServiceFailure):
+        return str(exc), 1
+    if disk_full(exc):
+        where = f" while writing {exc.filename}" if getattr(exc, "filename", None) else ""
+        return f"the disk is full{where}; free some space and rerun the same command", 1
+    name = type(exc).__name__
+    if name.islower():  # struct.error, socket.error: "error: error: ..." says nothing; name the module
+        name = f"{type(exc).__module__}.{name}"
+    return f"{name}: {exc} (rerun with --debug for the traceback)", 1

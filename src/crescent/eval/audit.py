@@ -23,7 +23,7 @@ from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
 from crescent.pipeline.labels import LabelPolicy, decide
-from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
 from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
@@ -128,7 +128,10 @@ def _greedy(
         )
         return completion.tokens
 
-    for _ in sample_and_record(executor, store, session, keyed, params, config.batch_size, record):
+    def skip(qid: str, reason: str) -> None:  # its votes were skipped too, so summarize leaves it out
+        warn_skipped(f"greedy answer of item {qid}", reason)
+
+    for _ in sample_and_record(executor, store, session, keyed, params, config.batch_size, record, skip):
         pass
 
 

@@ -6,6 +6,8 @@ reproducible and a backend with a prompt cache evaluates the long shared prefix 
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
 import re
@@ -72,11 +74,24 @@ def load_items(path: Path) -> list[EvalItem]:
             )
         seen[item_id] = number
         question = str(row["question"]).strip()
+        gold = gold_answer(_answer_value(path, number, row["answer"]))
         depth = solution_depth(reference_solution(row))
-        items.append(EvalItem(len(items), item_id, question, gold_answer(row["answer"]), number, depth))
+        items.append(EvalItem(len(items), item_id, question, gold, number, depth))
     if not items:
         raise CrescentError(f"{path} holds no rows; pass a JSONL file with 'question' and 'answer' per line")
     return items
+
+
+def _answer_value(path: Path, number: int, raw: object) -> str | int | float:
+    """A gold answer is text or a finite number: anything else (a list, an object, true/false, NaN) would be
+    stringified ("[18, 3]") and scored wrong on every item, silently."""
+    number_ok = isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw)
+    if isinstance(raw, str) or number_ok:
+        return raw
+    shown = json.dumps(raw, ensure_ascii=False)[:40]  # NaN and Infinity print as JSON's extensions
+    raise CrescentError(
+        f"{path}:{number}: 'answer' must be a string or a number, not {shown}; write one final answer per row"
+    )
 
 
 def format_solution(solution: str, answer: str | None = None) -> str:

@@ -16,13 +16,14 @@ from typing import Any
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
 from crescent.config import EvalConfig, fingerprint
+from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256
 from crescent.eval.stats import wilson_interval
 from crescent.eval.tasks import TASKS
 from crescent.executors import Executor
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
-from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.progress import make_progress
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import OpenRun, open_run, rate, totals
@@ -37,6 +38,7 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE TABLE IF NOT EXISTS outputs (
   item_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL,
   finish_reason TEXT, PRIMARY KEY (item_id, idx));
+CREATE TABLE IF NOT EXISTS skipped (id TEXT PRIMARY KEY, reason TEXT NOT NULL);
 """
     + SESSION_SCHEMA
 )
@@ -58,11 +60,12 @@ class EvalResult:
     def describe(self) -> str:
         r = self.results
         low, high = r["ci95"]
+        skipped = f"; {len(r['skipped'])} items skipped (listed in results.json)" if r.get("skipped") else ""
         return (
             f"done: {r['metric']} {r['accuracy']:.1%} ({r['correct']}/{r['n']}), "
             f"95% CI [{low:.1%}, {high:.1%}], "
             f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s)\n{describe_by_depth(r['by_depth'])}"
+            f"({r['tokens_per_s']} tok/s){skipped}\n{describe_by_depth(r['by_depth'])}"
         )
 
 
@@ -116,8 +119,9 @@ def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> S
 def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: list[Shot]) -> None:
     store = run.store
     scored = dict(store.db.execute("SELECT id, correct FROM items").fetchall())
+    skipped = {item_id for (item_id,) in store.db.execute("SELECT id FROM skipped")}
     done = {item.id: bool(scored[item.id]) for item in selected if item.id in scored}
-    todo = [item for item in selected if item.id not in done]
+    todo = [item for item in selected if item.id not in done and item.id not in skipped]
     right, finished = sum(done.values()), len(done)
     by_id = {item.id: item for item in todo}
     keyed = [(item.id, item_request(config, item, shots)) for item in todo]
@@ -129,12 +133,17 @@ def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: li
         right += correct
         return tokens
 
+    def skip(item_id: str, reason: str) -> None:
+        """An item whose prompt does not fit the context is not scored; results.json lists it."""
+        warn_skipped(f"item {item_id} ({config.data}:{by_id[item_id].line})", reason)
+        store.db.execute("INSERT OR REPLACE INTO skipped (id, reason) VALUES (?, ?)", (item_id, reason))
+
     with make_progress(config.quiet) as progress:
         bar = progress.add_task(
             "eval", total=len(selected), completed=finished, info=_running(right, finished)
         )
         for keys in sample_and_record(
-            run.executor, store, run.session, keyed, params, config.batch_size, record
+            run.executor, store, run.session, keyed, params, config.batch_size, record, skip
         ):
             finished += len(keys)
             progress.update(bar, completed=finished, info=_running(right, finished))
@@ -225,8 +234,18 @@ def _export(
         lines.append(json.dumps(record, ensure_ascii=False))
     predictions_path = config.out / "predictions.jsonl"
     write_atomic(predictions_path, "".join(line + "\n" for line in lines))
+    lines_by_id = {item.id: item.line for item in selected}
+    skipped = [
+        {"id": item_id, "line": lines_by_id[item_id], "reason": reason}
+        for item_id, reason in store.db.execute("SELECT id, reason FROM skipped")
+        if item_id in lines_by_id
+    ]
+    if not rows:
+        first = f" (line {skipped[0]['line']}: {skipped[0]['reason']})" if skipped else ""
+        raise CrescentError(f"no item of {data} could be scored: {len(skipped)} skipped{first}")
     row_depths = [depths[r[0]] for r in rows]
     results = _summary(config, data, store, rows, row_depths, outputs, shots, resumed, usage)
+    results["skipped"] = sorted(skipped, key=lambda s: s["line"])
     results_path = config.out / "results.json"
     write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return EvalResult(config.out, results_path, predictions_path, results)

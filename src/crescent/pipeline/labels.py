@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 MAX_SOLUTION_CHARS = 8000  # model output is untrusted; a training target never exceeds this
 _QUESTION_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
+PROMPT_TOO_LONG = "prompt_too_long"  # not a label filter: the question's prompt did not fit the context
 DROP_REASONS = (
     "no_answer",
     "too_few_votes",
@@ -44,6 +45,7 @@ DROP_REASONS = (
     "too_easy",
     "arithmetic_error",
     "shortcut",
+    PROMPT_TOO_LONG,
 )
 
 

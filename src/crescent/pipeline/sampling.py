@@ -11,12 +11,20 @@ from collections.abc import Callable, Iterator, Sequence
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams
 from crescent.executors import Executor
-from crescent.pipeline.tasks import SampleBatch, run_sample_batch, samples_per_call
+from crescent.pipeline.tasks import SampleBatch, Unfit, run_sample_batch, samples_per_call
+from crescent.progress import console
 from crescent.session import Session
 from crescent.store import RunStore
 
 Record = Callable[[str, list[Completion]], int]
 """Writes one key's completions (inside the open transaction) and returns the tokens they cost."""
+Skip = Callable[[str, str], None]
+"""Records (inside the open transaction) that a key was skipped, and why: its prompt does not fit."""
+
+
+def warn_skipped(what: str, reason: str) -> None:
+    """Name a skipped item on stderr as it happens (its count also lands in the run's summary)."""
+    console.print(f"warning: skipped {what}: {reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 def sample_batches(
@@ -39,12 +47,16 @@ def sample_and_record(
     params: SamplingParams,
     batch_size: int,
     record: Record,
+    skip: Skip,
 ) -> Iterator[tuple[str, ...]]:
-    """Sample every request; yields each call's keys once its results are committed."""
+    """Sample every request; yields each call's keys once its results (or skips) are committed."""
     for task, results in executor.imap(run_sample_batch, sample_batches(keyed, params, batch_size)):
         with store.transaction():
-            tokens = sum(
-                record(key, completions) for key, completions in zip(task.keys, results, strict=True)
-            )
+            tokens = 0
+            for key, result in zip(task.keys, results, strict=True):
+                if isinstance(result, Unfit):
+                    skip(key, result.reason)
+                else:
+                    tokens += record(key, result)
             session.commit(tokens)
         yield task.keys

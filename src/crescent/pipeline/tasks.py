@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crescent.backends.base import Backend, Completion, SampleRequest, SamplingParams
+from crescent.backends.base import Backend, Completion, PromptTooLong, SampleRequest, SamplingParams
 from crescent.pipeline.bait import Candidate, bait_requests, clean_question
 
 SAMPLES_PER_SLOT = 4
@@ -63,8 +63,26 @@ class SampleBatch:
     params: SamplingParams
 
 
-def run_sample_batch(backend: Backend, task: SampleBatch) -> list[list[Completion]]:
-    return backend.sample(task.requests, task.params)
+@dataclass(frozen=True)
+class Unfit:
+    """The result of a request whose prompt the model cannot take (``PromptTooLong``): its item is
+    skipped and counted with this reason, instead of one oversized item killing the whole call."""
+
+    reason: str
+
+
+def run_sample_batch(backend: Backend, task: SampleBatch) -> list[list[Completion] | Unfit]:
+    try:
+        return list(backend.sample(task.requests, task.params))
+    except PromptTooLong as exc:
+        if len(task.requests) == 1:
+            return [Unfit(str(exc))]
+    # Which request did not fit? Backends refuse a whole call, so ask again one request at a time (rare:
+    # only calls holding an oversized prompt pay for it).
+    return [
+        run_sample_batch(backend, SampleBatch((key,), (request,), task.params))[0]
+        for key, request in zip(task.keys, task.requests, strict=True)
+    ]
 
 
 def run_embed(backend: Backend, texts: Sequence[str]) -> np.ndarray:

@@ -24,8 +24,8 @@ from crescent.answers import extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
 from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
-from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wave, settled
-from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.labels import PROMPT_TOO_LONG, LabelPolicy, VoteOutcome, decide, first_wave, settled
+from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.prompts import solve_messages
 from crescent.session import Session
 from crescent.store import RunStore
@@ -152,7 +152,7 @@ def run_votes(
     while todo:
         keyed = [(qid, waves.request(qid)) for qid, _ in todo]
         for _ in sample_and_record(
-            executor, store, session, keyed, plan.params, plan.batch_size, waves.record
+            executor, store, session, keyed, plan.params, plan.batch_size, waves.record, waves.skip
         ):
             progress.update(bar, info=f"{waves.kept} kept this session")
         todo, waves.still_open = waves.still_open, []
@@ -175,6 +175,14 @@ class _Waves:
         plan = self.plan
         wave = plan.next_wave(already)
         return vote_request(qid, self.text[qid], plan.instruction, wave, plan.seed, first_index=already)
+
+    def skip(self, qid: str, reason: str) -> None:
+        """A question whose prompt does not fit the context is decided at once: dropped, with its reason."""
+        warn_skipped(f"question {qid}", reason)
+        outcome = VoteOutcome(False, PROMPT_TOO_LONG, None, None, 0.0, {}, [])
+        insert_outcome(self.store, qid, outcome)
+        count_outcome(self.store, outcome, len(self.drawn.get(qid, [])))
+        self.on_decided()
 
     def record(self, qid: str, completions: list[Completion]) -> int:
         votes = self.drawn.setdefault(qid, [])

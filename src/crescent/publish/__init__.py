@@ -18,7 +18,7 @@ from crescent.publish.card import write_card
 from crescent.publish.dataset import EXTRA_CONFIGS, ROW_FILES, SPLITS, clear_data, write_dataset
 from crescent.publish.push import check_repo_id
 from crescent.publish.target import check_target, mark_export
-from crescent.runs import read_json, run_kind
+from crescent.runs import newer_work, read_json, run_kind
 
 
 @dataclass
@@ -30,6 +30,7 @@ class ExportResult:
     url: str | None
     format: str
     license_given: bool
+    stale: str | None = None
 
     def stdout(self) -> str:
         return str(self.out)
@@ -38,6 +39,8 @@ class ExportResult:
         line = f"exported {self.rows} rows of a {self.kind} run as {self.format} (license {self.license})"
         if self.url:
             line += f"; pushed to {self.url}"
+        if self.stale:
+            line += f"\nwarning: {self.stale}"
         if self.license == "other" and not self.license_given:
             line += "\nnote: the model's license is unknown, so the card says 'other'; pass --license ID"
         return line
@@ -52,6 +55,9 @@ def export_dataset(config: ExportConfig) -> ExportResult:
         )
     if config.push_to_hub:
         check_repo_id(config.push_to_hub)
+    stale = newer_work(config.run_dir, kind)  # reads the store: a damaged one stops the export here
+    if stale and config.push_to_hub:
+        raise CrescentError(f"not pushing stale rows: {stale}")
     audit = read_json(config.audit / "audit.json") if config.audit is not None else None
     check_target(config)
     with hold_folder(config.to, "--to"):
@@ -75,4 +81,6 @@ def export_dataset(config: ExportConfig) -> ExportResult:
         from crescent.publish.push import push
 
         url = push(config.to, config.push_to_hub, private=config.private)
-    return ExportResult(config.to, kind, rows, license_id, url, config.format, config.license is not None)
+    return ExportResult(
+        config.to, kind, rows, license_id, url, config.format, config.license is not None, stale
+    )

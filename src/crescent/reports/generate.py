@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import from_file, model_label, questions_source, read_json
+from crescent.runs import from_file, model_label, questions_source, read_json, read_store
 from crescent.store import STORE_NAME
 
 SAMPLES = 10  # kept and dropped questions shown each
@@ -45,7 +43,7 @@ def _store_rows(run_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
     path = run_dir / STORE_NAME
     if not path.is_file():
         return {"similarity": [], "sessions": [], "outcomes": []}
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+    with read_store(run_dir) as db:
         return {
             "similarity": db.execute(
                 "SELECT similarity, status FROM candidates WHERE similarity IS NOT NULL "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import time
 import warnings
@@ -106,6 +107,7 @@ def _train(
         trainer.remove_callback(PrinterCallback)
     meter = _Meter()
     trainer.add_callback(meter)
+    trainer.add_callback(StopOnNonFiniteLoss())
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     model = trainer.model
     if config.lora:
@@ -153,6 +155,7 @@ def training_arguments(config: TrainConfig, args_class: type) -> dict[str, Any]:
         "use_cpu": not cuda,
         "bf16": cuda and torch.cuda.is_bf16_supported(),
         "include_num_input_tokens_seen": "non_padding",
+        "logging_nan_inf_filter": False,  # a NaN loss must reach the log, where StopOnNonFiniteLoss sees it
         "disable_tqdm": config.quiet,
         "dataloader_num_workers": 0,
         checkpointing: False,
@@ -281,6 +284,25 @@ def _export(
     except CrescentError as exc:
         return None, str(exc)
     return path, None
+
+
+class StopOnNonFiniteLoss(TrainerCallback):
+    """A loss (or gradient norm) that is NaN or infinite means the weights are, or are about to be, garbage:
+    stop with an error instead of saving an all-NaN model and exiting 0. Checked at each logged step
+    (``--logging-steps``), whose loss is the mean over the steps since the last one, so a NaN anywhere
+    in between shows too."""
+
+    def on_log(
+        self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        for name in ("loss", "grad_norm"):
+            value = (logs or {}).get(name)
+            if isinstance(value, int | float) and not math.isfinite(value):
+                raise CrescentError(
+                    f"training diverged: the {name.replace('_', ' ')} became {value} at step "
+                    f"{state.global_step} (learning rate {args.learning_rate:g}); no model was saved; "
+                    "lower --lr and rerun with a new --out"
+                )
 
 
 class _Meter(TrainerCallback):
