@@ -44,8 +44,8 @@ def _full_disk_after(pages: int | None, monkeypatch: pytest.MonkeyPatch) -> None
     if pages is not None:
         real_bind = RunStore.bind_config
 
-        def bind_then_fill(self: RunStore, fingerprint: dict[str, Any]) -> bool:
-            resumed = real_bind(self, fingerprint)
+        def bind_then_fill(self: RunStore, fingerprint: dict[str, Any], **options: Any) -> bool:
+            resumed = real_bind(self, fingerprint, **options)
             used = self.db.execute("PRAGMA page_count").fetchone()[0]
             self.db.execute(f"PRAGMA max_page_count = {used + pages}")
             return resumed

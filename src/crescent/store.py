@@ -43,6 +43,7 @@ class RunStore:
         self.path = self.directory / STORE_NAME
         self.kind = kind
         self.created_store = not self.path.exists()
+        self.created_dir = not self.directory.exists()
         _prepare_directory(self.directory)
         self.db: sqlite3.Connection | None = None
         try:
@@ -138,12 +139,16 @@ class RunStore:
             self.db.close()
 
     def discard(self) -> None:
-        """Remove a store this invocation created (the folder lock removes a folder it created)."""
+        """Remove a store this invocation created, and its folder if created too and now empty (under a
+        command's folder lock the lock file keeps it; the lock removes a folder it created)."""
         self.close()
         if not self.created_store:
             return
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        if self.created_dir:
+            with contextlib.suppress(OSError):  # not empty: a lock file, or someone else wrote there
+                self.directory.rmdir()
 
 
 def disk_full(exc: BaseException) -> bool:

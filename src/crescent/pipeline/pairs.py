@@ -21,7 +21,7 @@ from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
-from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.prompts import solve_messages, solve_prompt
 from crescent.session import Session
 from crescent.store import RunStore
@@ -99,7 +99,11 @@ def draw_probes(
     if not keyed:
         return
     bar = progress.add_task("pair probes", total=len(keyed), completed=0, info="")
-    for keys in sample_and_record(executor, store, session, keyed, params, config.batch_size, record):
+
+    def skip(qid: str, reason: str) -> None:  # its votes were skipped alike: no pair to find
+        warn_skipped(f"pair probe of question {qid}", reason)
+
+    for keys in sample_and_record(executor, store, session, keyed, params, config.batch_size, record, skip):
         progress.advance(bar, len(keys))
 
 

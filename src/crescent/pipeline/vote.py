@@ -180,8 +180,9 @@ class _Waves:
         """A question whose prompt does not fit the context is decided at once: dropped, with its reason."""
         warn_skipped(f"question {qid}", reason)
         outcome = VoteOutcome(False, PROMPT_TOO_LONG, None, None, 0.0, {}, [])
-        insert_outcome(self.store, qid, outcome)
-        count_outcome(self.store, outcome, len(self.drawn.get(qid, [])))
+        used = len(self.drawn.get(qid, []))
+        insert_outcome(self.store, qid, outcome, used)
+        count_outcome(self.store, outcome, used)
         self.on_decided()
 
     def record(self, qid: str, completions: list[Completion]) -> int:
