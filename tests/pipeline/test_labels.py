@@ -97,3 +97,13 @@ def test_settled_never_changes_the_winner_or_a_kept_label(votes: int) -> None:
             assert early.answer == full.answer  # the leader could not be overtaken
         if early.reason == "low_consensus" and m < votes:
             assert not full.kept  # consensus was out of reach
+
+
+def test_self_check_drops_only_a_no_and_only_when_switched_on() -> None:
+    votes = [_c("2 + 3 = 5. The answer is 5.")] * 3
+    checking = LabelPolicy(self_check=True)
+    assert decide(votes, checking, verdict=False).reason == "self_check"
+    assert decide(votes, checking, verdict=None).kept  # not asked, or neither yes nor no: kept
+    assert decide(votes, checking, verdict=True).kept
+    assert decide(votes, FILTERS, verdict=False).kept  # off by default
+    assert LabelPolicy.plain_majority(0.5).self_check is False

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
-from crescent.pipeline import counting
+from crescent.pipeline import counting, self_check
 from crescent.prompts import solve_prompt
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
@@ -121,6 +121,9 @@ def collect_stats(
         "sessions": sessions,
         "config": config.model_dump(mode="json"),
     }
+    verdicts = store.counters(self_check.STEP)
+    if verdicts:
+        stats["self_check"] = verdicts  # asked, yes, no, unclear; the drops are vote.dropped.self_check
     if usage is not None:
         stats["backend_usage_this_session"] = usage.as_dict()
     return stats

@@ -23,6 +23,8 @@ from crescent.executors import Executor
 from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
 from crescent.pipeline.labels import LabelPolicy, VoteOutcome, decide, first_wave, settled
 from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.self_check import SCHEMA as SELF_CHECK_SCHEMA
+from crescent.pipeline.self_check import run_self_checks, stored_verdicts
 from crescent.prompts import solve_messages
 from crescent.session import Session
 from crescent.store import RunStore
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 
 MAX_VOTE_CHARS = 20_000
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS votes (
   question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
   tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
@@ -40,6 +43,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
   question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
   consensus REAL NOT NULL, counts TEXT NOT NULL);
 """
+    + SELF_CHECK_SCHEMA
+)
 
 
 @dataclass(frozen=True)
@@ -89,12 +94,29 @@ def run_votes(
     label: str = "voting",
 ) -> None:
     """Vote on every ``(id, question)`` that has no outcome yet, writing each wave as it lands."""
+    if plan.policy.self_check:  # every verdict before any label, so no label is decided without one
+        run_self_checks(
+            store,
+            executor,
+            questions,
+            seed=plan.seed,
+            batch_size=plan.batch_size,
+            session=session,
+            progress=progress,
+        )
     relabel(store, plan.policy, dict(questions))
     decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
     todo = [(qid, q) for qid, q in questions if qid not in decided]
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
     # An interrupted run's votes of still-open questions are drawn already.
-    waves = _Waves(plan, store, dict(todo), stored_votes_by_question(store), lambda: progress.advance(bar, 1))
+    waves = _Waves(
+        plan,
+        store,
+        dict(todo),
+        stored_votes_by_question(store),
+        stored_verdicts(store),
+        lambda: progress.advance(bar, 1),
+    )
     while todo:
         keyed = [(qid, waves.request(qid)) for qid, _ in todo]
         for _ in sample_and_record(
@@ -112,6 +134,7 @@ class _Waves:
     store: RunStore
     text: dict[str, str]
     drawn: dict[str, list[Completion]]
+    verdicts: dict[str, bool | None]
     on_decided: Callable[[], None]
     still_open: list[tuple[str, str]] = field(default_factory=list)
     kept: int = 0
@@ -129,7 +152,7 @@ class _Waves:
             votes.append(completion)
         plan = self.plan
         if len(votes) >= plan.votes or (plan.adaptive and settled(votes, plan.votes, plan.policy)):
-            outcome = decide(votes, plan.policy, self.text[qid])
+            outcome = decide(votes, plan.policy, self.text[qid], self.verdicts.get(qid))
             insert_outcome(self.store, qid, outcome)
             count_outcome(self.store, outcome, len(votes))
             self.kept += outcome.kept
@@ -195,10 +218,12 @@ def relabel(store: RunStore, policy: LabelPolicy, questions: dict[str, str]) -> 
     if store.get_meta("label_policy") == wanted:
         return
     drawn = stored_votes_by_question(store)
+    verdicts = stored_verdicts(store)
     decided = [qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")]
     with store.transaction():
         for qid in decided:
             if qid in drawn and qid in questions:
-                insert_outcome(store, qid, decide(drawn[qid], policy, questions[qid]))
+                outcome = decide(drawn[qid], policy, questions[qid], verdicts.get(qid))
+                insert_outcome(store, qid, outcome)
         recount_outcomes(store)
         store.set_meta("label_policy", wanted)
