@@ -160,6 +160,9 @@ def test_clean_rejects_a_question_that_is_chat_or_an_echo(raw: str, reason: str)
         "A high-school math club has 24 students and 3 teachers. How many people are in the club?",
         "Sure enough, the bus carries 40 people on each of 3 trips. How many people does it carry?",
         "A teacher writes 4 questions on each of 6 pages. How many questions are there in total?",
+        "I solve 4 problems a day. How many problems do I solve in a week?",
+        "Let's say a test has 12 problems. How many problems are on 5 tests?",
+        "If you can solve 3 problems per hour, how many problems can you solve in 5 hours?",
     ],
 )
 def test_clean_keeps_problems_told_in_the_first_or_second_person(problem: str) -> None:

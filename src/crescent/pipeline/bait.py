@@ -28,7 +28,6 @@ MAX_CHARS = 1000
 MAX_RAW_CHARS = 20_000  # model output is untrusted: never process more than this
 MAX_QUESTION_MARKS = 4  # a question sentence that is chatter lets the next one try; this many at most
 ECHO_OVERLAP = 0.5  # a sentence whose word pairs are mostly the bait prompt's echoes it
-REJECT_REASONS = ("empty", "no_question", "echo", "chat", "too_short", "too_long")
 
 _LEAD_IN = re.compile(
     r"^\s*(?:(?:(?:sure|okay|ok|certainly|of course)[!.,:]|here(?:'s| is)[^:\n]{0,60}[!.,:]?)\s*)*"
@@ -55,6 +54,9 @@ _LEADING_PHRASE = re.compile(
     r"|[-*\u2022]|\d{1,2}[.)])\s+",
     re.IGNORECASE,
 )
+# Verbs of making a problem, and of working on one together; with a _TASK_NOUN they mark talk about the task.
+_AUTHOR = r"(?:create|write|generate|make|come up with|provide|craft|design|invent|prepare|compose)"
+_WORK = r"(?:solve|tackle|try|work|look|practice|explore|think|go through)"
 _CHATTER = (
     # a greeting or an acknowledgement on its own
     re.compile(
@@ -62,24 +64,28 @@ _CHATTER = (
         r"no problem|you got it|happy to help)\b[^.!?]{0,30}[.!?,]?$",
         re.IGNORECASE,
     ),
-    # the model speaking of itself and the task ("I'd be happy to create a math word problem")
+    # the model speaking of itself and the task ("I'd be happy to create a math word problem"), but not a
+    # problem told in the first person ("I solve 4 problems a day")
     re.compile(
-        rf"\b(?:i|i'm|i'd|i'll|i've|me)\b.*(?:{_TASK_NOUN}|\bsorry\b|\bas an ai\b|\blanguage model\b)|"
-        r"\b(?:sorry|as an ai|language model)\b",
+        rf"\b(?:i|i'm|i'd|i'll|i've|me)\b.*\b{_AUTHOR}\b.*{_TASK_NOUN}|^(?:i'm |i am )?sorry\b|"
+        r"\bas an ai\b|\blanguage model\b|\b(?:happy|glad) to help\b",
         re.IGNORECASE,
     ),
-    # the user or "us" addressed about the task ("Let's tackle this fun math problem together")
+    # the model and the user together on the task ("Let's tackle this fun math problem together")
     re.compile(
-        r"\b(?:let's|let us|we're going to|we are going to|we will|we'll|you could|you can|you will|you'll|"
-        rf"can you|could you|would you|your students?|try this)\b.*{_TASK_NOUN}|"
-        r"\b(?:is|was) (?:this|that|it) (?:correct|right)\b",
+        r"\b(?:let's|let us|we're going to|we are going to|we will|we'll)\b"
+        rf".*\b(?:{_AUTHOR}|{_WORK})\b.*{_TASK_NOUN}",
+        re.IGNORECASE,
+    ),
+    # the user asked to do the task or to check it ("Can you write a new math word problem ...?")
+    re.compile(
+        rf"\b(?:you could|you can|you will|you'll|can you|could you|would you)\b.*\b(?:{_AUTHOR}|help|verify|"
+        rf"check)\b.*{_TASK_NOUN}|\b(?:is|was) (?:this|that|it) (?:correct|right)\b",
         re.IGNORECASE,
     ),
     # an instruction to write a problem, the bait prompt's own kind of sentence
     re.compile(
-        r"^(?:please\s+)?(?:create|write|generate|make|design|compose|craft|invent|come up with|develop|"
-        rf"formulate|construct|provide|give)\b.*{_TASK_NOUN}",
-        re.IGNORECASE,
+        rf"^(?:please\s+)?(?:{_AUTHOR}|develop|formulate|construct|give)\b.*{_TASK_NOUN}", re.IGNORECASE
     ),
 )
 
