@@ -143,6 +143,10 @@ def test_clean_strips_echoes_of_the_prompt_and_chatty_lead_ins(raw: str, expecte
             "chat",
         ),
         ("Find the largest integer below 9.5. It is 9. Is this correct?", "chat"),
+        (  # SmolLM2-135M
+            "I'm planning on creating a math word problem for my high school students, what is a fun one?",
+            "chat",
+        ),
         ("Create a new math word problem for high-school students, ending with a question?", "echo"),
         ("Write only the problem for high-school students, ending with a question?", "echo"),
     ],

@@ -18,6 +18,7 @@ from crescent.pipeline.self_check import SELF_CHECK_QUESTION, parse_verdict
         ("yes", True),
         ("**No**, it has two answers.", False),
         ("The answer is yes.", True),
+        ("The answer to this question is yes.", True),  # SmolLM2-135M's way of saying it
         ("No", False),
         ("Maybe.", None),
         ("Nope", None),

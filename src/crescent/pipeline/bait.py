@@ -54,9 +54,11 @@ _LEADING_PHRASE = re.compile(
     r"|[-*\u2022]|\d{1,2}[.)])\s+",
     re.IGNORECASE,
 )
-# Verbs of making a problem, and of working on one together; with a _TASK_NOUN they mark talk about the task.
+# Verbs of making a problem (any form; the imperative alone starts an instruction), and of working on one
+# together; with a _TASK_NOUN they mark talk about the task.
 _AUTHOR = r"(?:create|write|generate|make|come up with|provide|craft|design|invent|prepare|compose)"
-_WORK = r"(?:solve|tackle|try|work|look|practice|explore|think|go through)"
+_AUTHORING = r"(?:creat|writ|wrote|generat|mak|made|come up with|provid|craft|design|invent|prepar|compos)\w*"
+_WORK = r"(?:solv|tackl|try|tri|work|look|practic|explor|think|go through)\w*"
 _CHATTER = (
     # a greeting or an acknowledgement on its own
     re.compile(
@@ -67,20 +69,21 @@ _CHATTER = (
     # the model speaking of itself and the task ("I'd be happy to create a math word problem"), but not a
     # problem told in the first person ("I solve 4 problems a day")
     re.compile(
-        rf"\b(?:i|i'm|i'd|i'll|i've|me)\b.*\b{_AUTHOR}\b.*{_TASK_NOUN}|^(?:i'm |i am )?sorry\b|"
+        rf"\b(?:i|i'm|i'd|i'll|i've|me)\b.*\b{_AUTHORING}\b.*{_TASK_NOUN}|^(?:i'm |i am )?sorry\b|"
         r"\bas an ai\b|\blanguage model\b|\b(?:happy|glad) to help\b",
         re.IGNORECASE,
     ),
     # the model and the user together on the task ("Let's tackle this fun math problem together")
     re.compile(
         r"\b(?:let's|let us|we're going to|we are going to|we will|we'll)\b"
-        rf".*\b(?:{_AUTHOR}|{_WORK})\b.*{_TASK_NOUN}",
+        rf".*\b(?:{_AUTHORING}|{_WORK})\b.*{_TASK_NOUN}",
         re.IGNORECASE,
     ),
     # the user asked to do the task or to check it ("Can you write a new math word problem ...?")
     re.compile(
-        rf"\b(?:you could|you can|you will|you'll|can you|could you|would you)\b.*\b(?:{_AUTHOR}|help|verify|"
-        rf"check)\b.*{_TASK_NOUN}|\b(?:is|was) (?:this|that|it) (?:correct|right)\b",
+        r"\b(?:you could|you can|you will|you'll|can you|could you|would you)\b"
+        rf".*\b(?:{_AUTHORING}|help|verify|check)\b.*{_TASK_NOUN}|"
+        r"\b(?:is|was) (?:this|that|it) (?:correct|right)\b",
         re.IGNORECASE,
     ),
     # an instruction to write a problem, the bait prompt's own kind of sentence

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS self_checks (
   question_id TEXT PRIMARY KEY, text TEXT NOT NULL, verdict INTEGER);
 """
 
-_VERDICT = re.compile(r"^\W*(?:\w+\W+){0,3}?(yes|no)\b", re.IGNORECASE)
+_VERDICT = re.compile(r"^\W*(?:\w+\W+){0,6}?(yes|no)\b", re.IGNORECASE)  # "The answer ... is yes."
 
 
 def self_check_request(question_id: str, question: str, seed: int) -> SampleRequest:
