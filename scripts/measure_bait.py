@@ -13,9 +13,13 @@ its own resumable folder, and three rates are read back from its store:
 It also reports how many labels generate's default filters keep, the bait funnel and, with
 ``--self-check``, how often the model itself says a question has exactly one numeric answer.
 
+``--reclean DATA.jsonl ...`` needs no model: it shows what today's cleaning does to the questions an
+older run kept (stripped of a lead-in, or rejected with its reason).
+
 The default model is the embedded SmolLM2-135M; name a stronger one for a useful answer:
 
     python scripts/measure_bait.py --model qwen2.5-coder-0.5b --questions 100 --out runs/measure-bait
+    python scripts/measure_bait.py --reclean experiments/results/*/data.jsonl
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from crescent.answers import tally
 from crescent.backends.base import Completion
 from crescent.config import DEFAULT_BAIT_PROMPT, GenerateConfig
 from crescent.errors import CrescentError
+from crescent.pipeline.bait import clean_question
 from crescent.pipeline.generate import SCHEMA, generate
 from crescent.pipeline.labels import LabelPolicy, counted_answers
 from crescent.pipeline.vote import stored_votes_by_question
@@ -197,9 +202,36 @@ def _line(entry: dict[str, Any]) -> str:
     return f"{entry['run']}: {entry['questions']} questions; " + ", ".join(rates)
 
 
+def reclean(paths: list[Path], prompt: str) -> dict[str, Any]:
+    """What today's cleaning does to the questions older runs kept (data.jsonl rows), each counted once."""
+    questions = list(
+        dict.fromkeys(
+            json.loads(line)["question"]
+            for path in paths
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        )
+    )
+    stripped: list[dict[str, str]] = []
+    rejected: Counter[str] = Counter()
+    for question in questions:
+        cleaned, reason = clean_question(question, prompt)
+        if cleaned is None:
+            rejected[str(reason)] += 1
+        elif cleaned != question:
+            stripped.append({"before": question, "after": cleaned})
+    return {
+        "questions": len(questions),
+        "stripped": len(stripped),
+        "rejected": dict(rejected),
+        "examples": stripped[:EXAMPLES],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="folder: one generate run per prompt + JSON")
+    parser.add_argument("--out", type=Path, help="folder: one generate run per prompt + JSON")
+    parser.add_argument("--reclean", type=Path, nargs="+", help="data.jsonl files: recleaned, no model run")
     parser.add_argument("--model", default=None, help="as crescent generate --model (default: embedded)")
     parser.add_argument("--backend", default="llamacpp")
     parser.add_argument("--prompt", action="append", help="a bait prompt to measure (repeat; default: 4)")
@@ -212,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
+    if args.reclean:
+        prompt = args.prompt[0] if args.prompt else DEFAULT_BAIT_PROMPT
+        print(json.dumps(reclean(args.reclean, prompt), indent=2, ensure_ascii=False))
+        return 0
+    if args.out is None:
+        parser.error("--out is required (or --reclean FILE ... to reclean old questions without a model)")
     try:
         report = measure(args)
     except CrescentError as exc:

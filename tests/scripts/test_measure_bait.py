@@ -72,3 +72,18 @@ def test_a_whole_measurement_on_the_fake_backend(tmp_path: Path, capsys) -> None
     again = json.loads((tmp_path / "measure_bait.json").read_text())["prompts"]
     timeless = [{k: v for k, v in entry.items() if k != "wall_s"} for entry in report["prompts"]]
     assert [{k: v for k, v in entry.items() if k != "wall_s"} for entry in again] == timeless
+
+
+def test_reclean_counts_what_todays_cleaning_strips_and_rejects(tmp_path: Path, capsys) -> None:
+    rows = [
+        "Ann has 3 cats and buys 2 more. How many cats does she have?",
+        "Create a new math word problem for high-school students. The problem is: Tom has 4 pens and "
+        "buys 5 more. How many pens does he have?",
+        "Can you write a new math word problem that requires students to use basic algebraic operations?",
+    ]
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"question": q}) + "\n" for q in rows + rows[:1]))
+    assert measure_bait.main(["--reclean", str(data)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 3 and report["stripped"] == 1 and report["rejected"] == {"chat": 1}
+    assert report["examples"][0]["after"] == "Tom has 4 pens and buys 5 more. How many pens does he have?"
