@@ -70,9 +70,10 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _YES_NO = re.compile(
     r"^(?:is|are|was|were|do|does|did|can|could|will|would|should|has|have|had|may|might)\b", re.IGNORECASE
 )
-_SECOND_QUESTION = re.compile(
-    r"(?:,|;|\band\b|\bor\b|\balso\b)\s+(?:then\s+)?(?:how|what|which|who|when|where|why)\b", re.IGNORECASE
-)
+_WH = r"(?:how|what|which|who|when|where|why)"
+# A second question joined to a first: "How many does he eat, and how many are left?" (not "If he eats 2,
+# how many are left?", one question after a condition).
+_SECOND_QUESTION = re.compile(rf"\b{_WH}\b.*\b(?:and|or|also)\s+(?:then\s+)?{_WH}\b", re.IGNORECASE)
 _NOT_A_QUANTITY = re.compile(r"^(?:why|who|where)\b", re.IGNORECASE)
 
 

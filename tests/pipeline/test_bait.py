@@ -104,6 +104,10 @@ def test_clean_caps_untrusted_input() -> None:
             "Solve the problem for high-school students: - How many ways can you arrange 5 distinct toys?",
             "How many ways can you arrange 5 distinct toys?",
         ),
+        (  # SmolLM2-135M opens with a title
+            "Tell Me Why: Solve this: A car travels at 60 miles per hour for 3 hours. How far does it go?",
+            "A car travels at 60 miles per hour for 3 hours. How far does it go?",
+        ),
         # variants: other wording of the same echo and lead-ins
         (
             "Create a new math word problem for high school students: A tank holds 40 liters and leaks 3 "
@@ -143,6 +147,7 @@ def test_clean_strips_echoes_of_the_prompt_and_chatty_lead_ins(raw: str, expecte
             "chat",
         ),
         ("Find the largest integer below 9.5. It is 9. Is this correct?", "chat"),
+        ("How do you think we can create a math word problem with just two numbers?", "chat"),
         (  # SmolLM2-135M
             "I'm planning on creating a math word problem for my high school students, what is a fun one?",
             "chat",
@@ -167,6 +172,8 @@ def test_clean_rejects_a_question_that_is_chat_or_an_echo(raw: str, reason: str)
         "I solve 4 problems a day. How many problems do I solve in a week?",
         "Let's say a test has 12 problems. How many problems are on 5 tests?",
         "If you can solve 3 problems per hour, how many problems can you solve in 5 hours?",
+        "The math problem set opens at 3:15 pm and closes at 5:45 pm. How many minutes is it open?",
+        "Mix sand and cement in the ratio 3:1. How much sand goes with 12 kg of cement?",
     ],
 )
 def test_clean_keeps_problems_told_in_the_first_or_second_person(problem: str) -> None:

@@ -28,6 +28,8 @@ _SPEC.loader.exec_module(measure_bait)
         ("Tom has 5 apples. How many does he eat, and how many are left?", False),  # two quantities
         ("Why did the teacher ask 20 students to find the average of 1 to 20?", False),
         ("A train leaves at 3 pm and travels 4 hours. When does it arrive?", True),
+        ("If Tom has 5 apples and eats 2, how many apples are left?", True),  # a condition, one question
+        ("Two to the ten, what could it be?", True),
     ],
 )
 def test_answerable_means_numbers_and_one_quantity_asked(question: str, answerable: bool) -> None:

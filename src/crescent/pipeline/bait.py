@@ -46,8 +46,12 @@ _SENTENCE_END = re.compile(r"(?<=[.!])\s+(?=\S)")
 _TASK_NOUN = r"\b(?:problems?|questions?|exercises?|puzzles?|examples?|riddles?|challenges?)\b"
 # A clause that announces what follows its colon: "Here's a word problem:", "The problem is:", "Problem 2:".
 _ANNOUNCEMENT = re.compile(
-    rf"(?:^|\b)(?:here(?:'s| is| are)\b.*|.*{_TASK_NOUN}.*|.*\bfor (?:example|instance)\b.*)$", re.IGNORECASE
+    rf"(?:^|\b)(?:here(?:'s| is| are)\b.*|.*{_TASK_NOUN}.*|.*\bfor (?:example|instance)\b.*|"
+    r"(?:solve|try|answer|consider) (?:this|the following)\b.*)$",
+    re.IGNORECASE,
 )
+_TITLE = re.compile(r"^(?:[A-Z][\w'-]*\s*){1,3}$")  # "Tell Me Why: ...", "Definition: ..." opening the text
+_COLON = re.compile(r":(?=\s|$)")  # not the colon of a time or a ratio (3:15, 1:1)
 _ANNOUNCEMENT_WORDS = 24  # a longer clause before a colon is the problem itself ("... the following prices:")
 _LEADING_PHRASE = re.compile(
     r"^(?:(?:for example|for instance|e\.g\.|example|here(?:'s| is) (?:one|an example|another one))\s*[,:.]?"
@@ -75,7 +79,7 @@ _CHATTER = (
     ),
     # the model and the user together on the task ("Let's tackle this fun math problem together")
     re.compile(
-        r"\b(?:let's|let us|we're going to|we are going to|we will|we'll)\b"
+        r"\b(?:let's|let us|we're going to|we are going to|we will|we'll|we can|we could)\b"
         rf".*\b(?:{_AUTHORING}|{_WORK})\b.*{_TASK_NOUN}",
         re.IGNORECASE,
     ),
@@ -154,9 +158,11 @@ def _problem(text: str, prompt_pairs: set[tuple[str, str]]) -> tuple[str | None,
 def _after_last_announcement(text: str) -> str:
     """Everything after the last colon that announces the problem ("Here's a word problem: ...")."""
     cut = 0
-    for colon in re.finditer(r":", text):
-        clause = _SENTENCE_END.split(text[cut : colon.start()])[-1].strip(" *\"'#")
-        if len(clause.split()) <= _ANNOUNCEMENT_WORDS and _ANNOUNCEMENT.search(clause):
+    for colon in _COLON.finditer(text):
+        before = _SENTENCE_END.split(text[cut : colon.start()])
+        clause = before[-1].strip(" *\"'#")
+        title = cut == 0 and len(before) == 1 and _TITLE.match(clause)
+        if title or (len(clause.split()) <= _ANNOUNCEMENT_WORDS and _ANNOUNCEMENT.search(clause)):
             cut = colon.end()
     return text[cut:].strip(" *\"'")
 
