@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from crescent.config import DEFAULT_BAIT_PROMPT
@@ -188,6 +190,22 @@ def test_echo_is_measured_against_the_prompt_in_use() -> None:
     echo = "A puzzle about trains and timetables that takes three steps to solve?"
     assert clean_question(echo, prompt) == (None, "echo")
     assert clean_question(echo, DEFAULT_BAIT_PROMPT)[1] is None  # not an echo of a prompt it never saw
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "I " * 9000 + "?",
+        "let us " * 2800 + "?",
+        "I create. " * 290 + "?",
+        "x: " * 900 + "?",
+        "Tom: " * 590 + "?",
+    ],
+)
+def test_cleaning_work_is_bounded_on_hostile_text(raw: str) -> None:
+    started = time.perf_counter()
+    assert clean_question(raw, DEFAULT_BAIT_PROMPT)[0] is None
+    assert time.perf_counter() - started < 2.0  # unbounded, the chatter patterns took 15 s on the first
 
 
 def test_normalized_key_ignores_case_punctuation_and_spacing() -> None:

@@ -28,6 +28,10 @@ MAX_CHARS = 1000
 MAX_RAW_CHARS = 20_000  # model output is untrusted: never process more than this
 MAX_QUESTION_MARKS = 4  # a question sentence that is chatter lets the next one try; this many at most
 ECHO_OVERLAP = 0.5  # a sentence whose word pairs are mostly the bait prompt's echoes it
+MAX_LEAD_CHARS = 300  # lead-ins and chatter are short: a longer sentence is read as part of the problem
+MAX_SOURCE_CHARS = (
+    3 * MAX_CHARS
+)  # text before a question mark that cleaning reads at most (bounded regex work)
 
 _LEAD_IN = re.compile(
     r"^\s*(?:(?:(?:sure|okay|ok|certainly|of course)[!.,:]|here(?:'s| is)[^:\n]{0,60}[!.,:]?)\s*)*"
@@ -130,7 +134,10 @@ def clean_question(raw: str, prompt: str) -> tuple[str | None, str | None]:
         end = text.find("?", start)
         if end < 0:
             break
-        question, reason = _problem(text[start : end + 1], prompt_pairs)
+        if end + 1 - start > MAX_SOURCE_CHARS:  # no lead-in is that long: the problem would be too long
+            question, reason = None, "too_long"
+        else:
+            question, reason = _problem(text[start : end + 1], prompt_pairs)
         if question is not None:
             question, reason = _sized(question)
             if question is not None:
@@ -161,6 +168,8 @@ def _after_last_announcement(text: str) -> str:
     for colon in _COLON.finditer(text):
         before = _SENTENCE_END.split(text[cut : colon.start()])
         clause = before[-1].strip(" *\"'#")
+        if len(clause) > MAX_LEAD_CHARS:
+            continue
         title = cut == 0 and len(before) == 1 and _TITLE.match(clause)
         if title or (len(clause.split()) <= _ANNOUNCEMENT_WORDS and _ANNOUNCEMENT.search(clause)):
             cut = colon.end()
@@ -184,7 +193,7 @@ def _echoes(sentence: str, prompt_pairs: set[tuple[str, str]]) -> bool:
 def _is_chatter(sentence: str) -> bool:
     """Addressed to the user or about making a problem, rather than part of one."""
     sentence = sentence.strip(" *\"'")
-    return any(pattern.search(sentence) for pattern in _CHATTER)
+    return len(sentence) <= MAX_LEAD_CHARS and any(pattern.search(sentence) for pattern in _CHATTER)
 
 
 def _sized(text: str) -> tuple[str | None, str | None]:
