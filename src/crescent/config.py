@@ -200,8 +200,14 @@ class VotingConfig(RunConfig):
     shortcut_filter: bool = Field(
         True, description="drop answers copied from the question when the solution does no valid arithmetic"
     )
+    self_check: bool = Field(
+        False,
+        description="ask the same model whether each question has exactly one numeric answer and drop it on "
+        "'no' (one greedy sample of a few tokens per question)",
+    )
 
-    # Label options: a pure function of the stored votes, so changing them relabels without sampling.
+    # Label options: a pure function of the stored votes, so changing them relabels without sampling
+    # (switching ``self_check`` on samples only the verdicts still missing, never a vote).
     LABEL_FIELDS: ClassVar[frozenset[str]] = frozenset(
         {
             "min_consensus",
@@ -211,6 +217,7 @@ class VotingConfig(RunConfig):
             "min_valid_votes",
             "arithmetic_check",
             "shortcut_filter",
+            "self_check",
         }
     )
 

@@ -60,6 +60,7 @@ def test_audit_reports_precision_and_coverage(tmp_path: Path) -> None:
         "max_consensus",
         "arithmetic_check",
         "shortcut_filter",
+        "self_check",
     }
     replay = report["adaptive_replay"]
     assert replay["votes_drawn"] < replay["votes_fixed"] == 96 and replay["votes_saved"] > 0
@@ -131,3 +132,14 @@ def test_a_question_longer_than_the_context_is_dropped_with_its_reason(tmp_path:
     with sqlite3.connect(tmp_path / "audit" / "run.sqlite") as db:
         reasons = dict(db.execute("SELECT question_id, reason FROM outcomes WHERE kept = 0"))
     assert reasons["b4"] == "prompt_too_long"
+
+
+def test_audit_measures_the_self_check_like_the_other_filters(tmp_path: Path) -> None:
+    off = audit(_config(tmp_path)).audit
+    assert off["by_filter"]["self_check"]["removed"] == 0 and "self_check" not in off
+    on = audit(_config(tmp_path, self_check=True)).audit  # same votes: only the verdicts are sampled
+    assert on["votes_drawn"] == off["votes_drawn"]
+    assert on["self_check"]["asked"] == 24 and on["self_check"]["no"] > 0
+    removed = on["by_filter"]["self_check"]["removed"]
+    assert removed > 0 and on["default"]["kept"] == off["default"]["kept"] - removed
+    assert on["by_filter"]["self_check"]["precision_without"] == off["default"]["precision"]

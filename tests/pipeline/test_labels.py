@@ -129,3 +129,13 @@ def test_paths_keep_one_winning_solution_per_distinct_list_of_equations() -> Non
     assert outcome.paths == (votes[0].text, votes[2].text) and outcome.solution == votes[0].text
     unchecked = decide(votes, replace(FILTERS, arithmetic_check=False))
     assert len(unchecked.paths) == 3 and votes[3].text in unchecked.paths
+
+
+def test_self_check_drops_only_a_no_and_only_when_switched_on() -> None:
+    votes = [_c("2 + 3 = 5. The answer is 5.")] * 3
+    checking = LabelPolicy(self_check=True)
+    assert decide(votes, checking, verdict=False).reason == "self_check"
+    assert decide(votes, checking, verdict=None).kept  # not asked, or neither yes nor no: kept
+    assert decide(votes, checking, verdict=True).kept
+    assert decide(votes, FILTERS, verdict=False).kept  # off by default
+    assert LabelPolicy.plain_majority(0.5).self_check is False

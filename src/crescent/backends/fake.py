@@ -107,6 +107,8 @@ class FakeBackend(BackendBase):
                     text = rng.choice(["", "???", "lorem ipsum " * 3])
                 elif "word problem" in prompt.lower():
                     text = self._bait(rng)
+                elif "exactly one numeric answer" in prompt:  # the self-check: doubts one in three
+                    text = "No." if rng.random() < 1 / 3 else "Yes."
                 else:
                     text = self._solve(prompt, rng)
                 tokens = min(len(text.split()), params.max_tokens)

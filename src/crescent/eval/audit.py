@@ -24,6 +24,8 @@ from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
 from crescent.pipeline.labels import LabelPolicy, decide
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
+from crescent.pipeline.self_check import STEP as SELF_CHECK_STEP
+from crescent.pipeline.self_check import stored_verdicts
 from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
 from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
@@ -50,6 +52,7 @@ FILTERS: dict[str, Callable[[LabelPolicy], LabelPolicy]] = {
     "max_consensus": lambda p: replace(p, max_consensus=1.0),
     "arithmetic_check": lambda p: replace(p, arithmetic_check=False),
     "shortcut_filter": lambda p: replace(p, shortcut_filter=False),
+    "self_check": lambda p: replace(p, self_check=False),
 }
 
 
@@ -136,11 +139,14 @@ def _greedy(
 
 
 def _score(
-    items: Sequence[EvalItem], votes: dict[str, list[Completion]], policy: LabelPolicy
+    items: Sequence[EvalItem],
+    votes: dict[str, list[Completion]],
+    policy: LabelPolicy,
+    verdicts: dict[str, bool | None],
 ) -> dict[str, Any]:
     kept = right = 0
     for item in items:
-        outcome = decide(votes[item.id], policy, item.question)
+        outcome = decide(votes[item.id], policy, item.question, verdicts.get(item.id))
         if outcome.kept:
             kept += 1
             right += answers_equal(item.gold, outcome.answer)
@@ -196,9 +202,10 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         for item in scored
     }
     policy = LabelPolicy.from_config(config)
+    verdicts = stored_verdicts(store)
     n = len(scored)
     first = sum(answers_equal(i.gold, extract_answer(votes[i.id][0].text)) for i in scored)
-    majority = _score(scored, votes, LabelPolicy.plain_majority(0.0))
+    majority = _score(scored, votes, LabelPolicy.plain_majority(0.0), verdicts)
     thresholds = sorted(
         {
             round(decide(votes[i.id], replace(policy, min_consensus=0.0, max_consensus=1.0)).consensus, 4)
@@ -207,13 +214,16 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         - {0.0}
     )
     by_threshold = [
-        {"min_consensus": t, **_score(scored, votes, replace(policy, min_consensus=t, max_consensus=1.0))}
+        {
+            "min_consensus": t,
+            **_score(scored, votes, replace(policy, min_consensus=t, max_consensus=1.0), verdicts),
+        }
         for t in thresholds
     ]
-    default = _score(scored, votes, policy)
+    default = _score(scored, votes, policy, verdicts)
     by_filter = {}
     for name, switch_off in FILTERS.items():
-        without = _score(scored, votes, switch_off(policy))
+        without = _score(scored, votes, switch_off(policy), verdicts)
         by_filter[name] = {
             "removed": without["kept"] - default["kept"],
             "precision_without": without["precision"],
@@ -228,11 +238,13 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         "first_vote_accuracy": round(first / n, 4) if n else 0.0,
         "majority_accuracy": round(majority["correct"] / n, 4) if n else 0.0,
         "default": default,
-        "plain_majority": _score(scored, votes, LabelPolicy.plain_majority(config.min_consensus)),
+        "plain_majority": _score(scored, votes, LabelPolicy.plain_majority(config.min_consensus), verdicts),
         "by_threshold": by_threshold,
         "by_filter": by_filter,
         "policy": policy.__dict__,
     }
+    if verdicts:
+        result["self_check"] = store.counters(SELF_CHECK_STEP)  # asked, yes, no, unclear
     greedy = dict(store.db.execute("SELECT question_id, answer FROM greedy").fetchall())
     if greedy:
         hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
@@ -244,7 +256,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
             "votes_drawn": used,
             "votes_fixed": drawn,
             "votes_saved": round(1 - used / drawn, 4) if drawn else 0.0,
-            **_score(scored, prefixes, policy),
+            **_score(scored, prefixes, policy, verdicts),
         }
     wall, _, _ = totals(store)
     tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")

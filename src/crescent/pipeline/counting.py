@@ -9,6 +9,7 @@ as the test that the running counters never drift from the rows.
 from __future__ import annotations
 
 from crescent.pipeline.labels import VoteOutcome
+from crescent.pipeline.self_check import recount_verdicts
 from crescent.store import RunStore
 
 BAIT = "bait"  # attempts, cleaned, accepted, tokens
@@ -70,6 +71,7 @@ def recount(store: RunStore) -> None:
         )
     for answer, tokens, finish in store.db.execute("SELECT answer, tokens, finish_reason FROM votes"):
         count_vote(store, tokens=tokens, unfinished=finish == "length", extracted=answer is not None)
+    recount_verdicts(store)
     recount_outcomes(store)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from crescent.backends.base import Usage
 from crescent.depth import depth_histogram, file_depth_histogram, solution_depth
-from crescent.pipeline import counting
+from crescent.pipeline import counting, self_check
 from crescent.pipeline.given import source_stats
 from crescent.pipeline.pairs import PROBES, kept_questions, pair_rows
 from crescent.prompts import solve_prompt
@@ -167,6 +167,9 @@ def collect_stats(
         "sessions": sessions,
         "config": config.model_dump(mode="json"),
     }
+    verdicts = store.counters(self_check.STEP)
+    if verdicts:
+        stats["self_check"] = verdicts  # asked, yes, no, unclear; the drops are vote.dropped.self_check
     if usage is not None:
         stats["backend_usage_this_session"] = usage.as_dict()
     return stats

@@ -12,10 +12,12 @@ is not thereby right, so the policy adds filters, each switchable and each count
 - ``arithmetic_check``: the chosen solution's stated ``a op b = c`` steps must hold
   (``crescent.arithmetic``); a winning answer with no such solution is dropped;
 - ``shortcut_filter``: the answer is a number copied from the question and the solution does no valid
-  arithmetic ("finish by 10 minutes?" -> 10): agreement on a shortcut, not a solved problem.
+  arithmetic ("finish by 10 minutes?" -> 10): agreement on a shortcut, not a solved problem;
+- ``self_check`` (off by default): the same model, asked whether the question has exactly one numeric
+  answer, said no (``crescent.pipeline.self_check``; its stored verdict is passed to ``decide``).
 
-Labels are a pure function of the stored votes and this policy, so a run can be relabelled under
-another policy without sampling again (the audit and the ablation do exactly that).
+Labels are a pure function of the stored votes (and verdicts) and this policy, so a run can be
+relabelled under another policy without sampling again (the audit and the ablation do exactly that).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ DROP_REASONS = (
     "too_easy",
     "arithmetic_error",
     "shortcut",
+    "self_check",
     PROMPT_TOO_LONG,
 )
 
@@ -58,6 +61,7 @@ class LabelPolicy:
     min_valid_votes: int = 2
     arithmetic_check: bool = True
     shortcut_filter: bool = True
+    self_check: bool = False
 
     @classmethod
     def from_config(cls, config: VotingConfig) -> LabelPolicy:
@@ -74,6 +78,7 @@ class LabelPolicy:
             min_valid_votes=1,
             arithmetic_check=False,
             shortcut_filter=False,
+            self_check=False,
         )
 
 
@@ -104,9 +109,13 @@ def counted_answers(completions: Sequence[Completion], policy: LabelPolicy) -> l
 
 
 def decide(
-    completions: Sequence[Completion], policy: LabelPolicy, question: str | None = None
+    completions: Sequence[Completion],
+    policy: LabelPolicy,
+    question: str | None = None,
+    verdict: bool | None = None,
 ) -> VoteOutcome:
-    """The label of one question from its votes (``question`` enables the shortcut filter)."""
+    """The label of one question from its votes (``question`` enables the shortcut filter; ``verdict``
+    is the model's own answer to "exactly one numeric answer?", None when not asked or unclear)."""
     answers = counted_answers(completions, policy)
     result = tally(answers)
     counts = result.as_counts()
@@ -118,6 +127,8 @@ def decide(
     def drop(reason: str) -> VoteOutcome:
         return VoteOutcome(False, reason, result.winner, None, consensus, counts, answers)
 
+    if policy.self_check and verdict is False:  # not a problem at all: the first thing to report
+        return drop("self_check")
     if result.extracted < min(policy.min_valid_votes, len(completions)):  # one vote asked, one needed
         return drop("too_few_votes")
     if policy.drop_ties and len(result.groups) > 1 and result.groups[1].count == result.groups[0].count:

@@ -47,7 +47,7 @@ def run_bait_batch(backend: Backend, task: BaitBatch) -> BaitResult:
     (completions,) = backend.sample(bait_requests(task.prompt, task.seed, task.batch, task.size), task.params)
     candidates = []
     for offset, completion in enumerate(completions):
-        question, reason = clean_question(completion.text)
+        question, reason = clean_question(completion.text, task.prompt)
         candidates.append(
             Candidate(task.first_attempt + offset, completion.text, question, reason, completion.tokens)
         )

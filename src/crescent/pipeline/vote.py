@@ -26,6 +26,8 @@ from crescent.executors import Executor
 from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
 from crescent.pipeline.labels import PROMPT_TOO_LONG, LabelPolicy, VoteOutcome, decide, first_wave, settled
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
+from crescent.pipeline.self_check import SCHEMA as SELF_CHECK_SCHEMA
+from crescent.pipeline.self_check import run_self_checks, stored_verdicts
 from crescent.prompts import solve_messages
 from crescent.session import Session
 from crescent.store import RunStore
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
 
 MAX_VOTE_CHARS = 20_000
 
-SCHEMA = """
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS votes (
   question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
   tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
@@ -44,6 +47,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
   consensus REAL NOT NULL, counts TEXT NOT NULL, votes_used INTEGER, paths TEXT, rejected TEXT,
   rejected_votes INTEGER);
 """
+    + SELF_CHECK_SCHEMA
+)
 PLAN_META = "vote_plan"  # the plan the stored outcomes were decided under
 
 
@@ -143,12 +148,23 @@ def run_votes(
     label: str = "voting",
 ) -> None:
     """Vote on every ``(id, question)`` that has no outcome yet, writing each wave as it lands."""
+    if plan.policy.self_check:  # every verdict before any label, so no label is decided without one
+        run_self_checks(
+            store,
+            executor,
+            questions,
+            seed=plan.seed,
+            batch_size=plan.batch_size,
+            session=session,
+            progress=progress,
+        )
     drawn = stored_votes_by_question(store)  # an earlier or interrupted run's votes are drawn already
-    settle_stored(store, plan, dict(questions), drawn)
+    verdicts = stored_verdicts(store)
+    settle_stored(store, plan, dict(questions), drawn, verdicts)
     decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
     todo = [(qid, q) for qid, q in questions if qid not in decided]
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
-    waves = _Waves(plan, store, dict(todo), drawn, lambda: progress.advance(bar, 1))
+    waves = _Waves(plan, store, dict(todo), drawn, verdicts, lambda: progress.advance(bar, 1))
     while todo:
         keyed = [(qid, waves.request(qid)) for qid, _ in todo]
         for _ in sample_and_record(
@@ -166,6 +182,7 @@ class _Waves:
     store: RunStore
     text: dict[str, str]
     drawn: dict[str, list[Completion]]
+    verdicts: dict[str, bool | None]
     on_decided: Callable[[], None]
     still_open: list[tuple[str, str]] = field(default_factory=list)
     kept: int = 0
@@ -192,7 +209,7 @@ class _Waves:
             votes.append(completion)
         used = self.plan.votes_used(votes)
         if used is not None:
-            outcome = decide(votes[:used], self.plan.policy, self.text[qid])
+            outcome = decide(votes[:used], self.plan.policy, self.text[qid], self.verdicts.get(qid))
             insert_outcome(self.store, qid, outcome, used)
             count_outcome(self.store, outcome, used)
             self.kept += outcome.kept
@@ -254,7 +271,11 @@ def stored_votes_by_question(store: RunStore) -> dict[str, list[Completion]]:
 
 
 def settle_stored(
-    store: RunStore, plan: VotePlan, questions: dict[str, str], drawn: dict[str, list[Completion]]
+    store: RunStore,
+    plan: VotePlan,
+    questions: dict[str, str],
+    drawn: dict[str, list[Completion]],
+    verdicts: dict[str, bool | None],
 ) -> None:
     """Decide, without sampling, every question whose stored votes already settle it under ``plan``.
 
@@ -273,7 +294,8 @@ def settle_stored(
         for qid, text in questions.items():
             used = None if qid in decided else plan.votes_used(drawn.get(qid, []))
             if used is not None:
-                insert_outcome(store, qid, decide(drawn[qid][:used], plan.policy, text), used)
+                outcome = decide(drawn[qid][:used], plan.policy, text, verdicts.get(qid))
+                insert_outcome(store, qid, outcome, used)
                 settled_now += 1
         if changed or settled_now:
             recount_outcomes(store)
