@@ -161,7 +161,11 @@ def _score(
 
 
 def _by_votes(
-    items: Sequence[EvalItem], votes: dict[str, list[Completion]], k: int, policy: LabelPolicy
+    items: Sequence[EvalItem],
+    votes: dict[str, list[Completion]],
+    k: int,
+    policy: LabelPolicy,
+    verdicts: dict[str, bool | None],
 ) -> list[dict[str, Any]]:
     """Coverage, precision and tie rate at every smaller ``--votes``, from the first j votes of each item.
 
@@ -171,11 +175,13 @@ def _by_votes(
     rows = []
     for j in range(1, k + 1):
         prefixes = {item.id: votes[item.id][:j] for item in items}
-        ties = sum(decide(prefixes[i.id], policy, i.question).reason == "tie" for i in items)
+        ties = sum(
+            decide(prefixes[i.id], policy, i.question, verdicts.get(i.id)).reason == "tie" for i in items
+        )
         rows.append(
             {
                 "votes": j,
-                **_score(items, prefixes, policy),
+                **_score(items, prefixes, policy, verdicts),
                 "tie_rate": round(ties / len(items), 4) if items else 0.0,
             }
         )
@@ -250,7 +256,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
         result["greedy_accuracy"] = round(sum(hits) / len(hits), 4)
     if not config.adaptive_votes and all(len(v) == config.votes for v in votes.values()):
-        result["by_votes"] = _by_votes(scored, votes, config.votes, policy)
+        result["by_votes"] = _by_votes(scored, votes, config.votes, policy, verdicts)
         prefixes, used = _adaptive_replay(scored, votes, plan)
         result["adaptive_replay"] = {
             "votes_drawn": used,

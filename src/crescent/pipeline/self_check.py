@@ -20,7 +20,7 @@ from typing import Any
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
-from crescent.pipeline.sampling import sample_and_record
+from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.session import Session
 from crescent.store import RunStore
 
@@ -84,7 +84,14 @@ def run_self_checks(
         count_verdict(store, verdict)
         return completion.tokens
 
-    for keys in sample_and_record(executor, store, session, keyed, params, batch_size, record):
+    def skip(qid: str, reason: str) -> None:  # no verdict: the filter keeps it (its votes decide alone)
+        warn_skipped(f"self-check of question {qid}", reason)
+        store.db.execute(
+            "INSERT INTO self_checks (question_id, text, verdict) VALUES (?, ?, NULL)", (qid, reason[:200])
+        )
+        count_verdict(store, None)
+
+    for keys in sample_and_record(executor, store, session, keyed, params, batch_size, record, skip):
         progress.advance(bar, len(keys))
 
 
