@@ -1,6 +1,8 @@
 """Collect the effect experiments' figures into benchmarks/results/effect.json and copy their small outputs.
 
-usage: python experiments/summarize.py RUNS_DIR   (the OUT of experiments/effect.sh)
+usage: python experiments/summarize.py RUNS_DIR   (the OUT of experiments/effect.sh, method.sh or distill.sh)
+
+Entries whose runs are in RUNS_DIR are (re)computed; the others already in effect.json are kept.
 
 Each experiment is a paired comparison on the same benchmark items (crescent.eval.compare): accuracy
 before and after, the difference with a bootstrap 95% CI, and McNemar's p.
@@ -26,6 +28,32 @@ EXPERIMENTS = {
         "qwen-data-plain",
         "student-plain-sft",
     ),
+    # issue #19 (experiments/method.sh): every arm from the same votes, on all 1,319 GSM8K test items
+    "self_improvement_sft": ("qwen05-eval0", "arm-a-eval", "qwen05-data", "arm-a-train"),
+    "self_improvement_dpo": ("qwen05-eval0", "arm-b-eval", "qwen05-data", "arm-b-train"),
+    "format_control": ("qwen05-eval0", "arm-c-eval", "qwen05-data", "arm-c-train"),
+    # issue #20 (experiments/distill.sh): teacher Qwen-1.5B, student Qwen-0.5B, equal training rows
+    "distillation_crescent": (
+        "qwen05-eval0",
+        "distill-crescent-eval",
+        "teacher-data-crescent",
+        "distill-crescent-train",
+    ),
+    "distillation_seed": ("qwen05-eval0", "distill-seed-eval", "teacher-data-seed", "distill-seed-train"),
+}
+# Entry -> (HumanEval of the model before, after): general ability kept?
+HUMANEVAL = {
+    "self_improvement_sft": ("qwen05-humaneval0", "arm-a-humaneval"),
+    "self_improvement_dpo": ("qwen05-humaneval0", "arm-b-humaneval"),
+    "format_control": ("qwen05-humaneval0", "arm-c-humaneval"),
+    "distillation_crescent": ("qwen05-humaneval0", "distill-crescent-humaneval"),
+    "distillation_seed": ("qwen05-humaneval0", "distill-seed-humaneval"),
+}
+# Head-to-head comparisons on the same items: name -> (A, B), reported as B - A.
+HEAD_TO_HEAD = {
+    "sft_vs_format_control": ("arm-c-eval", "arm-a-eval"),
+    "dpo_vs_format_control": ("arm-c-eval", "arm-b-eval"),
+    "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
 }
 KEPT_FILES = (
     "results.json",
@@ -83,12 +111,35 @@ def _add_up(parts: list[dict]) -> dict:
     }
 
 
+def _paired(runs: Path, a: str, b: str) -> dict | None:
+    if not all((runs / d / "predictions.jsonl").exists() for d in (a, b)):
+        return None
+    paired = compare_runs(runs / a, runs / b)
+    return {
+        "a": a,
+        "b": b,
+        "accuracy_a": paired["accuracy_a"],
+        "accuracy_b": paired["accuracy_b"],
+        "diff": paired["difference"],
+        "ci95": paired["difference_ci95"],
+        "mcnemar_p": paired["mcnemar_p"],
+        "n": paired["n"],
+        "by_depth": paired.get("by_depth"),
+    }
+
+
 def main(runs: Path) -> None:
-    effect = {}
+    target = ROOT / "benchmarks" / "results" / "effect.json"
+    effect = json.loads(target.read_text()) if target.exists() else {}
     for name, dirs in EXPERIMENTS.items():
         entry = _entry(runs, *dirs)
         if entry is not None:
             effect[name] = entry
+            if name in HUMANEVAL and (paired := _paired(runs, *HUMANEVAL[name])) is not None:
+                entry["humaneval"] = {"before": paired["accuracy_a"], "after": paired["accuracy_b"], **paired}
+    for name, (a, b) in HEAD_TO_HEAD.items():
+        if (paired := _paired(runs, a, b)) is not None:
+            effect[name] = paired
     if (runs / "student-plain-eval1" / "predictions.jsonl").exists() and "distillation" in effect:
         # (c): the same votes labelled two ways, each trained into the same student; paired on the items
         paired = compare_runs(runs / "student-plain-eval1", runs / "student-eval1")
@@ -102,7 +153,6 @@ def main(runs: Path) -> None:
             "rows_plain": effect["ablation_plain_majority"]["train_rows"],
             "rows_filtered": effect["distillation"]["train_rows"],
         }
-    target = ROOT / "benchmarks" / "results" / "effect.json"
     target.write_text(json.dumps(effect, indent=2) + "\n")
     kept = ROOT / "experiments" / "results"
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):

@@ -1,0 +1,32 @@
+# Shared by experiments/method.sh (#19) and experiments/distill.sh (#20): paths, models and the step runner.
+# Every step resumes where it stopped (rerun the script); a finished step is skipped by its marker.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+CRESCENT=${CRESCENT:-.venv/bin/crescent}
+PYTHON=${PYTHON:-.venv/bin/python}
+OUT=${OUT:-runs/effect2}
+GSM=${GSM:-../shared/data/gsm8k}
+QWEN=${QWEN:-$(../shared/models/qwen2.5-coder-0.5b.sh)}          # the self-improver, and the student
+TEACHER=${TEACHER:-$(../shared/models/qwen2.5-coder-1.5b.sh)}     # the distillation teacher
+THREADS=(); if [ -n "${THREADS_N:-}" ]; then THREADS=(--threads "$THREADS_N"); fi  # default: the free cores
+mkdir -p "$OUT"
+
+step() {  # step NAME COMMAND...: run once; a marker file records completion
+  local name=$1; shift
+  if [ -f "$OUT/.$name.done" ]; then echo "== $name: done"; return; fi
+  echo "== $name: $(date -u +%H:%M:%S)"; "$@"; touch "$OUT/.$name.done"
+}
+gsm_eval() {  # gsm_eval MODEL DIR [LIMIT]: 0-shot greedy, every GSM8K test item unless LIMIT
+  local limit=(); if [ -n "${3:-}" ]; then limit=(--limit "$3"); fi
+  "$CRESCENT" eval --model "$1" --data "$GSM/test.jsonl" "${limit[@]}" --max-tokens 400 --batch-size 16 \
+    "${THREADS[@]}" --quiet --out "$OUT/$2"
+}
+humaneval() {  # humaneval MODEL DIR: pass@1, greedy, code run in the sandbox
+  "$CRESCENT" eval --task humaneval --model "$1" --max-tokens 512 --batch-size 16 "${THREADS[@]}" --quiet \
+    --out "$OUT/$2"
+}
+lora() {  # lora BASE DATA DIR [train options...]: the one student/self recipe of both experiments
+  "$CRESCENT" train --model "$1" --data "$2" --lora --epochs 2 --batch-size 2 --grad-accum 4 --max-length 640 \
+    --gguf-dtype q4_k_m "${THREADS[@]}" --quiet --out "$OUT/$3" "${@:4}"
+}
+rows_of() { wc -l < "$1" | tr -d ' '; }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Issue #19: learn from all the votes. Qwen2.5-Coder-0.5B, 500 generated questions at K = 8 (adaptive), every arm
+# from the same votes, each evaluated on all 1,319 GSM8K test items (0-shot greedy, paired with the base model):
+#   (a) SFT on multi-path majority rows (--paths 4)
+#   (b) DPO + NLL on the weighted pairs (pairs.jsonl)
+#   (c) format control: SFT on as many first-vote solutions, unfiltered and unvoted
+#   (d) HumanEval pass@1 of the base model and of every arm (general ability kept)
+# Hours of CPU: run in the background (nohup experiments/method.sh > method.log 2>&1 &), across sessions.
+source "$(dirname "$0")/common.sh"
+QUESTIONS=${QUESTIONS:-500}
+BAIT=${BAIT:-}   # a bait prompt chosen by the measurement below; empty = crescent's default
+bait=(); if [ -n "$BAIT" ]; then bait=(--bait-prompt "$BAIT"); fi
+
+step qwen05-eval0 gsm_eval "$QWEN" qwen05-eval0
+step qwen05-humaneval0 humaneval "$QWEN" qwen05-humaneval0
+# The labels' precision and tie rate at K = 1..8 (audit.json by_votes), on gold-answered GSM8K-train items.
+step qwen05-audit8 "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 \
+  --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/qwen05-audit8"
+# Bait prompts measured on this model without gold answers: answerable, majority at K = 5, multi-step.
+step bait-measure "$PYTHON" scripts/measure_bait.py --model "$QWEN" --questions 40 --votes 5 \
+  --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/bait-measure"
+step qwen05-data "$CRESCENT" generate --model "$QWEN" --questions "$QUESTIONS" --votes 8 --adaptive-votes \
+  --paths 4 --pair-probes 2 --vote-max-tokens 400 --exclude "$GSM/test.jsonl" "${bait[@]}" "${THREADS[@]}" \
+  --quiet --out "$OUT/qwen05-data"
+step arm-a-train lora "$QWEN" "$OUT/qwen05-data/data.jsonl" arm-a-train
+step arm-b-train lora "$QWEN" "$OUT/qwen05-data/pairs.jsonl" arm-b-train --method dpo
+step arm-c-data "$PYTHON" experiments/format_control.py "$OUT/qwen05-data" \
+  --rows "$(rows_of "$OUT/qwen05-data/data.jsonl")" --out "$OUT/arm-c-data/data.jsonl"
+step arm-c-train lora "$QWEN" "$OUT/arm-c-data/data.jsonl" arm-c-train
+for arm in a b c; do
+  step "arm-$arm-eval" gsm_eval "$OUT/arm-$arm-train/model.gguf" "arm-$arm-eval"
+  step "arm-$arm-humaneval" humaneval "$OUT/arm-$arm-train/model.gguf" "arm-$arm-humaneval"
+done
+"$PYTHON" experiments/summarize.py "$OUT"
