@@ -645,7 +645,9 @@ class TrainConfig(Options):
     warmup_steps: int = Field(0, ge=0)
     save_steps: int = Field(100, ge=1, description="checkpoint every this many steps (resumed on rerun)")
     logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)")
+    threads: int | None = Field(
+        None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)"
+    )
     gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
     gguf_dtype: GGUFDtype = Field(
         "f16",
