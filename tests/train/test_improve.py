@@ -233,7 +233,7 @@ def test_distill_the_embedded_gguf_into_a_different_gguf_student_with_lora(tmp_p
     assert data_stats["config"]["model"] is None and data_stats["config"]["backend"] == "llamacpp"
     assert result.rounds[1]["data"]["rows"] > 0
     train_stats = json.loads((run / "round-1" / "train" / "train_stats.json").read_text())
-    assert train_stats["method"] == "lora" and train_stats["steps"] == 1
+    assert (train_stats["method"], train_stats["weights"], train_stats["steps"]) == ("sft", "lora", 1)
     evaluated = [json.loads((run / f"round-{r}" / "eval" / "results.json").read_text()) for r in (0, 1)]
     assert [e["config"]["model"] for e in evaluated] == [str(student), train_stats["gguf"]]
     assert {e["config"]["backend"] for e in evaluated} == {"llamacpp"}
