@@ -285,11 +285,6 @@ register(
 )
 
 
-def drop_reasons() -> tuple[str, ...]:
-    """Every reason a voted question can be dropped with: the filters', then ``PROMPT_TOO_LONG``."""
-    return (*LABEL_FILTERS, PROMPT_TOO_LONG)
-
-
 def filter_rows(policy: Mapping[str, Any], dropped: Mapping[str, int]) -> list[list[Any]]:
     """One row per filter for a report or card: name, option, its value in ``policy``, questions it
     dropped (``dropped``: stats.json's ``vote.dropped``) and what it drops."""
