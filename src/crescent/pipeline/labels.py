@@ -175,7 +175,8 @@ class LabelFilter:
     option: str | None
     """The ``VotingConfig`` field that switches or tunes it; also its key in the audit's ``by_filter``."""
     off: Any
-    """The option's value under which the filter drops nothing (the audit's "without" variation)."""
+    """The option's value that switches the filter off, or for an option that only tunes it
+    (``drop_unfinished_votes`` for ``no_answer``) its loosest value: the audit's "without" variation."""
     rejects: Callable[[Ballot], bool]
     """True when the question must not be labelled; the policy's options are read from the ballot."""
     description: str
