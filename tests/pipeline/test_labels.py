@@ -1,14 +1,30 @@
-"""Label filters and the adaptive stopping rule, on hand-made votes."""
+"""Label filters and the adaptive stopping rule, on hand-made votes; a registered filter in every output."""
 
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
+from fixture_runs import generate_run
 
 from crescent.backends.base import Completion
-from crescent.pipeline.labels import LabelPolicy, copied_from_question, decide, first_wave, settled
+from crescent.config import AuditConfig, ExportConfig
+from crescent.eval.audit import audit
+from crescent.pipeline.labels import (
+    LABEL_FILTERS,
+    Ballot,
+    LabelFilter,
+    LabelPolicy,
+    copied_from_question,
+    decide,
+    first_wave,
+    settled,
+)
+from crescent.publish import export_dataset
+from crescent.reports import write_run_report
 
 FILTERS = LabelPolicy()
 PLAIN = LabelPolicy.plain_majority(0.5)
@@ -139,3 +155,52 @@ def test_self_check_drops_only_a_no_and_only_when_switched_on() -> None:
     assert decide(votes, checking, verdict=True).kept
     assert decide(votes, FILTERS, verdict=False).kept  # off by default
     assert LabelPolicy.plain_majority(0.5).self_check is False
+
+
+def _odd(ballot: Ballot) -> bool:
+    winner = ballot.result.winner
+    return winner is not None and winner.isdigit() and int(winner) % 2 == 1
+
+
+@pytest.fixture
+def dummy_filter(monkeypatch: pytest.MonkeyPatch) -> LabelFilter:
+    """A filter registered in this one place, as a new filter would be: nothing else names it."""
+    added = LabelFilter(
+        "odd_answer",
+        None,
+        None,
+        _odd,
+        "the answer is odd (a test filter)",
+    )
+    monkeypatch.setitem(LABEL_FILTERS, added.name, added)
+    return added
+
+
+def test_a_registered_filter_reaches_decide_stats_audit_report_and_card(
+    dummy_filter: LabelFilter, tmp_path: Path
+) -> None:
+    name = dummy_filter.name
+    outcome = decide([_c("3 + 6 = 9. The answer is 9")] * 3, FILTERS)
+    assert outcome.reason == name and not outcome.kept
+    assert decide([_c("3 + 6 = 9. The answer is 9")] * 3, replace(FILTERS, disabled=frozenset({name}))).kept
+
+    run = generate_run(tmp_path / "run", poison=False, questions=12)
+    stats = json.loads((run / "stats.json").read_text())
+    assert stats["vote"]["dropped"][name] > 0
+    _, report = write_run_report(run)
+    assert name in report.read_text() and dummy_filter.description in report.read_text()
+    export_dataset(ExportConfig(run_dir=run, to=tmp_path / "ds", format="jsonl"))
+    card = (tmp_path / "ds" / "README.md").read_text()
+    assert f"| {name} | — | on | {stats['vote']['dropped'][name]} |" in card
+
+    bench = tmp_path / "bench.jsonl"
+    rows = [
+        {"id": f"b{i}", "question": f"Ava has {i} apples and gets {i + 3} more.", "answer": 2 * i + 3}
+        for i in range(1, 13)
+    ]
+    bench.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = AuditConfig(
+        out=tmp_path / "audit", data=bench, backend="fake", model="accuracy=0.9", votes=3, quiet=True
+    )
+    without = audit(config).audit["by_filter"][name]
+    assert without["removed"] > 0  # every gold answer (2i + 3) is odd

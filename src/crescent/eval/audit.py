@@ -11,7 +11,7 @@ the fixed run's, so the replay is exact).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from crescent.config import AuditConfig, fingerprint
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
-from crescent.pipeline.labels import LabelPolicy, decide
+from crescent.pipeline.labels import LABEL_FILTERS, LabelPolicy, decide
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.pipeline.self_check import STEP as SELF_CHECK_STEP
 from crescent.pipeline.self_check import stored_verdicts
@@ -43,17 +43,6 @@ CREATE TABLE IF NOT EXISTS greedy (
     + SESSION_SCHEMA
 )
 AUDIT_FILE = "audit.json"
-
-# Each filter, and the policy change that switches it off.
-FILTERS: dict[str, Callable[[LabelPolicy], LabelPolicy]] = {
-    "drop_unfinished_votes": lambda p: replace(p, drop_unfinished_votes=False),
-    "drop_ties": lambda p: replace(p, drop_ties=False),
-    "min_valid_votes": lambda p: replace(p, min_valid_votes=1),
-    "max_consensus": lambda p: replace(p, max_consensus=1.0),
-    "arithmetic_check": lambda p: replace(p, arithmetic_check=False),
-    "shortcut_filter": lambda p: replace(p, shortcut_filter=False),
-    "self_check": lambda p: replace(p, self_check=False),
-}
 
 
 @dataclass
@@ -228,9 +217,11 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
     ]
     default = _score(scored, votes, policy, verdicts)
     by_filter = {}
-    for name, switch_off in FILTERS.items():
-        without = _score(scored, votes, switch_off(policy), verdicts)
-        by_filter[name] = {
+    for label_filter in LABEL_FILTERS.values():
+        if not label_filter.audited:
+            continue
+        without = _score(scored, votes, label_filter.switched_off(policy), verdicts)
+        by_filter[label_filter.key] = {
             "removed": without["kept"] - default["kept"],
             "precision_without": without["precision"],
             "coverage_without": without["coverage"],
@@ -247,7 +238,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         "plain_majority": _score(scored, votes, LabelPolicy.plain_majority(config.min_consensus), verdicts),
         "by_threshold": by_threshold,
         "by_filter": by_filter,
-        "policy": policy.__dict__,
+        "policy": policy.options(),
     }
     if verdicts:
         result["self_check"] = store.counters(SELF_CHECK_STEP)  # asked, yes, no, unclear

@@ -123,7 +123,7 @@ class VotePlan:
 
     def key(self) -> dict[str, Any]:
         """What the stored outcomes depend on, besides the votes themselves."""
-        return {"votes": self.votes, "adaptive": self.adaptive, "policy": dict(self.policy.__dict__)}
+        return {"votes": self.votes, "adaptive": self.adaptive, "policy": self.policy.options()}
 
 
 def vote_request(

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from crescent.config import ExportConfig
+from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
 from crescent.publish.dataset import PAIRS, ROW_FILES, SPLITS, data_file
 from crescent.publish.license import UNKNOWN, model_license
 from crescent.runs import SUMMARY_FILES, from_file, model_label, questions_source, read_json, read_jsonl
@@ -160,9 +161,7 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
     )
     histogram = md_table(["consensus", "questions"], [[k, v] for k, v in vote["consensus_histogram"].items()])
     policy = vote.get("label_policy") or {}
-    filters = (
-        md_table(["filter", "value"], [[k, v] for k, v in policy.items()]) if policy else "Not recorded."
-    )
+    filters = md_table(FILTER_COLUMNS, filter_rows(policy, vote["dropped"])) if policy else "Not recorded."
     return "\n\n".join(
         [
             f"# crescent synthetic math data ({vote['kept']} rows)",

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
 from crescent.runs import from_file, model_label, questions_source, read_json, read_store
@@ -162,6 +163,12 @@ def render(run_dir: Path) -> str:
             if reasons
             else "",
             table(["step", "reason", "count"], reasons),
+        ),
+        section(
+            "Label filters",
+            table(
+                FILTER_COLUMNS, filter_rows(stats["vote"].get("label_policy") or {}, stats["vote"]["dropped"])
+            ),
         ),
         section(
             "Self-deduplication",
