@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -96,6 +96,21 @@ def resumable_changes(cls: type[Options]) -> frozenset[str]:
     return fields_with(cls, *cls.RESUMES_ON)
 
 
+# Options several commands share word for word, each defined once (pydantic reads the Field inside
+# Annotated as if it were written on the field).
+ModelName = Annotated[
+    str | None, Field(description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M")
+]
+Threads = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="CPU threads (default: the cores not already busy, at least 1)",
+        json_schema_extra=role("runtime"),
+    ),
+]
+
+
 class Options(BaseModel):
     """What every command's options share: unknown keys, NaN/inf and true/false-as-a-number are refused.
 
@@ -131,20 +146,13 @@ def _kind(annotation: Any) -> str:
 class BackendConfig(Options):
     """Which model, through which engine, and how long and how much a remote server may take."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     backend: str = Field(
         "llamacpp",
         description="inference engine: llamacpp, llamacpp-simple, transformers, openai, fake, or a plugin's",
     )
     n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
-    threads: int | None = Field(
-        None,
-        ge=1,
-        description="CPU threads (default: the cores not already busy, at least 1)",
-        json_schema_extra=role("runtime"),
-    )
+    threads: Threads = None
     batch_size: int = Field(
         16, ge=1, le=512, description="sequences decoded together", json_schema_extra=role("batching")
     )
@@ -405,6 +413,17 @@ class GenerateConfig(VotingConfig):
 
 # GGUF weight types crescent writes: float ones directly, quantized ones through llama.cpp's quantizer.
 GGUFDtype = Literal["f16", "f32", "q8_0", "q4_k_m", "q4_1"]
+WriteGGUF = Annotated[
+    bool,
+    Field(description="also write model.gguf for the llama.cpp backend", json_schema_extra=role("output")),
+]
+GGUFDtypeOption = Annotated[
+    GGUFDtype,
+    Field(
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
+        json_schema_extra=role("output"),
+    ),
+]
 NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
 
 
@@ -690,9 +709,7 @@ class TrainConfig(Options):
     """``crescent train``: fine-tuning on generate's output, by SFT on data.jsonl chat rows (loss on the
     answer only) or DPO + NLL on pairs.jsonl -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     data: Path = Field(
         ...,
         description="JSONL from crescent generate: data.jsonl ('messages' chats) for sft, pairs.jsonl "
@@ -760,20 +777,9 @@ class TrainConfig(Options):
     logging_steps: int = Field(
         1, ge=1, description="record the loss every this many steps", json_schema_extra=role("runtime")
     )
-    threads: int | None = Field(
-        None,
-        ge=1,
-        description="CPU threads (default: the cores not already busy, at least 1)",
-        json_schema_extra=role("runtime"),
-    )
-    gguf: bool = Field(
-        True, description="also write model.gguf for the llama.cpp backend", json_schema_extra=role("output")
-    )
-    gguf_dtype: GGUFDtype = Field(
-        "f16",
-        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
-        json_schema_extra=role("output"),
-    )
+    threads: Threads = None
+    gguf: WriteGGUF = True
+    gguf_dtype: GGUFDtypeOption = "f16"
     quiet: bool = Field(False, json_schema_extra=role("runtime"))
 
     # What may change between a run and its resume from a checkpoint.
@@ -793,18 +799,13 @@ class TrainConfig(Options):
 class PruneConfig(Options):
     """``crescent prune``: a weaker student made by dropping decoder layers (see crescent.train.prune)."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     keep: str = Field(
         "every-other", description="'every-other' (plus the last layer) or layer numbers '0,2,29'"
     )
     out: Path = Field(..., description="output folder: model/ and model.gguf")
-    gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: GGUFDtype = Field(
-        "f16",
-        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
-    )
+    gguf: WriteGGUF = True
+    gguf_dtype: GGUFDtypeOption = "f16"
 
 
 def _section(base: type[C], owned: tuple[str, ...], doc: str) -> type[C]:
