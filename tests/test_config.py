@@ -1,6 +1,7 @@
 """Options refuse nonsense when they are parsed: NaN and inf, true as a number, bad YAML sections and
 duplicate keys, unusable server URLs. Each refusal is a one-line CrescentError naming the option (and
-the file, for YAML)."""
+the file, for YAML). Each option's role lives on its field, and the sets of options a resumed run may
+change are derived from the roles."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ import typing
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from crescent.cli.commands import COMMANDS, GROUPS
 from crescent.config import (
+    AuditConfig,
     BackendConfig,
+    ContaminationConfig,
+    DistillConfig,
+    EvalConfig,
     GenerateConfig,
     ImproveConfig,
+    Options,
+    RunConfig,
     TrainConfig,
+    VotingConfig,
     _read_yaml,
     check_base_url,
+    fields_with,
     load_config,
+    resumable_changes,
+    role,
 )
 from crescent.errors import CrescentError
 
@@ -145,3 +156,113 @@ def test_good_server_urls_pass() -> None:
     for url in ("http://127.0.0.1:8000/v1", "https://api.example.com/v1", "http://[::1]:8000", "http://h"):
         assert check_base_url(url) == url
         assert BackendConfig(backend="openai", base_url=url).base_url == url
+
+
+# The sets as they were hand-written before the roles moved onto the fields (each command's
+# RESUMABLE_CHANGES plus the input files its call site added): the derived sets must stay exactly these.
+_RUNTIME = {
+    "threads",
+    "api_key_env",
+    "request_timeout_s",
+    "request_deadline_s",
+    "retries",
+    "concurrency",
+    "request_budget",
+    "token_budget",
+}
+_LABEL = {
+    "min_consensus",
+    "max_consensus",
+    "drop_unfinished_votes",
+    "drop_ties",
+    "min_valid_votes",
+    "arithmetic_check",
+    "shortcut_filter",
+    "self_check",
+}
+_SETTLING = {"votes", "adaptive_votes"}
+_SAMPLING_PLACE = {"quiet", "executor", "ray_address", "workers"}
+
+
+@pytest.mark.parametrize(
+    ("cls", "roles", "expected"),
+    [
+        (BackendConfig, ("runtime",), _RUNTIME),
+        (VotingConfig, ("label",), _LABEL),
+        (VotingConfig, ("settling",), _SETTLING),
+        (GenerateConfig, ("output",), {"paths", "pair_probes"}),
+        (EvalConfig, ("code",), {"exec_timeout_s"}),
+        (TrainConfig, ("dpo",), {"beta", "nll_weight", "pair_weights"}),
+    ],
+)
+def test_role_sets_are_todays(cls: type[BaseModel], roles: tuple, expected: set[str]) -> None:
+    assert fields_with(cls, *roles) == expected
+
+
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        (
+            GenerateConfig,
+            {"out", "questions", "max_attempts", "questions_from"}
+            | _SAMPLING_PLACE
+            | _LABEL
+            | _SETTLING
+            | {"paths", "pair_probes"}
+            | _RUNTIME,
+        ),
+        (ContaminationConfig, {"out", "quiet", "batch_size", "data", "against"} | _RUNTIME),
+        (
+            EvalConfig,
+            {"out", "limit", "batch_size", "data", "fewshot_from"} | _SAMPLING_PLACE | _RUNTIME,
+        ),
+        (
+            AuditConfig,
+            {"out", "limit", "greedy", "batch_size", "data"}
+            | _SAMPLING_PLACE
+            | _LABEL
+            | _SETTLING
+            | _RUNTIME,
+        ),
+        (
+            TrainConfig,
+            {
+                "out",
+                "epochs",
+                "max_steps",
+                "save_steps",
+                "logging_steps",
+                "threads",
+                "gguf",
+                "gguf_dtype",
+                "quiet",
+                "data",
+            },
+        ),
+        (ImproveConfig, {"quiet", "threads", "out"}),
+        (DistillConfig, {"quiet", "threads", "out"}),
+    ],
+)
+def test_resumable_changes_are_todays(cls: type[Options], expected: set[str]) -> None:
+    assert resumable_changes(cls) == expected
+
+
+def test_label_fields_stay_readable_by_name() -> None:
+    """pipeline/labels.py reads ``config.LABEL_FIELDS`` off a generate or audit config."""
+    assert GenerateConfig.LABEL_FIELDS == AuditConfig.LABEL_FIELDS == _LABEL
+
+
+def test_a_runtime_option_is_one_edit() -> None:
+    """A new field with the runtime role resumes freely in a command, with nothing else to edit."""
+
+    class WithRetryJitter(GenerateConfig):
+        jitter_s: float = Field(0.0, json_schema_extra=role("runtime"))
+
+    assert resumable_changes(WithRetryJitter) == resumable_changes(GenerateConfig) | {"jitter_s"}
+    assert "jitter_s" in fields_with(WithRetryJitter, "runtime")
+    assert "jitter_s" not in resumable_changes(RunConfig)  # RunConfig is no command: it resumes on nothing
+
+
+def test_a_misspelt_role_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown role 'runtine'"):
+        role("runtine")  # type: ignore[arg-type]

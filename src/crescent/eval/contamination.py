@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crescent.config import ContaminationConfig, fingerprint
+from crescent.config import ContaminationConfig, fingerprint, resumable_changes
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256, read_jsonl
@@ -160,7 +160,7 @@ def _flag_and_write(
 
 def _fingerprint(config: ContaminationConfig, against: list[Path]) -> dict[str, Any]:
     """What decides the result: the options, and the input files by *content* (a moved file is the same)."""
-    values = fingerprint(config, ContaminationConfig.RESUMABLE_CHANGES | {"data", "against"})
+    values = fingerprint(config, resumable_changes(ContaminationConfig))
     values["data_sha256"] = file_sha256(config.data)
     values["against_sha256"] = [file_sha256(path) for path in against]
     return values

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
-from crescent.config import EvalConfig, fingerprint
+from crescent.config import EvalConfig, fields_with, fingerprint, resumable_changes
 from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256
@@ -97,9 +97,9 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
 
 def _fingerprint(config: EvalConfig, data: Path) -> dict[str, Any]:
     """What decides every item's result: file *contents* (not paths, so moving a file is harmless)."""
-    ignored = EvalConfig.RESUMABLE_CHANGES | {"data", "fewshot_from"}
+    ignored = resumable_changes(EvalConfig)
     if config.task == "math":  # the record of a math eval from before --task existed still matches
-        ignored |= EvalConfig.CODE_FIELDS | {"task"}
+        ignored |= fields_with(EvalConfig, "code") | {"task"}
     values = fingerprint(config, ignored)
     values["data_sha256"] = file_sha256(data)
     uses_shots = config.shots > 0 and config.fewshot_from is not None

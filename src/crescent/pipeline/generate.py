@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from crescent.backends.base import SamplingParams
-from crescent.config import GenerateConfig, fingerprint
+from crescent.config import GenerateConfig, fields_with, fingerprint, resumable_changes
 from crescent.errors import CrescentError
 from crescent.executors import Executor
 from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
@@ -82,7 +82,7 @@ def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
     probes for preference pairs are new, drawn at the default temperature unless a rerun says otherwise."""
     config = store.get_meta("config")
     if config is not None:
-        for name in GenerateConfig.SETTLING_FIELDS:
+        for name in fields_with(GenerateConfig, "settling"):
             config.pop(name, None)
         config.setdefault(
             "pair_probe_temperature", GenerateConfig.model_fields["pair_probe_temperature"].default
@@ -99,7 +99,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
     given = QuestionFile.read(config.questions_from) if config.questions_from is not None else None
-    bound = fingerprint(config, GenerateConfig.RESUMABLE_CHANGES) | (given.fingerprint() if given else {})
+    bound = fingerprint(config, resumable_changes(GenerateConfig)) | (given.fingerprint() if given else {})
     with open_run(
         config,
         config.out,

@@ -23,6 +23,7 @@ from crescent.config import (
     TrainConfig,
     check_same_config,
     fingerprint,
+    resumable_changes,
 )
 from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
@@ -32,7 +33,6 @@ from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_mode
 from crescent.train.rows import PAIRS_FILE
 
 ROUNDS_FILE = "rounds.json"
-_RESUMABLE = frozenset({"quiet", "threads", "out"})
 
 
 @dataclass
@@ -96,7 +96,7 @@ def _rounds(config: ImproveConfig) -> ImproveResult:
 def _bind(config: ImproveConfig) -> None:
     """Refuse to resume a run directory that holds an improve run with other options."""
     marker = config.out / CONFIG_FILE
-    current = fingerprint(config, _RESUMABLE)
+    current = fingerprint(config, resumable_changes(ImproveConfig))
     if marker.exists():
         check_same_config(json.loads(marker.read_text()), current, config.out)
     else:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from crescent import interrupts
-from crescent.config import TrainConfig, check_same_config, fingerprint
+from crescent.config import TrainConfig, check_same_config, fields_with, fingerprint, resumable_changes
 from crescent.errors import CrescentError
 from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256
@@ -196,9 +196,9 @@ def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[di
     The data is compared by content, not by the path as typed: ``--data ./d.jsonl`` and
     ``--data /abs/d.jsonl`` are the same run, and an edited file at the same path is not.
     """
-    ignored = TrainConfig.RESUMABLE_CHANGES | {"data"}
+    ignored = resumable_changes(TrainConfig)
     if config.method == "sft":  # the record of an SFT run from before --method existed still matches
-        ignored |= TrainConfig.DPO_FIELDS | {"method"}
+        ignored |= fields_with(TrainConfig, "dpo") | {"method"}
     wanted = fingerprint(config, ignored)
     wanted["data_sha256"] = file_sha256(config.data)
     record = out / RECORD
