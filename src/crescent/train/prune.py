@@ -85,7 +85,7 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 def prune(config: PruneConfig) -> PruneResult:
     from crescent.backends.hf_loading import load_model
-    from crescent.train.gguf_export import export_gguf
+    from crescent.train.gguf_export import export_run_model
 
     loaded = load_model(config.model)
     before = loaded.model.config.num_hidden_layers
@@ -97,14 +97,7 @@ def prune(config: PruneConfig) -> PruneResult:
     loaded.tokenizer.save_pretrained(str(model_dir))
     gguf_path = None
     if config.gguf:
-        gguf_path = export_gguf(
-            model,
-            Path(config.out) / "model.gguf",
-            tokenizer=loaded.tokenizer,
-            source_gguf=loaded.source_gguf,
-            model_dir=model_dir,
-            dtype=config.gguf_dtype,
-        )
+        gguf_path = export_run_model(model, loaded, Path(config.out), config.gguf_dtype)
     result = PruneResult(model_dir, gguf_path, kept, before, sum(p.numel() for p in model.parameters()))
     summary = {
         "source": loaded.source,

@@ -118,7 +118,7 @@ def _train(
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
     loaded.tokenizer.save_pretrained(str(model_dir))
-    gguf_path, gguf_note = _export(config, model, loaded, model_dir)
+    gguf_path, gguf_note = _export(config, model, loaded)
     stats = _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note)
     stats.update(method.method_stats(config, trainer, rows))
     stats_path = out / "train_stats.json"
@@ -263,24 +263,15 @@ def _silence_progress_bars() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def _export(
-    config: TrainConfig, model: Any, loaded: LoadedModel, model_dir: Path
-) -> tuple[Path | None, str | None]:
+def _export(config: TrainConfig, model: Any, loaded: LoadedModel) -> tuple[Path | None, str | None]:
     """Write model.gguf; a model the exporter cannot express is reported in the stats, not fatal,
     because the HF folder is already saved and usable with ``--backend transformers``."""
     if not config.gguf:
         return None, "disabled (--no-gguf)"
-    from crescent.train.gguf_export import export_gguf
+    from crescent.train.gguf_export import export_run_model
 
     try:
-        path = export_gguf(
-            model,
-            Path(config.out) / "model.gguf",
-            tokenizer=loaded.tokenizer,
-            source_gguf=loaded.source_gguf,
-            model_dir=model_dir,
-            dtype=config.gguf_dtype,
-        )
+        path = export_run_model(model, loaded, Path(config.out), config.gguf_dtype)
     except CrescentError as exc:
         return None, str(exc)
     return path, None
