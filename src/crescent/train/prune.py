@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crescent.errors import CrescentError
+from crescent.runs import path_in_run
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -104,7 +105,7 @@ def prune(config: PruneConfig) -> PruneResult:
         "layers_before": before,
         "kept": kept,
         "parameters": result.parameters,
-        "gguf": str(gguf_path) if gguf_path else None,
+        "gguf": path_in_run(gguf_path, config.out) if gguf_path else None,  # relative to --out
     }
     (Path(config.out) / "prune.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result

@@ -34,6 +34,7 @@ from crescent.config import TrainConfig, check_same_config, fingerprint
 from crescent.errors import CrescentError
 from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256
+from crescent.runs import path_in_run
 from crescent.store import STORE_NAME, holds_files, probe_writable, write_atomic
 from crescent.threads import default_threads
 
@@ -331,7 +332,7 @@ def _stats(
     return {
         "method": config.method,
         "weights": "lora" if config.lora else "full",
-        "adapter": str(Path(config.out) / ADAPTER_DIR) if config.lora else None,
+        "adapter": ADAPTER_DIR if config.lora else None,  # paths relative to the run folder
         "rows": len(rows),
         "steps": state.global_step,
         "steps_this_session": state.global_step - meter.steps_start,
@@ -345,6 +346,6 @@ def _stats(
         "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume_from.name if resume_from else None,
-        "gguf": str(gguf_path) if gguf_path else {"skipped": gguf_note},
+        "gguf": path_in_run(gguf_path, config.out) if gguf_path else {"skipped": gguf_note},
         "config": config.model_dump(mode="json"),
     }
