@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cli_runner import exit_code, run_cli
 
-from crescent.cli import main
 from crescent.locking import LOCK_NAME, hold_folder
 from crescent.models import default_model_path
 
@@ -28,20 +27,6 @@ GOOD_BENCH = [
     {"question": "Ben has 4 coins and finds 7 more. How many coins does Ben have now?", "answer": "11"},
 ]
 CHAT = {"messages": [{"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "2"}]}
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["crescent", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _jsonl(path: Path, rows: list[object]) -> Path:
@@ -99,14 +84,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ["contamination", "--data", str(root / "gen" / "data.jsonl"), "--against", str(root / "bench.jsonl"),
          "--no-embeddings", "--quiet", "--out", str(root / "co")],
     ):  # fmt: skip
-        old = sys.argv
-        sys.argv = ["crescent", *argv]
-        try:
-            with pytest.raises(SystemExit) as exit_info:
-                main()
-        finally:
-            sys.argv = old
-        assert exit_info.value.code == 0, argv
+        assert exit_code(argv) == 0, argv
     damaged = root / "damaged"  # a finished run whose store was overwritten
     shutil.copytree(root / "gen", damaged)
     for leftover in damaged.glob("run.sqlite-*"):

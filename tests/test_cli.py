@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-from crescent.cli import main
-
-
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["crescent", *argv]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from cli_runner import run_cli
 
 
 def _generate(out: Path, *extra: str) -> list[str]:
@@ -42,7 +26,7 @@ def _generate(out: Path, *extra: str) -> list[str]:
 
 
 def test_generate_prints_where_the_data_went(tmp_path: Path, capsys) -> None:
-    code, out, _ = _run(_generate(tmp_path / "run"), capsys)
+    code, out, _ = run_cli(_generate(tmp_path / "run"), capsys)
     assert code == 0
     assert out.strip().endswith("data.jsonl") and Path(out.strip().splitlines()[-1]).exists()
 
@@ -59,7 +43,7 @@ def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 def test_missing_model_file(tmp_path: Path, capsys) -> None:
-    code, _, err = _run(
+    code, _, err = run_cli(
         ["generate", "--model", str(tmp_path / "nope.gguf"), "--out", str(tmp_path / "r")], capsys
     )
     _assert_one_line_error(code, err, "model file not found", "nope.gguf")
@@ -68,7 +52,7 @@ def test_missing_model_file(tmp_path: Path, capsys) -> None:
 def test_corrupt_model_file(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"not a model at all")
-    code, _, err = _run(["generate", "--model", str(bad), "--out", str(tmp_path / "r")], capsys)
+    code, _, err = run_cli(["generate", "--model", str(bad), "--out", str(tmp_path / "r")], capsys)
     _assert_one_line_error(code, err, "not a GGUF model file", "bad.gguf")
 
 
@@ -77,33 +61,33 @@ def test_truncated_gguf(tmp_path: Path, capsys) -> None:
 
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(default_model_path().read_bytes()[:100_000])
-    code, _, err = _run(["generate", "--model", str(truncated), "--out", str(tmp_path / "r")], capsys)
+    code, _, err = run_cli(["generate", "--model", str(truncated), "--out", str(tmp_path / "r")], capsys)
     _assert_one_line_error(code, err, "truncated.gguf")
 
 
 def test_bad_option_value(tmp_path: Path, capsys) -> None:
-    code, _, err = _run(_generate(tmp_path / "r", "--dedup-threshold", "7"), capsys)
+    code, _, err = run_cli(_generate(tmp_path / "r", "--dedup-threshold", "7"), capsys)
     _assert_one_line_error(code, err, "dedup_threshold")
 
 
 def test_malformed_yaml_config(tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("questions: [1, 2\nvotes: 3\n")
-    code, _, err = _run(_generate(tmp_path / "r", "--config", str(config)), capsys)
+    code, _, err = run_cli(_generate(tmp_path / "r", "--config", str(config)), capsys)
     _assert_one_line_error(code, err, "malformed YAML", "c.yaml", "line")
 
 
 def test_yaml_config_with_unknown_field(tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("questionz: 3\n")
-    code, _, err = _run(_generate(tmp_path / "r", "--config", str(config)), capsys)
+    code, _, err = run_cli(_generate(tmp_path / "r", "--config", str(config)), capsys)
     _assert_one_line_error(code, err, "questionz")
 
 
 def test_yaml_config_fills_fields_and_flags_win(tmp_path: Path, capsys) -> None:
     config = tmp_path / "c.yaml"
     config.write_text("questions: 2\nvotes: 5\nbackend: fake\n")
-    code, _, _ = _run(
+    code, _, _ = run_cli(
         ["generate", "--config", str(config), "--votes", "3", "--quiet", "--out", str(tmp_path / "r")], capsys
     )
     assert code == 0
@@ -115,7 +99,7 @@ def test_foreign_out_dir_is_refused_and_untouched(tmp_path: Path, capsys) -> Non
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("precious")
-    code, _, err = _run(_generate(foreign), capsys)
+    code, _, err = run_cli(_generate(foreign), capsys)
     _assert_one_line_error(code, err, "not empty", "mine")
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
 
@@ -123,21 +107,21 @@ def test_foreign_out_dir_is_refused_and_untouched(tmp_path: Path, capsys) -> Non
 def test_out_path_is_a_file(tmp_path: Path, capsys) -> None:
     target = tmp_path / "file"
     target.write_text("x")
-    code, _, err = _run(_generate(target), capsys)
+    code, _, err = run_cli(_generate(target), capsys)
     _assert_one_line_error(code, err, "is a file")
 
 
 def test_unwritable_out_dir(tmp_path: Path, capsys) -> None:
     # /proc refuses new directories even to root, unlike a chmod-ed folder
-    code, _, err = _run(_generate(Path("/proc/crescent-test-run")), capsys)
+    code, _, err = run_cli(_generate(Path("/proc/crescent-test-run")), capsys)
     _assert_one_line_error(code, err, "cannot create --out directory", "/proc/crescent-test-run")
 
 
 def test_contradicting_rerun_keeps_existing_output(tmp_path: Path, capsys) -> None:
     out = tmp_path / "r"
-    assert _run(_generate(out), capsys)[0] == 0
+    assert run_cli(_generate(out), capsys)[0] == 0
     before = (out / "data.jsonl").read_text()
-    code, _, err = _run(
+    code, _, err = run_cli(
         ["generate", "--backend", "fake", "--vote-temperature", "0.3", "-q", "-o", str(out)],
         capsys,
     )
@@ -146,7 +130,7 @@ def test_contradicting_rerun_keeps_existing_output(tmp_path: Path, capsys) -> No
 
 
 def test_garbage_model(tmp_path: Path, capsys) -> None:
-    code, _, err = _run(_generate(tmp_path / "r", "--model", "garbage=1", "--max-attempts", "16"), capsys)
+    code, _, err = run_cli(_generate(tmp_path / "r", "--model", "garbage=1", "--max-attempts", "16"), capsys)
     _assert_one_line_error(code, err, "no usable question")
     assert (tmp_path / "r" / "run.sqlite").exists()
 
@@ -167,10 +151,10 @@ def test_generate_typo_then_fix_is_not_locked_out(
     Path("bench.jsonl").write_text('{"question": "What is 12 + 30?"}\n')
     base = ["generate", "--questions", "3", "--votes", "3", "--quiet", "--out", "run"]
     backend = [] if "--backend" in typo else ["--backend", "fake"]
-    code, _, err = _run([*base, *backend, *typo], capsys)
+    code, _, err = run_cli([*base, *backend, *typo], capsys)
     _assert_one_line_error(code, err)
     assert not Path("run").exists()
-    code, _, err = _run([*base, *backend, *fix], capsys)
+    code, _, err = run_cli([*base, *backend, *fix], capsys)
     assert code == 0, err
     assert Path("run/data.jsonl").exists()
 
@@ -205,28 +189,30 @@ def test_eval_typo_then_fix_is_not_locked_out(
         "ev",
     ]
     backend = [] if "--backend" in typo else ["--backend", "fake"]
-    code, _, err = _run([*base, *backend, *typo], capsys)
+    code, _, err = run_cli([*base, *backend, *typo], capsys)
     _assert_one_line_error(code, err)
     assert not Path("ev").exists()
-    code, _, err = _run([*base, *backend, *fix], capsys)
+    code, _, err = run_cli([*base, *backend, *fix], capsys)
     assert code == 0, err
     assert json.loads(Path("ev/results.json").read_text())["n"] == 1
 
 
 def test_help_shows_defaults_and_debug(capsys) -> None:
     for command in (["generate"], ["eval"], ["train"], ["contamination"]):
-        code, out, _ = _run([*command, "--help"], capsys)
+        code, out, _ = run_cli([*command, "--help"], capsys)
         assert code == 0
         flat = " ".join(out.split())
         assert "--debug" in flat and "[default:" in flat, command
-    code, out, _ = _run(["contamination", "--help"], capsys)
+    code, out, _ = run_cli(["contamination", "--help"], capsys)
     assert "--base-url" in out and "--request-timeout-s" in out
 
 
 def test_markup_in_the_bait_prompt_and_paths_is_printed_literally(tmp_path: Path, capsys) -> None:
     out = tmp_path / "[bold]run[/x]"
-    code, _, err = _run(_generate(out, "--bait-prompt", "Write a [/x] word problem", "--model", "garbage=1",
-                                  "--max-attempts", "8"), capsys)  # fmt: skip
+    argv = _generate(
+        out, "--bait-prompt", "Write a [/x] word problem", "--model", "garbage=1", "--max-attempts", "8"
+    )
+    code, _, err = run_cli(argv, capsys)
     _assert_one_line_error(code, err, "no usable question")
     assert "MarkupError" not in err
 
@@ -243,7 +229,7 @@ def test_every_command_is_built_from_its_config(columns: str, capsys, monkeypatc
     every |= {(group, sub): spec for group, (_, subs) in GROUPS.items() for sub, spec in subs.items()}
     every[("eval",)] = every[("eval", "run")]  # the group runs the eval itself
     for words, (config_cls, _) in every.items():
-        code, out, _ = _run([*words, "--help"], capsys)
+        code, out, _ = run_cli([*words, "--help"], capsys)
         assert code == 0, words
         assert "…" not in out, words
         lines = [line.strip("│ ").rstrip() for line in out.splitlines()]
@@ -266,14 +252,14 @@ def test_every_command_is_built_from_its_config(columns: str, capsys, monkeypatc
 
 
 def test_models_list_names_the_catalog_and_prints_paths(capsys) -> None:
-    code, out, err = _run(["models", "list"], capsys)
+    code, out, err = run_cli(["models", "list"], capsys)
     assert code == 0 and "qwen2.5-coder-0.5b" in err
     assert out.strip().endswith(".gguf")
 
 
 @pytest.mark.parametrize("group", ["eval", "models"])
 def test_a_group_given_nothing_shows_its_subcommands_and_runs_nothing(group: str, capsys) -> None:
-    code, out, err = _run([group], capsys)
+    code, out, err = run_cli([group], capsys)
     subcommands = {"eval": ("run", "compare"), "models": ("list", "pull")}[group]
     assert code == 2 and "error:" not in err
     assert all(sub in out + err for sub in subcommands)

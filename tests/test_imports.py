@@ -102,3 +102,12 @@ def test_a_plugin_backend_is_found_through_its_entry_point(monkeypatch) -> None:
     monkeypatch.setattr(registry, "entry_points", lambda group: [])
     with pytest.raises(ValueError, match="unknown backend 'echo'"):
         BackendConfig(backend="echo")
+
+
+def test_the_version_is_the_installed_distributions() -> None:
+    """``__version__`` is read from the metadata pip wrote from pyproject.toml, never typed a second time."""
+    from importlib.metadata import version
+
+    import crescent
+
+    assert crescent.__version__ == version("crescent-llm")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_bad_inputs import run_cli
+from cli_runner import run_cli
 
 from crescent.interrupts import Interrupts, reporting
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_bad_inputs import run_cli
+from cli_runner import run_cli
 
 from crescent.errors import CrescentError
 from crescent.locking import LOCK_NAME, hold_folder

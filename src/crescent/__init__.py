@@ -8,11 +8,15 @@ Python API::
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from crescent.config import GenerateConfig
 
-__version__ = "0.1.0"
+try:  # pyproject.toml's version is the one source; the installed metadata carries it
+    __version__ = version("crescent-llm")
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"
 
 if TYPE_CHECKING:
     from crescent.pipeline.generate import GenerateResult

@@ -23,6 +23,19 @@ LOCK_NAME = ".crescent.lock"
 """The lock file: it stays in the folder after the run (removing it would race a process opening it)."""
 
 
+def create_folder(directory: Path, option: str = "--out") -> list[Path]:
+    """``mkdir -p directory``, a failure as one line naming ``option``; returns the folders it made,
+    deepest first, so that a command that then fails can take them away again (``remove_created``)."""
+    missing = [d for d in (directory, *directory.absolute().parents) if not d.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CrescentError(
+            f"cannot create {option} directory {directory}: {exc.strerror}; choose a writable path"
+        ) from exc
+    return missing
+
+
 @contextmanager
 def hold_folder(directory: Path, option: str = "--out") -> Iterator[Path]:
     """Create ``directory`` if needed and hold its lock until the block ends.
@@ -31,19 +44,13 @@ def hold_folder(directory: Path, option: str = "--out") -> Iterator[Path]:
     a command that fails before writing anything leaves no trace.
     """
     directory = Path(directory)
-    missing = [d for d in (directory, *directory.absolute().parents) if not d.exists()]
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrescentError(
-            f"cannot create {option} {directory}: {exc.strerror}; choose a writable path"
-        ) from exc
+    missing = create_folder(directory, option)
     lock = directory / LOCK_NAME
     created_lock = not lock.exists()
     try:
         fd = _acquire(directory, option)
     except BaseException:
-        _remove_created(missing)
+        remove_created(missing)
         raise
     try:
         yield directory
@@ -52,7 +59,7 @@ def hold_folder(directory: Path, option: str = "--out") -> Iterator[Path]:
             lock.unlink(missing_ok=True)  # still held, so nobody else is using it
             os.close(fd)
             fd = -1
-            _remove_created(missing)
+            remove_created(missing)
         raise
     finally:
         if fd >= 0:
@@ -105,7 +112,8 @@ def _only_the_lock_left(directory: Path) -> bool:
         return False
 
 
-def _remove_created(missing: list[Path]) -> None:
+def remove_created(missing: list[Path]) -> None:
+    """Take away the folders ``create_folder`` made, where they are still empty."""
     for created in missing:  # deepest first
         with contextlib.suppress(OSError):
             created.rmdir()

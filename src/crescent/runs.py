@@ -7,6 +7,7 @@ store (an ``improve`` run, or files copied elsewhere) are recognised by the file
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -24,6 +25,13 @@ SUMMARY_FILES = {
     "audit": "audit.json",
     "improve": "rounds.json",
 }
+
+
+def path_in_run(path: Path | str, run_dir: Path | str) -> str:
+    """``path`` as a run's summary records it: relative to the run folder (``data.jsonl``,
+    ``../seed.jsonl``), so a committed result names no machine's directories and still resolves from the
+    folder it sits in."""
+    return Path(os.path.relpath(Path(path).absolute(), Path(run_dir).absolute())).as_posix()
 
 
 @contextmanager
@@ -132,7 +140,8 @@ def questions_source(stats: dict[str, Any]) -> str:
     accepted = stats["bait"]["accepted"]
     if source["kind"] == "file":
         whole = f", the whole file of {source['file_rows']} rows" if source.get("whole_file") else ""
-        return f"questions: {accepted} from {source['path']}{whole} (seed augmentation)"
+        # The file's name: the recorded path is relative to the run folder, which a card or report is not in.
+        return f"questions: {accepted} from {Path(source['path']).name}{whole} (seed augmentation)"
     return f"questions: {accepted} from bait (written by the model itself, self-deduplicated)"
 
 

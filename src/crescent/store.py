@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from crescent.errors import CrescentError
-from crescent.locking import LOCK_NAME
+from crescent.locking import LOCK_NAME, create_folder, remove_created
 
 STORE_NAME = "run.sqlite"
 SCHEMA_VERSION = 4
@@ -169,13 +169,7 @@ def probe_writable(directory: Path) -> None:
     """Can ``directory`` be created and written? Checked by doing it, then undoing it (root passes every
     permission check, so asking the OS is not enough); leaves nothing behind."""
     directory = Path(directory)
-    missing = [d for d in (directory, *directory.absolute().parents) if not d.exists()]
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrescentError(
-            f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
-        ) from exc
+    missing = create_folder(directory)
     probe = directory / ".crescent-write-test"
     try:
         probe.write_text("")
@@ -183,9 +177,7 @@ def probe_writable(directory: Path) -> None:
     except OSError as exc:
         raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
     finally:
-        for created in missing:  # deepest first
-            with contextlib.suppress(OSError):
-                created.rmdir()
+        remove_created(missing)
 
 
 def check_out_dir(directory: Path) -> None:
@@ -241,24 +233,9 @@ def migrate(store: RunStore, extra: Sequence[Migration] = ()) -> None:
 
 
 def _prepare_directory(directory: Path) -> None:
-    if directory.exists() and not directory.is_dir():
-        raise CrescentError(f"--out {directory} is a file, not a directory; choose a directory path")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CrescentError(
-            f"cannot create --out directory {directory}: {exc.strerror}; choose a writable path"
-        ) from exc
-    if holds_files(directory) and not (directory / STORE_NAME).exists():
-        raise CrescentError(
-            f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
-        )
-    probe = directory / ".crescent-write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
+    check_out_dir(directory)
+    create_folder(directory)  # before the probe, which would take a folder it made away again
+    probe_writable(directory)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -39,6 +39,8 @@ def test_generate_writes_chat_rows_and_stats(tmp_path: Path) -> None:
     assert stats["bait"]["accepted"] == 12 and stats["stop_reason"] == "target_reached"
     assert stats["bait"]["attempts"] == stats["bait"]["accepted"] + sum(stats["bait"]["rejected"].values())
     assert stats["vote"]["kept"] == len(rows) == stats["export"]["rows"]
+    # Paths relative to the run folder: a committed stats.json names no machine's directories.
+    assert stats["export"]["path"] == "data.jsonl" and stats["pairs"]["path"] == "pairs.jsonl"
     assert sum(stats["vote"]["consensus_histogram"].values()) == stats["vote"]["questions"]
     # The fake backend's winning solutions state one true equation ("a + b = c"): depth 1, every row.
     assert stats["export"]["depth_histogram"] == dict.fromkeys(BUCKETS, 0) | {"1": len(rows)}
@@ -108,7 +110,7 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
     assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
     # The excluded file's depth profile, counted from its solutions exactly as the kept rows' are.
-    depths = {str(first.data_path): first.stats["export"]["depth_histogram"]}
+    depths = {"../a/data.jsonl": first.stats["export"]["depth_histogram"]}
     assert second.stats["export"]["benchmark_depth_histograms"] == depths
     assert first.stats["export"]["benchmark_depth_histograms"] == {}
 

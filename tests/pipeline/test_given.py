@@ -51,7 +51,7 @@ def test_votes_on_the_first_questions_in_file_order_without_their_answers(tmp_pa
     stats = result.stats
     assert stats["source"] == {
         "kind": "file",
-        "path": str(source),
+        "path": "../seed.jsonl",  # relative to the run folder
         "sha256": stats["source"]["sha256"],
         "file_rows": 8,
         "rows_read": 5,
@@ -114,7 +114,7 @@ def test_a_changed_file_is_refused_a_moved_one_is_not(tmp_path: Path) -> None:
     source = _seed_file(tmp_path / "seed.jsonl")
     generate(_config(tmp_path / "run", source, questions=3))
     moved = source.rename(tmp_path / "moved.jsonl")
-    assert generate(_config(tmp_path / "run", moved, questions=3)).stats["source"]["path"] == str(moved)
+    assert generate(_config(tmp_path / "run", moved, questions=3)).stats["source"]["path"] == "../moved.jsonl"
     with moved.open("a") as handle:
         handle.write(json.dumps({"question": "Cleo has 2 pens and buys 9 more. How many pens now?"}) + "\n")
     with pytest.raises(ConfigMismatch, match="questions_from_sha256"):

@@ -263,7 +263,7 @@ def test_card_says_questions_came_from_a_file_or_from_bait(tmp_path: Path) -> No
     seeded = generate_run(tmp_path / "seeded", poison=False, questions=4, questions_from=seed)
     export_dataset(ExportConfig(run_dir=seeded, to=tmp_path / "ds-seed", format="jsonl"))
     _, body = card(tmp_path / "ds-seed")
-    assert f"questions: 4 from {seed} (seed augmentation)" in body
+    assert "questions: 4 from gsm8k-train.jsonl (seed augmentation)" in body
     assert "| file rows read | 4 |" in body and "bait samples" not in body
     assert "The file's own answers were not used" in body
 

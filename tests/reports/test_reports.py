@@ -84,7 +84,7 @@ def test_generate_report_of_a_file_source_says_where_the_questions_came_from(tmp
     run = generate_run(tmp_path / "run", poison=False, questions=5, questions_from=seed)
     _, path = write_run_report(run)
     text = "".join(parse(path).text)
-    assert f"questions: 3 from {seed}, the whole file of 3 rows (seed augmentation)" in text
+    assert "questions: 3 from seed.jsonl, the whole file of 3 rows (seed augmentation)" in text
     assert "file rows read" in text and "bait samples" not in text and "stopped: file_exhausted" in text
 
 

@@ -50,6 +50,6 @@ def test_prune_command_writes_a_loadable_student(tiny_model_dir: Path, tmp_path:
     )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "prune.json").read_text())
-    assert summary["kept"] == [1] and summary["layers_before"] == 2
+    assert summary["kept"] == [1] and summary["layers_before"] == 2 and summary["gguf"] == "model.gguf"
     assert (out / "model.gguf").read_bytes()[:4] == b"GGUF"
     assert load_model(str(out / "model"), tokenizer=False).model.config.num_hidden_layers == 1

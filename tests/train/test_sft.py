@@ -90,7 +90,7 @@ def test_training_changes_weights_and_lowers_loss(
         assert torch.equal(before["model.embed_tokens.weight"], after["model.embed_tokens.weight"])
     assert not (result.model_dir / "adapter_config.json").exists()
     if lora:
-        assert result.gguf_path == tmp_path / "run" / "model.gguf" and stats["gguf"] == str(result.gguf_path)
+        assert result.gguf_path == tmp_path / "run" / "model.gguf" and stats["gguf"] == "model.gguf"
         assert result.gguf_path.read_bytes()[:4] == b"GGUF"
     assert load_model(str(result.model_dir), tokenizer=False).model.config.num_hidden_layers == 2
 

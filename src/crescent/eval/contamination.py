@@ -11,7 +11,8 @@ inflates the very benchmark used to measure the gain. Two complementary checks f
   ``crescent.pipeline.dedup``); a cosine at or above the dedup threshold is flagged. It catches
   rewordings, at the price of the threshold's false positives on same-template questions.
 
-``NgramIndex`` is also what ``generate --exclude`` uses to reject n-gram copies while generating.
+``NgramIndex`` and ``VectorIndex`` live in ``crescent.similarity``, shared with ``generate --exclude``
+(``crescent.pipeline.dedup``), which rejects the same n-gram copies while generating.
 """
 
 from __future__ import annotations
@@ -96,8 +97,6 @@ def nearest_benchmark(
     backend: Backend, generated: Sequence[str], benchmark: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Centered cosine and position of each generated question's nearest benchmark question."""
-    # Imported here: crescent.pipeline.dedup imports this module for NgramIndex.
-
     reference = _embed(backend, benchmark)
     mean = reference.mean(axis=0)
     index = VectorIndex(reference.shape[1])

@@ -58,38 +58,28 @@ def rescore(config: RescoreConfig) -> RescoreResult:
                 f"{predictions_path}:{number}: item '{row['id']}' is not in --data {config.data} with this "
                 "question; pass the benchmark file the eval scored"
             )
-        rows.append(_with_depth(row, item.depth))
+        rows.append(_placed(row, "depth", item.depth, after="gold"))
     correct = [bool(row["correct"]) for row in rows]
     if len(rows) != results.get("n") or sum(correct) != results.get("correct"):
         raise CrescentError(
             f"{predictions_path} holds {sum(correct)}/{len(rows)} correct but {results_path} says "
             f"{results.get('correct')}/{results.get('n')}; the folder was edited, rerun the eval"
         )
-    results = _with_by_depth(results, accuracy_by_depth(correct, [row["depth"] for row in rows]))
+    by_depth = accuracy_by_depth(correct, [row["depth"] for row in rows])
+    results = _placed(results, "by_depth", by_depth, after="ci95")
     write_atomic(predictions_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     return RescoreResult(results_path, results)
 
 
-def _with_depth(row: dict[str, Any], depth: int | None) -> dict[str, Any]:
-    """The row with ``depth`` after ``gold``, where a new eval writes it (replacing any older value)."""
+def _placed(record: dict[str, Any], key: str, value: Any, after: str) -> dict[str, Any]:
+    """``record`` with ``key`` set to ``value`` right after ``after``, where a new eval writes it (an older
+    value is replaced, not kept in its old place), so a rescored file reads like a fresh one."""
     out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key != "depth":
+    for name, old in record.items():
+        if name != key:
+            out[name] = old
+        if name == after:
             out[key] = value
-        if key == "gold":
-            out["depth"] = depth
-    out.setdefault("depth", depth)
-    return out
-
-
-def _with_by_depth(results: dict[str, Any], by_depth: list[dict[str, Any]]) -> dict[str, Any]:
-    """results.json with ``by_depth`` after ``ci95``, where a new eval writes it."""
-    out: dict[str, Any] = {}
-    for key, value in results.items():
-        if key != "by_depth":
-            out[key] = value
-        if key == "ci95":
-            out["by_depth"] = by_depth
-    out.setdefault("by_depth", by_depth)
+    out.setdefault(key, value)
     return out

@@ -20,7 +20,7 @@ from crescent.pipeline import counting, self_check
 from crescent.pipeline.given import source_stats
 from crescent.pipeline.pairs import PROBES, kept_questions, pair_rows
 from crescent.prompts import solve_prompt
-from crescent.runs import from_file
+from crescent.runs import from_file, path_in_run
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
@@ -82,7 +82,7 @@ def export_run(
     stats = collect_stats(config, store, stop_reason=stop_reason, resumed=resumed, usage=usage)
     stats["export"] = {
         "rows": len(lines),
-        "path": str(data_path),
+        "path": path_in_run(data_path, config.out),
         "questions": len(kept),
         "rows_per_question": _histogram(min(len(k.paths), config.paths) for k in kept),
         # What the training data teaches: a set of mostly one-step rows can teach a shortcut that a
@@ -90,7 +90,7 @@ def export_run(
         "depth_histogram": depth_histogram(solution_depth(solution) for solution in solutions),
         # The same histogram for each --exclude benchmark that has solutions: both side by side.
         "benchmark_depth_histograms": {
-            str(path): histogram
+            path_in_run(path, config.out): histogram
             for path in config.exclude
             if (histogram := file_depth_histogram(path)) is not None
         },
@@ -98,7 +98,7 @@ def export_run(
     probes = store.counters(PROBES)
     stats["pairs"] = {
         "written": len(pairs),
-        "path": str(pairs_path),
+        "path": path_in_run(pairs_path, config.out),
         **pair_counts,
         "mean_weight": round(sum(row["weight"] for row in pairs) / len(pairs), 4) if pairs else 0.0,
         "probes_drawn": probes.get("drawn", 0),

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from crescent.pipeline.bait import MAX_RAW_CHARS, normalized_key, question_id
 from crescent.pipeline.counting import count_candidate
 from crescent.pipeline.sources import file_sha256, read_questions
+from crescent.runs import path_in_run
 from crescent.session import Session
 from crescent.similarity import NgramIndex
 from crescent.store import RunStore
@@ -113,7 +114,7 @@ def source_stats(config: GenerateConfig, store: RunStore) -> dict[str, Any]:
     read = store.scalar("SELECT COUNT(*) FROM candidates")
     return {
         "kind": SOURCE_FILE,
-        "path": str(config.questions_from or recorded["path"]),
+        "path": path_in_run(config.questions_from or recorded["path"], config.out),
         "sha256": recorded["sha256"],
         "file_rows": recorded["rows"],
         "rows_read": read,

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from crescent.config import ExportConfig
+from crescent.eval.summary import depth_rows, score_cells, score_columns
 from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
 from crescent.publish.dataset import PAIRS, ROW_FILES, SPLITS, data_file
 from crescent.publish.license import UNKNOWN, model_license
@@ -313,36 +314,16 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: boo
 
 def _eval_body(results: dict[str, Any], source: str) -> str:
     config = results.get("config", {})
-    low, high = results["ci95"]
     metric = results.get("metric", "accuracy")  # humaneval: pass@1
     by_depth = results.get("by_depth")
     depth_table = (
-        md_table(
-            ["steps", "items", "accuracy", "95% CI (Wilson)"],
-            [
-                [r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]"]
-                if r["n"]
-                else [r["depth"], 0, "—", "—"]
-                for r in by_depth
-            ],
-        )
+        md_table(["steps", "items", "accuracy", "95% CI (Wilson)"], depth_rows(by_depth))
         if by_depth
         else "Not recorded (run `crescent eval rescore` on the eval folder)."
     )
     scores = md_table(
-        ["n", "correct", metric, "95% CI (Wilson)", "no answer", "votes", "shots", "temperature"],
-        [
-            [
-                results["n"],
-                results["correct"],
-                f"{results['accuracy']:.2%}",
-                f"[{low:.2%}, {high:.2%}]",
-                f"{results['extraction_failure_rate']:.2%}",
-                results.get("votes", 1),
-                len(results.get("shots", [])),
-                results.get("temperature"),
-            ]
-        ],
+        [*score_columns(metric, "95% CI (Wilson)"), "temperature"],
+        [[*score_cells(results), results.get("temperature")]],
     )
     return "\n\n".join(
         [

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from crescent.eval.summary import depth_rows, score_cells, score_columns
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
 from crescent.runs import model_label, read_json, read_jsonl
@@ -63,15 +64,9 @@ def depth_section(by_depth: list[dict[str, Any]] | None) -> str:
         [(r["depth"], r["accuracy"], r["ci95"][0], r["ci95"][1]) for r in filled],
         title="Accuracy by calculation steps (95% Wilson CI)",
     )
-    rows = [
-        (r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]")
-        if r["n"]
-        else (r["depth"], 0, "—", "—")
-        for r in by_depth
-    ]
     return Raw(
         figure(chart, "steps = calculation annotations (GSM8K) or valid equations of the reference solution")
-        + table(["steps", "items", "accuracy", "95% CI"], rows)
+        + table(["steps", "items", "accuracy", "95% CI"], depth_rows(by_depth))
     )
 
 
@@ -83,20 +78,8 @@ def render(run_dir: Path) -> str:
     metric = results.get("metric", "accuracy")  # humaneval: pass@1
     chart = svg.interval_chart([(metric, results["accuracy"], low, high)], title=f"{metric} (95% Wilson CI)")
     summary = table(
-        ["model", "data", "n", "correct", metric, "95% CI", "no answer", "votes", "shots"],
-        [
-            (
-                model_label(config),
-                config.get("data", "?"),
-                results["n"],
-                results["correct"],
-                f"{results['accuracy']:.2%}",
-                f"[{low:.2%}, {high:.2%}]",
-                f"{results['extraction_failure_rate']:.2%}",
-                results.get("votes", 1),
-                len(results.get("shots", [])),
-            )
-        ],
+        ["model", "data", *score_columns(metric)],
+        [(model_label(config), config.get("data", "?"), *score_cells(results))],
     )
     speed = table(
         ["tokens", "wall s", "tokens/s", "truncated outputs"],

@@ -33,6 +33,8 @@ from crescent.models import default_model_path
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from crescent.backends.hf_loading import LoadedModel
+
 GGUFType = GGUFDtype
 # llama.cpp's own quantizer (through llama-cpp-python) writes the quantized types from an F16 file.
 _QUANTIZED = {
@@ -43,6 +45,20 @@ _QUANTIZED = {
 CONVERTER_ENV = "CRESCENT_CONVERT_HF_TO_GGUF"
 _COPIED_PREFIXES = ("general.", "tokenizer.")
 _NOT_COPIED = {"general.architecture", "general.file_type", "general.quantization_version"}
+
+
+def export_run_model(model: PreTrainedModel, loaded: LoadedModel, out: Path, dtype: GGUFType) -> Path:
+    """Write OUT/model.gguf from ``model`` and its HF folder OUT/model, already saved, carrying over the
+    tokenizer and metadata of the model it was ``loaded`` from: the export ``train`` and ``prune`` share."""
+    out = Path(out)
+    return export_gguf(
+        model,
+        out / "model.gguf",
+        tokenizer=loaded.tokenizer,
+        source_gguf=loaded.source_gguf,
+        model_dir=out / "model",
+        dtype=dtype,
+    )
 
 
 def export_gguf(

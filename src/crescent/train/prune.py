@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crescent.errors import CrescentError
+from crescent.runs import path_in_run
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -85,7 +86,7 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 def prune(config: PruneConfig) -> PruneResult:
     from crescent.backends.hf_loading import load_model
-    from crescent.train.gguf_export import export_gguf
+    from crescent.train.gguf_export import export_run_model
 
     loaded = load_model(config.model)
     before = loaded.model.config.num_hidden_layers
@@ -97,21 +98,14 @@ def prune(config: PruneConfig) -> PruneResult:
     loaded.tokenizer.save_pretrained(str(model_dir))
     gguf_path = None
     if config.gguf:
-        gguf_path = export_gguf(
-            model,
-            Path(config.out) / "model.gguf",
-            tokenizer=loaded.tokenizer,
-            source_gguf=loaded.source_gguf,
-            model_dir=model_dir,
-            dtype=config.gguf_dtype,
-        )
+        gguf_path = export_run_model(model, loaded, Path(config.out), config.gguf_dtype)
     result = PruneResult(model_dir, gguf_path, kept, before, sum(p.numel() for p in model.parameters()))
     summary = {
         "source": loaded.source,
         "layers_before": before,
         "kept": kept,
         "parameters": result.parameters,
-        "gguf": str(gguf_path) if gguf_path else None,
+        "gguf": path_in_run(gguf_path, config.out) if gguf_path else None,  # relative to --out
     }
     (Path(config.out) / "prune.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result

@@ -34,6 +34,7 @@ from crescent.config import TrainConfig, check_same_config, fields_with, fingerp
 from crescent.errors import CrescentError
 from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256
+from crescent.runs import path_in_run
 from crescent.store import STORE_NAME, holds_files, probe_writable, write_atomic
 from crescent.threads import default_threads
 
@@ -118,7 +119,7 @@ def _train(
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
     loaded.tokenizer.save_pretrained(str(model_dir))
-    gguf_path, gguf_note = _export(config, model, loaded, model_dir)
+    gguf_path, gguf_note = _export(config, model, loaded)
     stats = _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note)
     stats.update(method.method_stats(config, trainer, rows))
     stats_path = out / "train_stats.json"
@@ -263,24 +264,15 @@ def _silence_progress_bars() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def _export(
-    config: TrainConfig, model: Any, loaded: LoadedModel, model_dir: Path
-) -> tuple[Path | None, str | None]:
+def _export(config: TrainConfig, model: Any, loaded: LoadedModel) -> tuple[Path | None, str | None]:
     """Write model.gguf; a model the exporter cannot express is reported in the stats, not fatal,
     because the HF folder is already saved and usable with ``--backend transformers``."""
     if not config.gguf:
         return None, "disabled (--no-gguf)"
-    from crescent.train.gguf_export import export_gguf
+    from crescent.train.gguf_export import export_run_model
 
     try:
-        path = export_gguf(
-            model,
-            Path(config.out) / "model.gguf",
-            tokenizer=loaded.tokenizer,
-            source_gguf=loaded.source_gguf,
-            model_dir=model_dir,
-            dtype=config.gguf_dtype,
-        )
+        path = export_run_model(model, loaded, Path(config.out), config.gguf_dtype)
     except CrescentError as exc:
         return None, str(exc)
     return path, None
@@ -340,7 +332,7 @@ def _stats(
     return {
         "method": config.method,
         "weights": "lora" if config.lora else "full",
-        "adapter": str(Path(config.out) / ADAPTER_DIR) if config.lora else None,
+        "adapter": ADAPTER_DIR if config.lora else None,  # paths relative to the run folder
         "rows": len(rows),
         "steps": state.global_step,
         "steps_this_session": state.global_step - meter.steps_start,
@@ -354,6 +346,6 @@ def _stats(
         "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume_from.name if resume_from else None,
-        "gguf": str(gguf_path) if gguf_path else {"skipped": gguf_note},
+        "gguf": path_in_run(gguf_path, config.out) if gguf_path else {"skipped": gguf_note},
         "config": config.model_dump(mode="json"),
     }
