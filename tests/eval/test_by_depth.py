@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crescent.depth import BUCKETS
-from crescent.eval.by_depth import accuracy_by_depth, paired_by_depth, worse_buckets
+from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth, paired_by_depth, worse_buckets
 from crescent.eval.stats import paired_difference, wilson_interval
 
 
@@ -40,3 +40,10 @@ def test_paired_by_depth_flags_a_bucket_that_got_worse() -> None:
     assert worse_buckets(rows) == ["2"]
     overall = paired_difference(a, b, resamples=2000, seed=0)
     assert overall["difference"] == 0.0  # the single figure hides both
+
+
+def test_the_summary_line_leaves_out_a_benchmark_without_depths() -> None:
+    """HumanEval has no worked solutions: "by depth: unknown: 56.7% of 164" says nothing, so no line."""
+    assert describe_by_depth(accuracy_by_depth([True, False, True], [None, None, None])) == ""
+    mixed = describe_by_depth(accuracy_by_depth([True, False, True], [1, 2, None]))
+    assert mixed == "by depth: 1: 100.0% of 1, 2: 0.0% of 1, unknown: 100.0% of 1"

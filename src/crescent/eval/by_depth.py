@@ -47,8 +47,11 @@ def accuracy_by_depth(correct: Sequence[bool], depths: Sequence[int | None]) -> 
 
 
 def describe_by_depth(rows: Sequence[dict[str, Any]]) -> str:
-    """One line for a person: "by depth: 1: 16.0% of 25, 2: ...", empty buckets left out."""
+    """One line for a person: "by depth: 1: 16.0% of 25, 2: ...", empty buckets left out; nothing at all
+    when no item has a known depth (a benchmark without worked solutions, such as HumanEval)."""
     filled = [f"{r['depth']}: {r['accuracy']:.1%} of {r['n']}" for r in rows if r["n"]]
+    if not any(r["n"] for r in rows if r["depth"] != "unknown"):
+        return ""
     return "by depth: " + ", ".join(filled)
 
 

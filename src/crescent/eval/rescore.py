@@ -33,7 +33,8 @@ class RescoreResult:
         return str(self.results_path)
 
     def describe(self) -> str:
-        return f"rescored {self.results['n']} items; {describe_by_depth(self.results['by_depth'])}"
+        depth = describe_by_depth(self.results["by_depth"])
+        return f"rescored {self.results['n']} items" + (f"; {depth}" if depth else "; no item has a depth")
 
 
 def rescore(config: RescoreConfig) -> RescoreResult:

@@ -65,7 +65,8 @@ class EvalResult:
             f"done: {r['metric']} {r['accuracy']:.1%} ({r['correct']}/{r['n']}), "
             f"95% CI [{low:.1%}, {high:.1%}], "
             f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s){skipped}\n{describe_by_depth(r['by_depth'])}"
+            f"({r['tokens_per_s']} tok/s){skipped}"
+            + (f"\n{depth}" if (depth := describe_by_depth(r["by_depth"])) else "")
         )
 
 
