@@ -13,6 +13,13 @@ mkdir -p "$OUT"
 
 step() {  # step NAME COMMAND...: run once; a marker file records completion
   local name=$1; shift
+  # A step whose finished outputs are committed (experiments/results/NAME/results.json) is done on a fresh
+  # machine too; a committed partial store (NAME-partial/run.sqlite) is where that step resumes.
+  if [ ! -f "$OUT/.$name.done" ] && [ -f "experiments/results/$name/results.json" ]; then
+    mkdir -p "$OUT/$name" && cp experiments/results/"$name"/* "$OUT/$name/" && touch "$OUT/.$name.done"
+  elif [ ! -e "$OUT/$name/run.sqlite" ] && [ -f "experiments/results/$name-partial/run.sqlite" ]; then
+    mkdir -p "$OUT/$name" && cp "experiments/results/$name-partial/run.sqlite" "$OUT/$name/"
+  fi
   if [ -f "$OUT/.$name.done" ]; then echo "== $name: done"; return; fi
   echo "== $name: $(date -u +%H:%M:%S)"; "$@"; touch "$OUT/.$name.done"
 }
