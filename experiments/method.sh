@@ -8,17 +8,19 @@
 # Hours of CPU: run in the background (nohup experiments/method.sh > method.log 2>&1 &), across sessions.
 source "$(dirname "$0")/common.sh"
 QUESTIONS=${QUESTIONS:-500}
-BAIT=${BAIT:-}   # a bait prompt chosen by the measurement below; empty = crescent's default
-bait=(); if [ -n "$BAIT" ]; then bait=(--bait-prompt "$BAIT"); fi
 
 step qwen05-eval0 gsm_eval "$QWEN" qwen05-eval0
 step qwen05-humaneval0 humaneval "$QWEN" qwen05-humaneval0
-# The labels' precision and tie rate at K = 1..8 (audit.json by_votes), on gold-answered GSM8K-train items.
-step qwen05-audit8 "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 \
-  --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/qwen05-audit8"
 # Bait prompts measured on this model without gold answers: answerable, majority at K = 5, multi-step.
 step bait-measure "$PYTHON" scripts/measure_bait.py --model "$QWEN" --questions 40 --votes 5 \
   --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/bait-measure"
+# The bait: BAIT if set, else the prompt the measurement chose by its fixed rule (measure_bait.json "rule").
+if [ -z "${BAIT:-}" ]; then
+  BAIT=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["chosen"] or "")' \
+    "$OUT/bait-measure/measure_bait.json")
+fi
+bait=(); if [ -n "$BAIT" ]; then bait=(--bait-prompt "$BAIT"); fi
+echo "bait prompt: ${BAIT:-the default}"
 step qwen05-data "$CRESCENT" generate --model "$QWEN" --questions "$QUESTIONS" --votes 8 --adaptive-votes \
   --paths 4 --pair-probes 2 --vote-max-tokens 400 --exclude "$GSM/test.jsonl" "${bait[@]}" "${THREADS[@]}" \
   --quiet --out "$OUT/qwen05-data"
@@ -31,4 +33,8 @@ for arm in a b c; do
   step "arm-$arm-eval" gsm_eval "$OUT/arm-$arm-train/model.gguf" "arm-$arm-eval"
   step "arm-$arm-humaneval" humaneval "$OUT/arm-$arm-train/model.gguf" "arm-$arm-humaneval"
 done
+# The labels' precision and tie rate at K = 1..8 (audit.json by_votes), on gold-answered GSM8K-train items;
+# last, since no arm depends on it.
+step qwen05-audit8 "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 \
+  --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/qwen05-audit8"
 "$PYTHON" experiments/summarize.py "$OUT"

@@ -195,7 +195,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "multi_step": "of questions with a majority: the majority solution states >1 true equation",
         },
         "prompts": results,
+        "chosen": choose(results),
+        "rule": CHOICE_RULE,
     }
+
+
+CHOICE_RULE = (
+    "the prompt with the most questions that have a majority and a multi-step majority solution "
+    "(multi_step_of_all count); a tie goes to the earlier prompt, so the default wins ties"
+)
+
+
+def choose(results: list[dict[str, Any]]) -> str | None:
+    """The rule fixed before measuring (CHOICE_RULE), so the experiment can pick its bait unattended."""
+    scored = [entry for entry in results if "multi_step_of_all" in entry]
+    if not scored:
+        return None
+    best = max(scored, key=lambda entry: (entry["multi_step_of_all"]["count"], -results.index(entry)))
+    return best["prompt"]
 
 
 def _line(entry: dict[str, Any]) -> str:

@@ -89,3 +89,13 @@ def test_reclean_counts_what_todays_cleaning_strips_and_rejects(tmp_path: Path, 
     report = json.loads(capsys.readouterr().out)
     assert report["questions"] == 3 and report["stripped"] == 1 and report["rejected"] == {"chat": 1}
     assert report["examples"][0]["after"] == "Tom has 4 pens and buys 5 more. How many pens does he have?"
+
+
+def test_the_chosen_prompt_has_the_most_multi_step_majorities_and_ties_go_to_the_earlier() -> None:
+    def entry(prompt: str, count: int) -> dict:
+        return {"prompt": prompt, "multi_step_of_all": {"count": count, "of": 40, "rate": count / 40}}
+
+    assert measure_bait.choose([entry("default", 3), entry("steps", 9), entry("shop", 5)]) == "steps"
+    assert measure_bait.choose([entry("default", 4), entry("steps", 4)]) == "default"
+    assert measure_bait.choose([{"prompt": "broken", "error": "no question"}, entry("shop", 0)]) == "shop"
+    assert measure_bait.choose([{"prompt": "broken", "error": "no question"}]) is None
