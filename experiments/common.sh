@@ -36,4 +36,10 @@ lora() {  # lora BASE DATA DIR [train options...]: the one student/self recipe o
   "$CRESCENT" train --model "$1" --data "$2" --lora --epochs 2 --batch-size 2 --grad-accum 4 --max-length 640 \
     --gguf-dtype q4_k_m "${THREADS[@]}" --quiet --out "$OUT/$3" "${@:4}"
 }
+export_control() {  # the base model through train's export path with zero training steps: what a gain must beat
+  mkdir -p "$OUT/qwen05-export0"
+  step qwen05-export0 "$CRESCENT" merge --model "$QWEN" --gguf-dtype q4_k_m --out "$OUT/qwen05-export0/model.gguf"
+  step qwen05-export0-eval gsm_eval "$OUT/qwen05-export0/model.gguf" qwen05-export0-eval
+  step qwen05-export0-humaneval humaneval "$OUT/qwen05-export0/model.gguf" qwen05-export0-humaneval
+}
 rows_of() { wc -l < "$1" | tr -d ' '; }

@@ -32,4 +32,5 @@ for arm in crescent seed; do
   step "distill-$arm-eval" gsm_eval "$OUT/distill-$arm-train/model.gguf" "distill-$arm-eval"
   step "distill-$arm-humaneval" humaneval "$OUT/distill-$arm-train/model.gguf" "distill-$arm-humaneval"
 done
+export_control
 "$PYTHON" experiments/summarize.py "$OUT"

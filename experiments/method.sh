@@ -37,4 +37,5 @@ done
 # last, since no arm depends on it.
 step qwen05-audit8 "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 \
   --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/qwen05-audit8"
+export_control
 "$PYTHON" experiments/summarize.py "$OUT"

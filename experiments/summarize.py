@@ -49,8 +49,16 @@ HUMANEVAL = {
     "distillation_crescent": ("qwen05-humaneval0", "distill-crescent-humaneval"),
     "distillation_seed": ("qwen05-humaneval0", "distill-seed-humaneval"),
 }
-# Head-to-head comparisons on the same items: name -> (A, B), reported as B - A.
+# Head-to-head comparisons on the same items: name -> (A, B), reported as B - A. The export control is the
+# base model passed through train's export path with zero training steps (crescent merge without an
+# adapter): re-quantisation alone; every arm is also held against it.
 HEAD_TO_HEAD = {
+    "export_control": ("qwen05-eval0", "qwen05-export0-eval"),
+    "export_control_humaneval": ("qwen05-humaneval0", "qwen05-export0-humaneval"),
+    "sft_vs_export_control": ("qwen05-export0-eval", "arm-a-eval"),
+    "dpo_vs_export_control": ("qwen05-export0-eval", "arm-b-eval"),
+    "distillation_crescent_vs_export_control": ("qwen05-export0-eval", "distill-crescent-eval"),
+    "distillation_seed_vs_export_control": ("qwen05-export0-eval", "distill-seed-eval"),
     "sft_vs_format_control": ("arm-c-eval", "arm-a-eval"),
     "dpo_vs_format_control": ("arm-c-eval", "arm-b-eval"),
     "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
@@ -160,6 +168,9 @@ def main(runs: Path) -> None:
             if (run / name).exists():
                 (kept / run.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run / name, kept / run.name / name)
+        if (run / "adapter" / "adapter_config.json").exists():
+            # the LoRA adapter (tens of MB): with the base model, `crescent merge` rebuilds the evaluated GGUF
+            shutil.copytree(run / "adapter", kept / run.name / "adapter", dirs_exist_ok=True)
     print(json.dumps(effect, indent=2))
     for name, e in effect.items():
         if {"before", "after", "diff", "ci95", "n"} <= e.keys():

@@ -835,14 +835,20 @@ EvalSection = _section(
 
 class MergeConfig(Options):
     """``crescent merge``: rebuild a trained model's GGUF from its base model and the LoRA adapter that
-    ``train --lora`` kept in adapter/ -> OUT, quantized like the base, by the export code train uses."""
+    ``train --lora`` kept in adapter/ -> OUT, quantized like the base, by the export code train uses.
+    Without --adapter, the base model itself goes through that path: the control an effect is measured
+    against, so re-quantisation noise is not read as learning."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     model: str | None = Field(
         None, description="the base model the adapter was trained on; empty = embedded SmolLM2-135M"
     )
-    adapter: Path = Field(..., description="LoRA adapter folder (a train run's adapter/)")
+    adapter: Path | None = Field(
+        None,
+        description="LoRA adapter folder (a train run's adapter/); empty = none: the base model alone passes "
+        "through the export path, the zero-training-step control for re-quantisation noise",
+    )
     out: Path = Field(..., description="GGUF file to write (must not exist yet)")
     gguf_dtype: GGUFDtype | None = Field(
         None, description="GGUF weight type (default: the base GGUF's own; f16 for an HF model)"

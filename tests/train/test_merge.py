@@ -66,3 +66,21 @@ def test_merge_refuses_bad_input(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(CrescentError, match="already exists"):
         merge(MergeConfig(model=str(tiny_model_dir), adapter=tmp_path, out=taken))
     assert taken.read_text() == "not ours"
+
+
+def test_merge_without_an_adapter_is_trains_export_of_the_untrained_base(
+    q8_base: Path, chat_data: Path, tmp_path: Path
+) -> None:
+    """The zero-step control: the base alone through the export path equals a LoRA run whose adapter
+    never moved (lr ~0), tensor for tensor."""
+    config = tiny_config(q8_base, chat_data, tmp_path / "run", lora=True, max_steps=1, lr=1e-30)
+    run = train(config.model_copy(update={"gguf": True, "gguf_dtype": "q8_0"}))
+    control = tmp_path / "control.gguf"
+    result = CliRunner().invoke(app, ["merge", "--model", str(q8_base), "--out", str(control)])
+    assert result.exit_code == 0, result.output
+    assert "zero-training-step control" in result.stderr
+    ours, trains = tensors(control), tensors(run.gguf_path)
+    assert ours.keys() == trains.keys()
+    for name, (kind, data) in trains.items():
+        assert ours[name][0] == kind, name
+        np.testing.assert_array_equal(ours[name][1], data, err_msg=name)
