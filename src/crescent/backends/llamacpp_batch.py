@@ -160,6 +160,7 @@ class BatchDecoder:
         self.batch = llama_cpp.llama_batch_init(self.step_tokens, 0, 1)
         self._pieces: dict[int, bytes] = {}
         self.usage = usage
+        self.usage.extra.setdefault("threads_start", threads)  # what the run began with (a benchmark reads it)
         self.engine_lock = engine_lock or threading.Lock()  # one llama.cpp computation at a time
         self._handover = threading.Condition()  # who drives the loop; wakes callers whose call ended
         self._driving = False
