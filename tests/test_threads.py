@@ -14,16 +14,20 @@ class FakeClock:
 
     def __init__(self, cores: int) -> None:
         self.busy = [0.0] * cores
+        self.niced = [0.0] * cores  # busy time of processes with nice > 0
         self.idle = [0.0] * cores
         self.mine = 0.0
+        self.my_nice = 0
 
-    def advance(self, seconds: float, *, others: float, mine: float) -> None:
-        """Over ``seconds``, other processes keep ``others`` cores busy and this one ``mine``."""
-        load = others + mine
+    def advance(self, seconds: float, *, others: float, mine: float, niced: float = 0.0) -> None:
+        """Over ``seconds``, other processes keep ``others`` cores busy (``niced`` more at nice > 0) and
+        this one ``mine``."""
         for core in range(len(self.busy)):
-            share = min(1.0, max(0.0, load - core))  # fill cores in order
+            share = min(1.0, max(0.0, others + mine - core))  # fill cores in order
+            nice = min(1.0 - share, max(0.0, others + mine + niced - core - share))
             self.busy[core] += share * seconds
-            self.idle[core] += (1.0 - share) * seconds
+            self.niced[core] += nice * seconds
+            self.idle[core] += (1.0 - share - nice) * seconds
         self.mine += mine * seconds
 
 
@@ -34,20 +38,22 @@ def clock(monkeypatch: pytest.MonkeyPatch):
 
         class Times(SimpleNamespace):
             def __iter__(self):  # psutil's named tuples sum over their fields
-                return iter((self.user, self.system, self.idle, self.iowait))
+                return iter((self.user, self.nice, self.system, self.idle, self.iowait))
 
         monkeypatch.setattr(
             threads.psutil,
             "cpu_times",
             lambda percpu=False: [
-                Times(user=b, system=0.0, idle=i, iowait=0.0)
-                for b, i in zip(fake.busy, fake.idle, strict=True)
+                Times(user=b, nice=n, system=0.0, idle=i, iowait=0.0)
+                for b, n, i in zip(fake.busy, fake.niced, fake.idle, strict=True)
             ],
         )
         monkeypatch.setattr(
             threads.psutil,
             "Process",
-            lambda: SimpleNamespace(cpu_times=lambda: SimpleNamespace(user=fake.mine, system=0.0)),
+            lambda: SimpleNamespace(
+                cpu_times=lambda: SimpleNamespace(user=fake.mine, system=0.0), nice=lambda: fake.my_nice
+            ),
         )
         monkeypatch.setattr(threads, "_affinity", lambda: list(range(cores)))
         return fake
@@ -74,6 +80,16 @@ def test_default_threads_counts_other_processes_now(clock, monkeypatch, others, 
     fake = clock(2)
     _sleep_with(monkeypatch, fake, others=others, mine=mine)
     assert threads.default_threads() == expected
+
+
+def test_a_niced_job_yields_its_cores_to_a_normal_priority_run(clock, monkeypatch) -> None:
+    """A background job at nice 19 holding a core does not halve a run at nice 0; a niced run still
+    counts it, since it cannot tell which niced job it outranks."""
+    fake = clock(2)
+    monkeypatch.setattr(threads.time, "sleep", lambda s: fake.advance(s, others=0.0, mine=0.0, niced=1.0))
+    assert threads.default_threads() == 2
+    fake.my_nice = 10
+    assert threads.default_threads() == 1
 
 
 def test_default_threads_ignores_the_load_average(clock, monkeypatch) -> None:

@@ -5,8 +5,9 @@ runs on one machine, or one run beside another job, then spin on every core and 
 its solo speed. Passive waiting costs a few percent alone and saves the run when cores are shared.
 
 The thread count defaults to the cores not busy *now*: CPU time used by other processes, sampled over a
-fraction of a second. The 1-minute load average, used before, lags by minutes: started 30 s after another
-run ended (load 0.51 on 2 cores), a run took 1 thread and ran at 85 tok/s where 2 threads gave 111.
+fraction of a second (a niced job's time counts as free for a run at normal priority, since it yields).
+The 1-minute load average, used before, lags by minutes: started 30 s after another run ended (load 0.51
+on 2 cores), a run took 1 thread and ran at 85 tok/s where 2 threads gave 111.
 Both are defaults only: an explicit ``--threads`` or environment setting wins.
 """
 
@@ -47,8 +48,14 @@ class _Snapshot(NamedTuple):
 def _snapshot(cores: list[int]) -> _Snapshot:
     per_core = psutil.cpu_times(percpu=True)
     chosen = [per_core[i] for i in cores if i < len(per_core)] or per_core  # all when the mask is unknown
-    idle = sum(t.idle + getattr(t, "iowait", 0.0) for t in chosen)
-    own = psutil.Process().cpu_times()
+    me = psutil.Process()
+    # A run at normal priority takes the cores that niced jobs (nice > 0) use: they yield to it, so their
+    # time counts as free. A niced run counts them as busy, since it cannot tell which of them it outranks.
+    yielding = me.nice() <= 0
+    idle = sum(
+        t.idle + getattr(t, "iowait", 0.0) + (getattr(t, "nice", 0.0) if yielding else 0.0) for t in chosen
+    )
+    own = me.cpu_times()
     return _Snapshot(own.user + own.system, sum(sum(t) for t in chosen) - idle, idle)
 
 
