@@ -305,6 +305,26 @@ def test_default_threads_follow_the_free_cores_between_decode_steps() -> None:
     following.close()
 
 
+def test_sequences_sampled_by_parallel_workers_get_the_tokens_of_a_serial_loop() -> None:
+    """Two decode threads sample the sequences two at a time; a copy forced to sample one after another
+    draws the same tokens (own sampler and RNG per sequence, logits only read)."""
+    requests = [SampleRequest(WRITE, n=3, seed=21), SampleRequest(COLORS, n=2, seed=4)]
+    parallel = LlamaCppBackend(BackendConfig(batch_size=4, n_ctx=512, threads=2))
+    serial = LlamaCppBackend(BackendConfig(batch_size=4, n_ctx=512, threads=2))
+    decoder = serial.decoder
+    decoder._sample_tokens = lambda slots: [  # type: ignore[method-assign]
+        decoder.ll.llama_sampler_sample(decoder.slots[s].sampler, decoder.ctx, decoder.slots[s].logit_idx)
+        for s in slots
+    ]
+    try:
+        expected = [_texts(r) for r in serial.sample(requests, SHORT)]
+        assert [_texts(r) for r in parallel.sample(requests, SHORT)] == expected
+        assert parallel.decoder._samplers_pool is not None  # the workers did sample
+    finally:
+        parallel.close()
+        serial.close()
+
+
 def test_an_explicit_thread_count_is_never_changed() -> None:
     backend = create_backend(_config(2))
     assert backend.decoder.watch is None
