@@ -18,7 +18,8 @@ from crescent.config import EvalConfig, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.eval.run import evaluate
 from crescent.pipeline.generate import generate
-from crescent.store import SCHEMA_VERSION, RunStore
+from crescent.migrations import MIGRATIONS, SCHEMA_VERSION
+from crescent.store import RunStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "store_v1"
 
@@ -70,11 +71,11 @@ def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
 
 
 def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "run", "", kind="generate")
+    store = RunStore(tmp_path / "run", "", kind="generate", migrations=MIGRATIONS)
     store.set_meta("schema_version", SCHEMA_VERSION + 1)
     store.close()
     with pytest.raises(CrescentError, match="newer crescent"):
-        RunStore(tmp_path / "run", "", kind="generate")
+        RunStore(tmp_path / "run", "", kind="generate", migrations=MIGRATIONS)
 
 
 def test_a_full_disk_when_the_store_is_created_is_one_line_and_leaves_no_empty_store(
