@@ -11,6 +11,10 @@ before producing anything removes its store again (``discard``): a typo in ``--m
 ``--base-url`` must not lock ``--out`` to the mistaken options. A store left holding no work by a process
 that could not clean up (kill -9, or the interrupt watchdog's hard exit) binds nothing either: the next
 run rebinds it to its own options.
+
+This module owns only the store itself (``meta``, ``counters``, transactions, versions). Each step owns
+its tables (a ``Table`` subclass next to the step), and every upgrade of an older store is one entry of
+the ordered list in ``crescent.migrations``.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ class Table:
 
     A subclass lives next to the step that owns its tables and is the only place their SQL is written:
     ``SCHEMA`` creates them, its methods read and write them. It wraps a connection, not a ``RunStore``,
-    so a reader (``report``, ``export``, the interrupt message) uses the same methods on a read-only
-    connection. Writes join the caller's open transaction (``RunStore.transaction``).
+    so a reader (``report``, ``scripts/measure_bait.py``) uses the same methods on a read-only connection
+    (``runs.read_store``). Writes join the caller's open transaction (``RunStore.transaction``).
     """
 
     SCHEMA: ClassVar[str]
