@@ -79,21 +79,24 @@ class BaitLoop:
     store: RunStore
     executor: Executor
     session: Session
-    accepted: int = 0
-    attempts: int = 0
-    dedup: Deduplicator | None = None
-    next_batch: int = 0
-    recorded: set[int] = field(default_factory=set)
+    accepted: int = field(init=False)
+    attempts: int = field(init=False)
+    dedup: Deduplicator | None = field(init=False, default=None)
+    """None until the embedding mean exists (read back by ``restore``, or computed by ``decide``)."""
+    next_batch: int = field(init=False, default=0)
+    recorded: set[int] = field(init=False, default_factory=set)
     """Attempts of batch ``next_batch`` an earlier run decided (see ``_resume_point``)."""
-    pending: list[tuple[int, BaitResult]] = field(default_factory=list)
+    pending: list[tuple[int, BaitResult]] = field(init=False, default_factory=list)
     """Sampled batches not yet decided (the mean does not exist yet), in batch order."""
 
     def __post_init__(self) -> None:
+        """The committed counters: enough to know whether the run is done (``stopped``) at no cost."""
         self.accepted = QuestionTable(self.store.db).count()
         self.attempts = CandidateTable(self.store.db).count()
 
     @property
     def pending_attempts(self) -> int:
+        """Candidates sampled and waiting to be decided."""
         return sum(len(result.candidates) for _, result in self.pending)
 
     def stopped(self) -> str | None:
@@ -168,8 +171,7 @@ class BaitLoop:
             self.store.set_meta(MEAN_META, [float(x) for x in self.dedup.mean])
         tokens = 0
         for batch, result in self.pending:
-            decided = self._decide_batch(batch, result)
-            tokens += decided
+            tokens += self._decide_batch(batch, result)
             if self.stopped():
                 break
         RawBaitTable(self.store.db).clear()  # decided now, or undecidable past the target
