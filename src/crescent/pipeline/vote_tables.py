@@ -98,9 +98,9 @@ CREATE TABLE IF NOT EXISTS outcomes (
         its question's votes it rests on (older outcomes rest on all of them), and the paths and rejected
         solution export writes (filled when the run resumes: its outcomes are decided again under the
         recorded plan)."""
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(outcomes)")}
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(outcomes)")}
         for name, kind in self.VERSION_4_COLUMNS.items():
-            if name not in columns:
+            if name not in present:
                 self.db.execute(f"ALTER TABLE outcomes ADD COLUMN {name} {kind}")
         self.db.execute(
             "UPDATE outcomes SET votes_used ="
@@ -142,9 +142,12 @@ CREATE TABLE IF NOT EXISTS outcomes (
         ]
 
     def by_question(self) -> dict[str, StoredOutcome]:
+        """Every outcome by question id. A reader may hold a read-only connection to a store an older
+        crescent wrote and never migrated (``report`` on an old run): its missing columns read as NULL."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(outcomes)")}
+        added = ", ".join(name if name in present else "NULL" for name in self.VERSION_4_COLUMNS)
         rows = self.db.execute(
-            "SELECT question_id, kept, reason, answer, solution, consensus, counts, votes_used, paths,"
-            " rejected, rejected_votes FROM outcomes"
+            f"SELECT question_id, kept, reason, answer, solution, consensus, counts, {added} FROM outcomes"
         )
         return {qid: _stored_outcome(*row) for qid, *row in rows}
 
