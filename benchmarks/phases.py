@@ -168,10 +168,10 @@ def install(meter: PhaseMeter) -> Callable[[], None]:
 
     The benchmark's child process never undoes it; tests do.
     """
-    import crescent.pipeline.generate as generate_module
+    import crescent.pipeline.bait_loop as bait_loop
     from crescent.store import RunStore
 
-    plain = generate_module.Deduplicator
+    plain = bait_loop.Deduplicator
 
     class TimedDeduplicator(plain):
         def decide(self, question, vector):
@@ -182,7 +182,7 @@ def install(meter: PhaseMeter) -> Callable[[], None]:
                 meter.decide_s += time.perf_counter() - started
                 meter.decisions += 1
 
-    generate_module.Deduplicator = TimedDeduplicator
+    bait_loop.Deduplicator = TimedDeduplicator
     original = RunStore.transaction
 
     @contextlib.contextmanager
@@ -198,7 +198,7 @@ def install(meter: PhaseMeter) -> Callable[[], None]:
     RunStore.transaction = timed_transaction
 
     def uninstall() -> None:
-        generate_module.Deduplicator = plain
+        bait_loop.Deduplicator = plain
         RunStore.transaction = original
 
     return uninstall

@@ -8,11 +8,9 @@ the child process that runs crescent's ``generate`` or ``eval`` and prints its f
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -127,8 +125,9 @@ def child_generate(out: Path, model: str, threads: int, questions: int, votes: i
     from crescent.backends import create_backend
     from crescent.config import GenerateConfig
     from crescent.executors.local import LocalExecutor
+    from crescent.pipeline.bait_tables import QuestionTable
     from crescent.pipeline.generate import generate
-    from crescent.store import STORE_NAME
+    from crescent.runs import read_store
 
     config = GenerateConfig(
         out=out,
@@ -151,9 +150,8 @@ def child_generate(out: Path, model: str, threads: int, questions: int, votes: i
     finally:
         executor.close()
     usage = stats["backend_usage_this_session"]
-    with contextlib.closing(sqlite3.connect(out / STORE_NAME)) as db:  # the questions the votes answered
-        query = "SELECT question FROM questions ORDER BY attempt LIMIT ?"
-        voted = [q for (q,) in db.execute(query, (questions,))]
+    with read_store(out) as db:  # the questions the votes answered
+        voted = [q for _, q in QuestionTable(db).first(questions)]
     return {
         # every token the engine generated inside the pipeline, over the pipeline's own wall time
         **_engine_figures(usage, usage["completion_tokens"], stats["wall_s"]),

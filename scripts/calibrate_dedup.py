@@ -23,7 +23,7 @@ import numpy as np
 
 from crescent.backends import create_backend
 from crescent.config import BackendConfig
-from crescent.pipeline.generate import MEAN_SAMPLE
+from crescent.pipeline.bait_loop import MEAN_SAMPLE
 from crescent.pipeline.sources import read_questions
 from crescent.similarity import center_and_normalize
 

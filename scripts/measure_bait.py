@@ -41,10 +41,13 @@ from crescent.backends.base import Completion
 from crescent.config import DEFAULT_BAIT_PROMPT, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.pipeline.bait import clean_question
-from crescent.pipeline.generate import SCHEMA, generate
+from crescent.pipeline.bait_tables import QuestionTable
+from crescent.pipeline.generate import generate
 from crescent.pipeline.labels import LabelPolicy, counted_answers
-from crescent.pipeline.vote import stored_votes_by_question
-from crescent.store import RunStore, write_atomic
+from crescent.pipeline.self_check import SelfCheckTable
+from crescent.pipeline.vote_tables import OutcomeTable, VoteTable
+from crescent.runs import read_store
+from crescent.store import write_atomic
 
 # The default, then candidates aimed at problems that take several steps. None of them holds a seed
 # question or any other outside text: the model writes every problem from the instruction alone.
@@ -108,14 +111,11 @@ def _rate(count: int, of: int) -> dict[str, Any]:
 
 def measure_run(run_dir: Path, votes: int) -> dict[str, Any]:
     """The rates of one finished generate folder, read from its store."""
-    store = RunStore(run_dir, SCHEMA, kind="generate")
-    try:
-        questions = store.db.execute("SELECT id, question FROM questions ORDER BY attempt").fetchall()
-        drawn = stored_votes_by_question(store)
-        kept = store.scalar("SELECT COUNT(*) FROM outcomes WHERE kept = 1")
-        verdicts = dict(store.db.execute("SELECT question_id, verdict FROM self_checks").fetchall())
-    finally:
-        store.close()
+    with read_store(run_dir) as db:
+        questions = QuestionTable(db).first()
+        drawn = VoteTable(db).by_question()
+        kept = sum(o.kept for o in OutcomeTable(db).by_question().values())
+        verdicts = SelfCheckTable(db).verdicts()
     voted = [(qid, q) for qid, q in questions if drawn.get(qid)]
     answerable = sum(is_answerable(q) for _, q in voted)
     solutions = {qid: majority_solution(drawn[qid], votes) for qid, _ in voted}

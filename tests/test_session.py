@@ -11,12 +11,12 @@ from crescent.config import RunConfig
 from crescent.errors import CrescentError
 from crescent.executors.local import LocalExecutor
 from crescent.session import SCHEMA, describe_saved, open_run
-from crescent.store import STORE_NAME, RunStore
+from crescent.store import STORE_NAME, RunStore, count_rows
 
 TABLE = "CREATE TABLE IF NOT EXISTS work (x INTEGER);" + SCHEMA
 
 
-WORK = {"work rows": "SELECT COUNT(*) FROM work"}
+WORK = {"work rows": "work"}
 
 
 def _open(out: Path, config: RunConfig, executor=None, fingerprint=None):  # type: ignore[no-untyped-def]
@@ -50,7 +50,7 @@ def test_a_failure_before_any_work_leaves_no_store_and_work_survives_a_later_fai
             run.store.db.execute("INSERT INTO work VALUES (1)")
         raise RuntimeError("boom after work")
     with _open(out, config, fingerprint={"a": 2}) as run:
-        assert run.resumed and run.store.scalar("SELECT COUNT(*) FROM work") == 1
+        assert run.resumed and count_rows(run.store.db, "work") == 1
     with pytest.raises(CrescentError, match="different config"), _open(out, config, fingerprint={"a": 3}):
         pass
 

@@ -7,6 +7,8 @@ a generate run of 6 questions (``--votes 3 --batch-size 4``) and an eval of the 
 
 from __future__ import annotations
 
+import ast
+import re
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -17,8 +19,9 @@ import pytest
 from crescent.config import EvalConfig, GenerateConfig
 from crescent.errors import CrescentError
 from crescent.eval.run import evaluate
+from crescent.migrations import MIGRATIONS, SCHEMA_VERSION
 from crescent.pipeline.generate import generate
-from crescent.store import SCHEMA_VERSION, RunStore
+from crescent.store import RunStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "store_v1"
 
@@ -70,11 +73,11 @@ def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
 
 
 def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
-    store = RunStore(tmp_path / "run", "", kind="generate")
+    store = RunStore(tmp_path / "run", "", kind="generate", migrations=MIGRATIONS)
     store.set_meta("schema_version", SCHEMA_VERSION + 1)
     store.close()
     with pytest.raises(CrescentError, match="newer crescent"):
-        RunStore(tmp_path / "run", "", kind="generate")
+        RunStore(tmp_path / "run", "", kind="generate", migrations=MIGRATIONS)
 
 
 def test_a_full_disk_when_the_store_is_created_is_one_line_and_leaves_no_empty_store(
@@ -98,3 +101,71 @@ def test_a_full_disk_in_a_transaction_is_a_crescent_error_and_keeps_the_committe
     with pytest.raises(CrescentError, match="is full; free some space and rerun"), store.transaction():
         store.db.executemany("INSERT INTO t VALUES (?)", [("x" * 2000,)] * 50)
     assert store.db.execute("SELECT x FROM t").fetchall() == [("kept",)]
+
+
+# --- One home for the SQL: each table's owner (a ``Table`` subclass) and the store itself. -------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SQL = re.compile(r"\b(SELECT|INSERT|DELETE FROM|CREATE TABLE|ALTER TABLE|PRAGMA|UPDATE \w+ SET)\b")
+SQL_CALLS = {"execute", "executemany", "executescript", "scalar"}
+
+
+def _sql_outside_tables(path: Path) -> list[str]:
+    """``file:line`` of each SQL string or query call in ``path`` outside the body of a ``Table`` subclass
+    (docstrings, which only mention SQL, aside)."""
+    tree = ast.parse(path.read_text())
+    inside: set[int] = set()
+    docstrings: set[int] = set()
+    for node in ast.walk(tree):
+        is_table = isinstance(node, ast.ClassDef) and any(
+            isinstance(base, ast.Name) and base.id == "Table" for base in node.bases
+        )
+        if is_table:
+            inside |= {id(child) for child in ast.walk(node)}
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            docstrings.add(id(body[0].value))
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in inside or id(node) in docstrings:
+            continue
+        is_sql = isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value)
+        is_call = isinstance(node, ast.Attribute) and node.attr in SQL_CALLS
+        if is_sql or is_call:
+            found.append(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{node.lineno}")
+    return found
+
+
+def test_no_sql_outside_the_tables_owners_and_the_store() -> None:
+    """Each step owns its tables behind typed methods (a ``Table`` subclass next to the step); drivers,
+    reports, scripts and benchmarks call those methods, so a query written anywhere else fails here."""
+    sources = [p for p in (ROOT / "src" / "crescent").rglob("*.py") if p.name != "store.py"]
+    sources += [*(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    offenders = [where for path in sources for where in _sql_outside_tables(path)]
+    assert not offenders, offenders
+
+
+def test_the_scan_finds_a_query_written_outside_a_table(tmp_path: Path) -> None:
+    path = ROOT / "src" / "crescent" / "pipeline" / "generate.py"
+    assert _sql_outside_tables(path) == []
+    source = path.read_text() + '\n\ndef _bypass(store):\n    return store.db.execute("SELECT 1")\n'
+    bypass = tmp_path / "generate.py"
+    bypass.write_text(source)
+    assert len(_sql_outside_tables(bypass)) == 2  # the SQL string and the execute call
+
+
+def test_each_table_is_created_by_one_owner() -> None:
+    """``CREATE TABLE x`` appears once in the package: the schema is not glued from copies."""
+    created = re.findall(
+        r"CREATE TABLE IF NOT EXISTS (\w+)",
+        "".join(p.read_text() for p in (ROOT / "src" / "crescent").rglob("*.py")),
+    )
+    assert len(created) == len(set(created)) and {"candidates", "votes", "outcomes", "sessions"} <= set(
+        created
+    )
+
+
+def test_the_migrations_are_one_list_in_version_order() -> None:
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(versions) and versions[-1] == SCHEMA_VERSION
+    assert all(m.kinds for m in MIGRATIONS)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crescent.errors import CrescentError
-from crescent.store import STORE_NAME
+from crescent.store import STORE_NAME, read_meta
 
 KINDS = ("generate", "eval", "audit", "improve")
 # The summary file each kind writes when it finishes: its presence says the run can be read.
@@ -54,8 +54,7 @@ def store_kind(run_dir: Path) -> str | None:
     if not (Path(run_dir) / STORE_NAME).is_file():
         return None
     with read_store(run_dir) as db:
-        row = db.execute("SELECT value FROM meta WHERE key = 'kind'").fetchone()
-    return json.loads(row[0]) if row else None
+        return read_meta(db, "kind")
 
 
 def newer_work(run_dir: Path, kind: str) -> str | None:

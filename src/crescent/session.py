@@ -24,15 +24,40 @@ from typing import TYPE_CHECKING, Any
 from crescent import interrupts
 from crescent.executors import Executor, create_executor
 from crescent.locking import hold_folder
-from crescent.store import STORE_NAME, Migration, RunStore, check_out_dir, probe_writable
+from crescent.store import STORE_NAME, Migration, RunStore, Table, check_out_dir, count_rows, probe_writable
 
 if TYPE_CHECKING:
     from crescent.config import RunConfig
 
-SCHEMA = """
+
+class SessionTable(Table):
+    """One row per invocation that did work: its wall time and the tokens it generated."""
+
+    SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
   id INTEGER PRIMARY KEY, wall_s REAL NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0);
 """
+
+    def start(self) -> int:
+        return self.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
+
+    def meter(self, session_id: int, wall_s: float, tokens: int) -> None:
+        self.db.execute(
+            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?", (wall_s, tokens, session_id)
+        )
+
+    def rows(self) -> list[tuple[int, float, int]]:
+        """``(id, wall_s, tokens)`` of every session, in order."""
+        return self.db.execute("SELECT id, wall_s, tokens FROM sessions ORDER BY id").fetchall()
+
+    def totals(self) -> tuple[float, int, int]:
+        wall, tokens, count = self.db.execute(
+            "SELECT COALESCE(SUM(wall_s), 0), COALESCE(SUM(tokens), 0), COUNT(*) FROM sessions"
+        ).fetchone()
+        return float(wall), int(tokens), int(count)
+
+
+SCHEMA = SessionTable.SCHEMA
 
 
 class Session:
@@ -45,12 +70,10 @@ class Session:
 
     def commit(self, tokens: int) -> None:
         """Call inside a transaction; the row is created with the first work, so no-op reruns add none."""
+        table = SessionTable(self.store.db)
         if self.id is None:
-            self.id = self.store.db.execute("INSERT INTO sessions (wall_s, tokens) VALUES (0, 0)").lastrowid
-        self.store.db.execute(
-            "UPDATE sessions SET wall_s = ?, tokens = tokens + ? WHERE id = ?",
-            (time.perf_counter() - self.started, tokens, self.id),
-        )
+            self.id = table.start()
+        table.meter(self.id, time.perf_counter() - self.started, tokens)
 
 
 @dataclass
@@ -62,8 +85,8 @@ class OpenRun:
 
 
 Work = dict[str, str]
-"""What a driver has saved, as ``{noun: SQL count}``, e.g. ``{"scored items": "SELECT COUNT(*) FROM items"}``:
-a store where every count is 0 holds no work."""
+"""What a driver has saved, as ``{noun: table}``, e.g. ``{"scored items": "items"}`` (the tables' owners
+name them): a store where every table is empty holds no work."""
 
 
 @contextmanager
@@ -110,7 +133,7 @@ def open_run(
 
 
 def count_work(db: sqlite3.Connection, work: Work) -> dict[str, int]:
-    return {noun: int(db.execute(sql).fetchone()[0]) for noun, sql in work.items()}
+    return {noun: count_rows(db, table) for noun, table in work.items()}
 
 
 def describe_saved(path: Path, work: Work) -> str:
@@ -133,11 +156,7 @@ def describe_saved(path: Path, work: Work) -> str:
 def totals(store: RunStore | sqlite3.Connection) -> tuple[float, int, int]:
     """``(wall_s, tokens, sessions)`` over every invocation that did work (of a store, or a read-only
     connection to one)."""
-    db = store if isinstance(store, sqlite3.Connection) else store.db
-    wall, tokens, count = db.execute(
-        "SELECT COALESCE(SUM(wall_s), 0), COALESCE(SUM(tokens), 0), COUNT(*) FROM sessions"
-    ).fetchone()
-    return float(wall), int(tokens), int(count)
+    return SessionTable(store if isinstance(store, sqlite3.Connection) else store.db).totals()
 
 
 def rate(part: int, whole: int) -> float:

@@ -11,6 +11,10 @@ before producing anything removes its store again (``discard``): a typo in ``--m
 ``--base-url`` must not lock ``--out`` to the mistaken options. A store left holding no work by a process
 that could not clean up (kill -9, or the interrupt watchdog's hard exit) binds nothing either: the next
 run rebinds it to its own options.
+
+This module owns only the store itself (``meta``, ``counters``, transactions, versions). Each step owns
+its tables (a ``Table`` subclass next to the step), and every upgrade of an older store is one entry of
+the ordered list in ``crescent.migrations``.
 """
 
 from __future__ import annotations
@@ -21,15 +25,14 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from crescent.errors import CrescentError
 from crescent.locking import LOCK_NAME, create_folder, remove_created
 
 STORE_NAME = "run.sqlite"
-SCHEMA_VERSION = 4
-"""Bumped with every change an older store needs help with; ``MIGRATIONS`` brings it up to date."""
 _META_SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (
@@ -37,8 +40,44 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
+class Table:
+    """A step's tables behind typed methods (simonw/llm and datatrove keep a step's storage with the step).
+
+    A subclass lives next to the step that owns its tables and is the only place their SQL is written:
+    ``SCHEMA`` creates them, its methods read and write them. It wraps a connection, not a ``RunStore``,
+    so a reader (``report``, ``scripts/measure_bait.py``) uses the same methods on a read-only connection
+    (``runs.read_store``). Writes join the caller's open transaction (``RunStore.transaction``).
+    """
+
+    SCHEMA: ClassVar[str]
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+
+def schema_of(*tables: type[Table]) -> str:
+    """The ``CREATE TABLE IF NOT EXISTS`` statements of a run kind's tables, from their owners."""
+    return "".join(table.SCHEMA for table in tables)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the ordered list in ``crescent.migrations``: it upgrades a store of one of ``kinds``
+    written before store version ``version``."""
+
+    version: int
+    kinds: tuple[str, ...]
+    apply: Callable[[RunStore], None]
+
+
 class RunStore:
     def __init__(self, directory: Path, schema: str, kind: str, migrations: Sequence[Migration] = ()) -> None:
+        """Open (or create) the store of a ``kind`` run in ``directory``.
+
+        A run kind's store is opened with ``crescent.migrations.MIGRATIONS`` (``open_run``'s callers pass
+        it), which also says the current store version; a store opened without migrations (a test's
+        scratch store) records no version.
+        """
         self.directory = Path(directory)
         self.path = self.directory / STORE_NAME
         self.kind = kind
@@ -94,8 +133,7 @@ class RunStore:
                 raise
 
     def get_meta(self, key: str) -> Any:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        return read_meta(self.db, key)
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
@@ -131,9 +169,6 @@ class RunStore:
     def reset_counters(self, *steps: str) -> None:
         self.db.executemany("DELETE FROM counters WHERE step = ?", [(step,) for step in steps])
 
-    def scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        return self.db.execute(sql, params).fetchone()[0]
-
     def close(self) -> None:
         if self.db is not None:
             self.db.close()
@@ -149,6 +184,18 @@ class RunStore:
         if self.created_dir:
             with contextlib.suppress(OSError):  # not empty: a lock file, or someone else wrote there
                 self.directory.rmdir()
+
+
+def read_meta(db: sqlite3.Connection, key: str) -> Any:
+    """A ``meta`` value (``kind``, ``config``, ...) of a store, or of a read-only connection to one."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def count_rows(db: sqlite3.Connection, table: str) -> int:
+    """Rows of one of a store's tables, by a name its owner gives (``Table`` subclasses, the work a
+    driver has saved)."""
+    return int(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -196,40 +243,26 @@ def holds_files(directory: Path) -> bool:
     return any(p.name != LOCK_NAME for p in Path(directory).iterdir())
 
 
-def _label_options_leave_the_fingerprint(store: RunStore) -> None:
-    """Version 2: labels became a pure function of the stored votes, so ``min_consensus`` no longer binds
-    a generate run (changing it relabels); adaptive voting is new, and off in every older run. New
-    tables (``raw_bait``) come from the schema's ``CREATE TABLE IF NOT EXISTS``."""
-    config = store.get_meta("config")
-    if store.kind != "generate" or config is None:
+def migrate(store: RunStore, migrations: Sequence[Migration]) -> None:
+    """Bring a store written by an older crescent up to the last version of ``migrations``, in order, and
+    record that version (a new store starts there). Each step runs once per store, for its kinds."""
+    if not migrations:
         return
-    config.pop("min_consensus", None)
-    config.setdefault("adaptive_votes", False)
-    store.set_meta("config", config)
-
-
-Migration = tuple[int, Callable[["RunStore"], None]]
-MIGRATIONS: list[Migration] = [(2, _label_options_leave_the_fingerprint)]
-"""``(version, step)`` in order, as simonw/llm keeps its migrations: each step runs once per store. A
-driver adds the steps that need its own code (``RunStore(..., migrations=...)``)."""
-
-
-def migrate(store: RunStore, extra: Sequence[Migration] = ()) -> None:
-    """Bring a store written by an older crescent up to ``SCHEMA_VERSION`` (a new store starts there)."""
+    latest = max(m.version for m in migrations)
     version = store.get_meta("schema_version")
     if version is None:
         fresh = store.get_meta("config") is None and store.created_store
-        version = SCHEMA_VERSION if fresh else 1  # stores before versioning are version 1
-    if version > SCHEMA_VERSION:
+        version = latest if fresh else 1  # stores before versioning are version 1
+    if version > latest:
         raise CrescentError(
-            f"{store.path} was written by a newer crescent (store version {version} > {SCHEMA_VERSION}); "
+            f"{store.path} was written by a newer crescent (store version {version} > {latest}); "
             "upgrade crescent-llm or use another --out directory"
         )
     with store.transaction():
-        for target, step in sorted([*MIGRATIONS, *extra], key=lambda m: m[0]):
-            if target > version:
-                step(store)
-        store.set_meta("schema_version", SCHEMA_VERSION)
+        for migration in migrations:
+            if migration.version > version and store.kind in migration.kinds:
+                migration.apply(store)
+        store.set_meta("schema_version", latest)
 
 
 def _prepare_directory(directory: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from crescent.backends.fake import FakeBackend
 from crescent.config import GenerateConfig
 from crescent.executors.local import LocalExecutor
-from crescent.pipeline import generate as generate_module
+from crescent.pipeline import bait_loop
 from crescent.pipeline.generate import generate
 from crescent.store import RunStore
 
@@ -49,8 +49,8 @@ def test_driver_work_is_counted_per_phase(metered) -> None:
 
 
 def test_uninstall_restores_the_pipeline(tmp_path: Path) -> None:
-    plain_dedup, plain_transaction = generate_module.Deduplicator, RunStore.transaction
+    plain_dedup, plain_transaction = bait_loop.Deduplicator, RunStore.transaction
     uninstall = phases.install(phases.PhaseMeter(FakeBackend(), "bait"))
-    assert generate_module.Deduplicator is not plain_dedup
+    assert bait_loop.Deduplicator is not plain_dedup
     uninstall()
-    assert generate_module.Deduplicator is plain_dedup and RunStore.transaction is plain_transaction
+    assert bait_loop.Deduplicator is plain_dedup and RunStore.transaction is plain_transaction

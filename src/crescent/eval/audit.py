@@ -18,31 +18,49 @@ from typing import Any
 
 from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SamplingParams
-from crescent.config import AuditConfig, fields_with, fingerprint, resumable_changes
+from crescent.config import AuditConfig, fingerprint, resumable_changes
 from crescent.eval.data import EvalItem, file_sha256, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
+from crescent.migrations import MIGRATIONS
 from crescent.pipeline.labels import LABEL_FILTERS, LabelPolicy, decide
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.pipeline.self_check import STEP as SELF_CHECK_STEP
-from crescent.pipeline.self_check import stored_verdicts
-from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_votes_by_question, vote_request
-from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
-from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
+from crescent.pipeline.self_check import SelfCheckTable
+from crescent.pipeline.vote import VotePlan, run_votes, vote_request
+from crescent.pipeline.vote_tables import MAX_VOTE_CHARS, OutcomeTable, VoteTable
 from crescent.progress import make_progress
-from crescent.session import SCHEMA as SESSION_SCHEMA
-from crescent.session import Session, open_run, totals
-from crescent.store import RunStore, write_atomic
+from crescent.session import Session, SessionTable, open_run, totals
+from crescent.store import RunStore, Table, schema_of, write_atomic
 
-SCHEMA = (
-    VOTE_SCHEMA
-    + """
+AUDIT_FILE = "audit.json"
+
+
+class GreedyTable(Table):
+    """One greedy (temperature 0) answer per item, for ``greedy_accuracy``."""
+
+    NAME = "greedy"
+    SCHEMA = """
 CREATE TABLE IF NOT EXISTS greedy (
   question_id TEXT PRIMARY KEY, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL);
 """
-    + SESSION_SCHEMA
-)
-AUDIT_FILE = "audit.json"
+
+    def insert(self, question_id: str, completion: Completion) -> None:
+        self.db.execute(
+            "INSERT INTO greedy (question_id, text, answer, tokens) VALUES (?, ?, ?, ?)",
+            (
+                question_id,
+                completion.text[:MAX_VOTE_CHARS],
+                extract_answer(completion.text),
+                completion.tokens,
+            ),
+        )
+
+    def answers(self) -> dict[str, str | None]:
+        return dict(self.db.execute("SELECT question_id, answer FROM greedy").fetchall())
+
+
+SCHEMA = schema_of(VoteTable, OutcomeTable, SelfCheckTable, GreedyTable, SessionTable)
 
 
 @dataclass
@@ -76,9 +94,9 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
         kind="audit",
         schema=SCHEMA,
         fingerprint=values,
-        work={"votes": "SELECT COUNT(*) FROM votes", "greedy answers": "SELECT COUNT(*) FROM greedy"},
+        work={"votes": VoteTable.NAME, "greedy answers": GreedyTable.NAME},
         executor=executor,
-        migrations=[*VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],
+        migrations=MIGRATIONS,
     ) as run:
         questions = [(item.id, item.question) for item in selected]
         with make_progress(config.quiet) as progress:
@@ -95,29 +113,18 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     return AuditResult(config.out, path, report, result)
 
 
-def _vote_counts_leave_the_fingerprint(store: RunStore) -> None:
-    """Store version 4: ``--votes`` and ``--adaptive-votes`` no longer bind an audit (a rerun tops up)."""
-    config = store.get_meta("config")
-    if config is not None:
-        for name in fields_with(AuditConfig, "settling"):
-            config.pop(name, None)
-        store.set_meta("config", config)
-
-
 def _greedy(
     config: AuditConfig, store: RunStore, executor: Executor, items: list[EvalItem], session: Session
 ) -> None:
-    done = {qid for (qid,) in store.db.execute("SELECT question_id FROM greedy")}
+    table = GreedyTable(store.db)
+    done = table.answers().keys()
     todo = [item for item in items if item.id not in done]
     keyed = [(i.id, vote_request(i.id, i.question, config.solve_instruction, 1, config.seed)) for i in todo]
     params = SamplingParams(0.0, 1.0, config.vote_max_tokens)
 
     def record(qid: str, completions: list[Completion]) -> int:
         (completion,) = completions
-        store.db.execute(
-            "INSERT INTO greedy (question_id, text, answer, tokens) VALUES (?, ?, ?, ?)",
-            (qid, completion.text[:MAX_VOTE_CHARS], extract_answer(completion.text), completion.tokens),
-        )
+        table.insert(qid, completion)
         return completion.tokens
 
     def skip(qid: str, reason: str) -> None:  # its votes were skipped too, so summarize leaves it out
@@ -188,7 +195,7 @@ def _adaptive_replay(
 
 def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -> dict[str, Any]:
     """audit.json: label precision and coverage under the configured policy and its variations."""
-    all_votes = stored_votes_by_question(store)
+    all_votes = VoteTable(store.db).by_question()
     scored = [item for item in items if len(all_votes.get(item.id, []))]
     plan = VotePlan.from_config(config)
     # The votes each label rests on: after a rerun with fewer --votes, a prefix of those stored.
@@ -197,7 +204,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
         for item in scored
     }
     policy = LabelPolicy.from_config(config)
-    verdicts = stored_verdicts(store)
+    verdicts = SelfCheckTable(store.db).verdicts()
     n = len(scored)
     first = sum(answers_equal(i.gold, extract_answer(votes[i.id][0].text)) for i in scored)
     majority = _score(scored, votes, LabelPolicy.plain_majority(0.0), verdicts)
@@ -242,7 +249,7 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
     }
     if verdicts:
         result["self_check"] = store.counters(SELF_CHECK_STEP)  # asked, yes, no, unclear
-    greedy = dict(store.db.execute("SELECT question_id, answer FROM greedy").fetchall())
+    greedy = GreedyTable(store.db).answers()
     if greedy:
         hits = [answers_equal(i.gold, greedy[i.id]) for i in scored if i.id in greedy]
         result["greedy_accuracy"] = round(sum(hits) / len(hits), 4)
@@ -256,6 +263,6 @@ def summarize(config: AuditConfig, store: RunStore, items: Sequence[EvalItem]) -
             **_score(scored, prefixes, policy, verdicts),
         }
     wall, _, _ = totals(store)
-    tokens = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM votes")
+    tokens = VoteTable(store.db).tokens()
     result.update({"wall_s": round(wall, 1), "vote_tokens": tokens, "config": config.model_dump(mode="json")})
     return result

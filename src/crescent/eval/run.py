@@ -19,32 +19,17 @@ from crescent.config import EvalConfig, fields_with, fingerprint, resumable_chan
 from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256
+from crescent.eval.items import ItemTable, Outputs, ScoredItem, SkippedTable
 from crescent.eval.stats import wilson_interval
 from crescent.eval.tasks import TASKS
 from crescent.executors import Executor
-from crescent.pipeline.labels import MAX_SOLUTION_CHARS
+from crescent.migrations import MIGRATIONS
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.progress import make_progress
-from crescent.session import SCHEMA as SESSION_SCHEMA
-from crescent.session import OpenRun, open_run, rate, totals
-from crescent.store import RunStore, write_atomic
+from crescent.session import OpenRun, SessionTable, open_run, rate, totals
+from crescent.store import RunStore, schema_of, write_atomic
 
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS items (
-  position INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, question TEXT NOT NULL, gold TEXT NOT NULL,
-  prediction TEXT, correct INTEGER NOT NULL, consensus REAL NOT NULL, counts TEXT NOT NULL,
-  tokens INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outputs (
-  item_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT, tokens INTEGER NOT NULL,
-  finish_reason TEXT, PRIMARY KEY (item_id, idx));
-CREATE TABLE IF NOT EXISTS skipped (id TEXT PRIMARY KEY, reason TEXT NOT NULL);
-"""
-    + SESSION_SCHEMA
-)
-
-
-_Outputs = dict[str, list[tuple[str, str | None, str | None]]]  # item id -> [(text, answer, finish_reason)]
+SCHEMA = schema_of(ItemTable, SkippedTable, SessionTable)
 
 
 @dataclass
@@ -87,8 +72,9 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
         kind="eval",
         schema=SCHEMA,
         fingerprint=_fingerprint(config, data),
-        work={"scored items": "SELECT COUNT(*) FROM items", "answers": "SELECT COUNT(*) FROM outputs"},
+        work={"scored items": ItemTable.NAME, "answers": ItemTable.OUTPUTS},
         executor=executor,
+        migrations=MIGRATIONS,
     ) as run:
         _score(config, run, selected, shots)
         backend = run.executor.local_backend
@@ -119,9 +105,9 @@ def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> S
 
 def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: list[Shot]) -> None:
     store = run.store
-    scored = dict(store.db.execute("SELECT id, correct FROM items").fetchall())
-    skipped = {item_id for (item_id,) in store.db.execute("SELECT id FROM skipped")}
-    done = {item.id: bool(scored[item.id]) for item in selected if item.id in scored}
+    scored = ItemTable(store.db).correct_by_id()
+    skipped = SkippedTable(store.db).reasons().keys()
+    done = {item.id: scored[item.id] for item in selected if item.id in scored}
     todo = [item for item in selected if item.id not in done and item.id not in skipped]
     right, finished = sum(done.values()), len(done)
     by_id = {item.id: item for item in todo}
@@ -137,7 +123,7 @@ def _score(config: EvalConfig, run: OpenRun, selected: list[EvalItem], shots: li
     def skip(item_id: str, reason: str) -> None:
         """An item whose prompt does not fit the context is not scored; results.json lists it."""
         warn_skipped(f"item {item_id} ({config.data}:{by_id[item_id].line})", reason)
-        store.db.execute("INSERT OR REPLACE INTO skipped (id, reason) VALUES (?, ?)", (item_id, reason))
+        SkippedTable(store.db).add(item_id, reason)
 
     with make_progress(config.quiet) as progress:
         bar = progress.add_task(
@@ -160,34 +146,17 @@ def _record(
     """Score and write one item and its outputs (inside the caller's transaction): (correct, tokens)."""
     scored = TASKS[config.task].score(config, item, completions)
     tokens = sum(c.tokens for c in completions)
-    for idx, (completion, answer) in enumerate(zip(completions, scored.answers, strict=True)):
-        store.db.execute(
-            "INSERT INTO outputs (item_id, idx, text, answer, tokens, finish_reason)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                item.id,
-                idx,
-                completion.text[:MAX_SOLUTION_CHARS],
-                answer,
-                completion.tokens,
-                completion.finish_reason,
-            ),
-        )
-    store.db.execute(
-        "INSERT INTO items (position, id, question, gold, prediction, correct, consensus, counts, tokens)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            item.position,
-            item.id,
-            item.question,
-            item.gold,
-            scored.prediction,
-            int(scored.correct),
-            scored.consensus,
-            json.dumps(scored.counts, ensure_ascii=False),
-            tokens,
-        ),
+    row = ScoredItem(
+        item.id,
+        item.question,
+        item.gold,
+        scored.prediction,
+        scored.correct,
+        scored.consensus,
+        scored.counts,
+        tokens,
     )
+    ItemTable(store.db).insert(row, item.position, completions, scored.answers)
     return scored.correct, tokens
 
 
@@ -200,37 +169,28 @@ def _export(
     resumed: bool,
     usage: Usage | None,
 ) -> EvalResult:
-    rows = store.db.execute(
-        "SELECT id, question, gold, prediction, correct, consensus, counts, tokens FROM items"
-        " WHERE position < ? ORDER BY position",
-        (len(selected),),
-    ).fetchall()
-    outputs: _Outputs = {}
-    for item_id, text, answer, finish in store.db.execute(
-        "SELECT o.item_id, o.text, o.answer, o.finish_reason FROM outputs o JOIN items i ON i.id = o.item_id"
-        " WHERE i.position < ? ORDER BY i.position, o.idx",
-        (len(selected),),
-    ):
-        outputs.setdefault(item_id, []).append((text, answer, finish))
+    items = ItemTable(store.db)
+    rows = items.first(len(selected))
+    outputs = items.outputs(len(selected))
     task = TASKS[config.task]
     depths = {item.id: item.depth for item in selected}
     lines = []
-    for item_id, question, gold, prediction, correct, consensus, counts, tokens in rows:
-        outs = outputs.get(item_id, [])
+    for row in rows:
+        outs = outputs.get(row.id, [])
         record = {
-            "id": item_id,
-            "question": question,
-            "prompt": task.messages(config, question, shots),
+            "id": row.id,
+            "question": row.question,
+            "prompt": task.messages(config, row.question, shots),
             "outputs": [text for text, _, _ in outs],
             "answers": [answer for _, answer, _ in outs],
             "finish_reasons": [finish for _, _, finish in outs],
-            "prediction": prediction,
-            "gold": gold,
-            "depth": depths[item_id],
-            "correct": bool(correct),
-            "consensus": round(consensus, 4),
-            "votes": json.loads(counts),
-            "tokens": tokens,
+            "prediction": row.prediction,
+            "gold": row.gold,
+            "depth": depths[row.id],
+            "correct": row.correct,
+            "consensus": round(row.consensus, 4),
+            "votes": row.counts,
+            "tokens": row.tokens,
         }
         lines.append(json.dumps(record, ensure_ascii=False))
     predictions_path = config.out / "predictions.jsonl"
@@ -238,13 +198,13 @@ def _export(
     lines_by_id = {item.id: item.line for item in selected}
     skipped = [
         {"id": item_id, "line": lines_by_id[item_id], "reason": reason}
-        for item_id, reason in store.db.execute("SELECT id, reason FROM skipped")
+        for item_id, reason in SkippedTable(store.db).reasons().items()
         if item_id in lines_by_id
     ]
     if not rows:
         first = f" (line {skipped[0]['line']}: {skipped[0]['reason']})" if skipped else ""
         raise CrescentError(f"no item of {data} could be scored: {len(skipped)} skipped{first}")
-    row_depths = [depths[r[0]] for r in rows]
+    row_depths = [depths[r.id] for r in rows]
     results = _summary(config, data, store, rows, row_depths, outputs, shots, resumed, usage)
     results["skipped"] = sorted(skipped, key=lambda s: s["line"])
     results_path = config.out / "results.json"
@@ -256,22 +216,22 @@ def _summary(
     config: EvalConfig,
     data: Path,
     store: RunStore,
-    rows: list[tuple[Any, ...]],
+    rows: list[ScoredItem],
     depths: list[int | None],
-    outputs: _Outputs,
+    outputs: Outputs,
     shots: list[Shot],
     resumed: bool,
     usage: Usage | None,
 ) -> dict[str, Any]:
     n = len(rows)
-    right = sum(int(r[4]) for r in rows)
-    no_answer = sum(1 for r in rows if r[3] is None)
+    right = sum(int(r.correct) for r in rows)
+    no_answer = sum(1 for r in rows if r.prediction is None)
     all_outputs = [o for outs in outputs.values() for o in outs]
     unextracted = sum(1 for o in all_outputs if o[1] is None)
     truncated = sum(1 for o in all_outputs if o[2] == "length")
     low, high = wilson_interval(right, n)
     # Throughput counts every token this store ever generated, over the wall time that produced them.
-    generated = store.scalar("SELECT COALESCE(SUM(tokens), 0) FROM items")
+    generated = ItemTable(store.db).tokens()
     wall, _, sessions = totals(store)
     task = TASKS[config.task]
     results: dict[str, Any] = {
@@ -281,14 +241,14 @@ def _summary(
         "correct": right,
         "n": n,
         "ci95": [round(low, 4), round(high, 4)],
-        "by_depth": accuracy_by_depth([bool(r[4]) for r in rows], depths),
+        "by_depth": accuracy_by_depth([r.correct for r in rows], depths),
         "extraction_failure_rate": round(no_answer / n, 4),
         "output_extraction_failure_rate": rate(unextracted, len(all_outputs)),
         "truncated_rate": rate(truncated, len(all_outputs)),
         "votes": config.votes,
         "temperature": config.sampling_temperature,
         "shots": [{"line": s.line, "question": s.question} for s in shots],
-        "tokens": sum(int(r[7]) for r in rows),
+        "tokens": sum(r.tokens for r in rows),
         "wall_s": round(wall, 2),
         "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
         "resumed": resumed,

@@ -8,8 +8,10 @@ as the test that the running counters never drift from the rows.
 
 from __future__ import annotations
 
+from crescent.pipeline.bait_tables import CandidateTable
 from crescent.pipeline.labels import VoteOutcome
 from crescent.pipeline.self_check import recount_verdicts
+from crescent.pipeline.vote_tables import OutcomeTable, VoteTable
 from crescent.store import RunStore
 
 BAIT = "bait"  # attempts, cleaned, accepted, tokens
@@ -63,13 +65,11 @@ def count_outcome(store: RunStore, outcome: VoteOutcome, votes_used: int) -> Non
 def recount(store: RunStore) -> None:
     """Rebuild every counter of a generate store from its rows (call inside one transaction)."""
     store.reset_counters(BAIT, BAIT_REJECTED, VOTES)
-    for question, status, reason, tokens in store.db.execute(
-        "SELECT question, status, reason, tokens FROM candidates"
-    ):
+    for question, status, reason, tokens in CandidateTable(store.db).decisions():
         count_candidate(
             store, cleaned=question is not None, accepted=status == "accepted", reason=reason, tokens=tokens
         )
-    for answer, tokens, finish in store.db.execute("SELECT answer, tokens, finish_reason FROM votes"):
+    for answer, tokens, finish in VoteTable(store.db).counted():
         count_vote(store, tokens=tokens, unfinished=finish == "length", extracted=answer is not None)
     recount_verdicts(store)
     recount_outcomes(store)
@@ -78,8 +78,5 @@ def recount(store: RunStore) -> None:
 def recount_outcomes(store: RunStore) -> None:
     """Rebuild the label counters from the outcome rows (relabelling replaces them all at once)."""
     store.reset_counters(LABELS, LABELS_DROPPED, LABELS_CONSENSUS)
-    for kept, reason, answer, consensus, used in store.db.execute(
-        "SELECT kept, reason, answer, consensus, votes_used FROM outcomes"
-    ).fetchall():
-        outcome = VoteOutcome(bool(kept), reason, answer, None, consensus, {}, [])
+    for outcome, used in OutcomeTable(store.db).counted():
         count_outcome(store, outcome, used or 0)

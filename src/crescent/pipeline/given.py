@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crescent.pipeline.bait import MAX_RAW_CHARS, normalized_key, question_id
+from crescent.pipeline.bait_tables import CandidateTable, QuestionTable
 from crescent.pipeline.counting import count_candidate
 from crescent.pipeline.sources import file_sha256, read_questions
 from crescent.runs import path_in_run
@@ -57,9 +58,10 @@ class QuestionFile:
 
 def take_questions(config: GenerateConfig, store: RunStore, source: QuestionFile, session: Session) -> str:
     """Decide the file's next rows in order, all in one transaction (no model time: nothing to lose)."""
-    accepted = store.scalar("SELECT COUNT(*) FROM questions")
-    read = store.scalar("SELECT COUNT(*) FROM candidates")
-    seen = {normalized_key(q) for (q,) in store.db.execute("SELECT question FROM questions")}
+    candidates, accepted_questions = CandidateTable(store.db), QuestionTable(store.db)
+    accepted = accepted_questions.count()
+    read = candidates.count()
+    seen = {normalized_key(q) for q in accepted_questions.texts()}
     excluded_keys, excluded_ngrams = set(), NgramIndex()
     for path in config.exclude:
         questions = read_questions(path)
@@ -87,15 +89,17 @@ def take_questions(config: GenerateConfig, store: RunStore, source: QuestionFile
             if reason is None:
                 seen.add(key)
                 # No embedding: nothing is deduplicated against it (an empty vector, never read).
-                store.db.execute(
-                    "INSERT INTO questions (id, attempt, question, vector) VALUES (?, ?, ?, ?)",
-                    (question_id(question), read, question, b""),
-                )
+                accepted_questions.insert(question_id(question), read, question, b"")
                 accepted += 1
-            store.db.execute(
-                "INSERT INTO candidates (attempt, batch, raw, question, status, reason, similarity, tokens)"
-                " VALUES (?, 0, ?, ?, ?, ?, NULL, 0)",
-                (read, question[:MAX_RAW_CHARS], kept_text, status, reason),
+            candidates.insert(
+                attempt=read,
+                batch=0,
+                raw=question,
+                question=kept_text,
+                status=status,
+                reason=reason,
+                similarity=None,
+                tokens=0,
             )
             count_candidate(
                 store, cleaned=kept_text is not None, accepted=reason is None, reason=reason, tokens=0
@@ -111,7 +115,7 @@ def source_stats(config: GenerateConfig, store: RunStore) -> dict[str, Any]:
     recorded = store.get_meta(META_KEY)
     if recorded is None:
         return {"kind": SOURCE_BAIT}
-    read = store.scalar("SELECT COUNT(*) FROM candidates")
+    read = CandidateTable(store.db).count()
     return {
         "kind": SOURCE_FILE,
         "path": path_in_run(config.questions_from or recorded["path"], config.out),

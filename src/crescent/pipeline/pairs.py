@@ -12,7 +12,6 @@ Probes never vote: a label is decided by its ``--votes`` alone, so probing chang
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,21 +19,55 @@ from typing import TYPE_CHECKING, Any
 from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, derive_seed
 from crescent.executors import Executor
+from crescent.pipeline.bait_tables import QuestionTable
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
+from crescent.pipeline.vote_tables import OutcomeTable
 from crescent.prompts import solve_messages, solve_prompt
 from crescent.session import Session
-from crescent.store import RunStore
+from crescent.store import RunStore, Table
 
 if TYPE_CHECKING:
     from crescent.config import GenerateConfig
 
-SCHEMA = """
+PROBES = "probes"  # counters: drawn, tokens
+
+
+class ProbeTable(Table):
+    """Probe ``idx`` of each unanimous question, in the order drawn."""
+
+    SCHEMA = """
 CREATE TABLE IF NOT EXISTS probes (
   question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
   tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
 """
-PROBES = "probes"  # counters: drawn, tokens
+
+    def drawn(self) -> dict[str, int]:
+        """Probes drawn so far, per question that has any."""
+        return dict(
+            self.db.execute("SELECT question_id, COUNT(*) FROM probes GROUP BY question_id").fetchall()
+        )
+
+    def insert(self, question_id: str, idx: int, completion: Completion) -> None:
+        self.db.execute(
+            "INSERT INTO probes (question_id, idx, text, answer, tokens, finish_reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                question_id,
+                idx,
+                completion.text[:MAX_SOLUTION_CHARS],
+                extract_answer(completion.text),
+                completion.tokens,
+                completion.finish_reason,
+            ),
+        )
+
+    def first(self, question_id: str, probes: int) -> list[tuple[str, str | None, str | None]]:
+        """``(text, answer, finish_reason)`` of the question's first ``probes`` probes, in order."""
+        return self.db.execute(
+            "SELECT text, answer, finish_reason FROM probes WHERE question_id = ? AND idx < ? ORDER BY idx",
+            (question_id, probes),
+        ).fetchall()
 
 
 @dataclass(frozen=True)
@@ -69,7 +102,8 @@ def draw_probes(
     """Draw each unanimous question's missing probes (up to ``config.pair_probes``), resumably."""
     if not config.pair_probes:
         return
-    drawn = dict(store.db.execute("SELECT question_id, COUNT(*) FROM probes GROUP BY question_id").fetchall())
+    table = ProbeTable(store.db)
+    drawn = table.drawn()
     keyed = []
     for k in unanimous(kept):
         have = drawn.get(k.id, 0)
@@ -80,18 +114,7 @@ def draw_probes(
     def record(qid: str, completions: list[Completion]) -> int:
         start = drawn.get(qid, 0)
         for offset, completion in enumerate(completions):
-            store.db.execute(
-                "INSERT INTO probes (question_id, idx, text, answer, tokens, finish_reason)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    qid,
-                    start + offset,
-                    completion.text[:MAX_SOLUTION_CHARS],
-                    extract_answer(completion.text),
-                    completion.tokens,
-                    completion.finish_reason,
-                ),
-            )
+            table.insert(qid, start + offset, completion)
             store.count(PROBES, "drawn")
             store.count(PROBES, "tokens", completion.tokens)
         return sum(c.tokens for c in completions)
@@ -123,11 +146,7 @@ def _probe_rejected(store: RunStore, k: KeptQuestion, probes: int) -> str | None
     A probe without an extractable answer is not taken: with all votes agreeing, a rejected side that
     merely rambles past the token cap teaches the format, not the mistake.
     """
-    rows = store.db.execute(
-        "SELECT text, answer, finish_reason FROM probes WHERE question_id = ? AND idx < ? ORDER BY idx",
-        (k.id, probes),
-    )
-    for text, answer, finish in rows:
+    for text, answer, finish in ProbeTable(store.db).first(k.id, probes):
         if answer is not None and finish == "stop" and not answers_equal(answer, k.answer):
             return text.strip()
     return None
@@ -175,25 +194,24 @@ def pair_rows(
 
 def kept_questions(store: RunStore, limit: int) -> list[KeptQuestion]:
     """The kept outcomes of the first ``limit`` questions, in the order they were accepted."""
-    rows = store.db.execute(
-        "SELECT q.id, q.question, o.answer, o.solution, o.counts, o.consensus, o.votes_used, o.paths,"
-        " o.rejected, o.rejected_votes"
-        " FROM (SELECT id, question, attempt FROM questions ORDER BY attempt LIMIT ?) q"
-        " JOIN outcomes o ON o.question_id = q.id WHERE o.kept = 1 ORDER BY q.attempt",
-        (limit,),
-    ).fetchall()
-    return [
-        KeptQuestion(
-            qid,
-            question,
-            answer,
-            solution,
-            json.loads(counts),
-            consensus,
-            used or 0,
-            json.loads(paths) if paths else [solution],  # written before version 4, not yet relabelled
-            rejected,
-            rejected_votes or 0,
+    outcomes = OutcomeTable(store.db).by_question()
+    kept = []
+    for qid, question in QuestionTable(store.db).first(limit):
+        o = outcomes.get(qid)
+        if o is None or not o.kept:
+            continue
+        kept.append(
+            KeptQuestion(
+                qid,
+                question,
+                o.answer,
+                o.solution,
+                o.counts,
+                o.consensus,
+                o.votes_used or 0,
+                o.paths if o.paths is not None else [o.solution],  # written before version 4, not relabelled
+                o.rejected,
+                o.rejected_votes or 0,
+            )
         )
-        for qid, question, answer, solution, counts, consensus, used, paths, rejected, rejected_votes in rows
-    ]
+    return kept

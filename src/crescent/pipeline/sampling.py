@@ -8,6 +8,7 @@ metered the same way in every command.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams
 from crescent.executors import Executor
@@ -39,6 +40,13 @@ def sample_batches(
         yield SampleBatch(tuple(k for k, _ in chunk), tuple(r for _, r in chunk), params)
 
 
+def commit(store: RunStore, session: Session, write: Callable[[], int]) -> None:
+    """Run ``write`` (which records work and returns the tokens it cost) and meter it in one transaction:
+    the one commit of every step, so work and its session meter land together or not at all."""
+    with store.transaction():
+        session.commit(write())
+
+
 def sample_and_record(
     executor: Executor,
     store: RunStore,
@@ -51,12 +59,17 @@ def sample_and_record(
 ) -> Iterator[tuple[str, ...]]:
     """Sample every request; yields each call's keys once its results (or skips) are committed."""
     for task, results in executor.imap(run_sample_batch, sample_batches(keyed, params, batch_size)):
-        with store.transaction():
-            tokens = 0
-            for key, result in zip(task.keys, results, strict=True):
-                if isinstance(result, Unfit):
-                    skip(key, result.reason)
-                else:
-                    tokens += record(key, result)
-            session.commit(tokens)
+        commit(store, session, partial(_record_call, task.keys, results, record, skip))
         yield task.keys
+
+
+def _record_call(
+    keys: Sequence[str], results: Sequence[list[Completion] | Unfit], record: Record, skip: Skip
+) -> int:
+    tokens = 0
+    for key, result in zip(keys, results, strict=True):
+        if isinstance(result, Unfit):
+            skip(key, result.reason)
+        else:
+            tokens += record(key, result)
+    return tokens

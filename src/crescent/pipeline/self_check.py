@@ -22,7 +22,7 @@ from crescent.backends.base import Completion, SampleRequest, SamplingParams, de
 from crescent.executors import Executor
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.session import Session
-from crescent.store import RunStore
+from crescent.store import RunStore, Table
 
 SELF_CHECK_QUESTION = (
     "Does the following math problem have exactly one numeric answer? Reply with only yes or no."
@@ -32,10 +32,28 @@ MAX_VERDICT_CHARS = 200  # model output is untrusted: only this much of it is ke
 STEP = "self_check"  # counter step: asked, yes, no, unclear
 VERDICT_NAMES = {True: "yes", False: "no", None: "unclear"}
 
-SCHEMA = """
+
+class SelfCheckTable(Table):
+    """One verdict per question (``None``: unclear, or the question did not fit the context)."""
+
+    SCHEMA = """
 CREATE TABLE IF NOT EXISTS self_checks (
   question_id TEXT PRIMARY KEY, text TEXT NOT NULL, verdict INTEGER);
 """
+
+    def insert(self, question_id: str, text: str, verdict: bool | None) -> None:
+        self.db.execute(
+            "INSERT INTO self_checks (question_id, text, verdict) VALUES (?, ?, ?)",
+            (question_id, text[:MAX_VERDICT_CHARS], None if verdict is None else int(verdict)),
+        )
+
+    def verdicts(self) -> dict[str, bool | None]:
+        """Every stored verdict by question id (a question never asked is absent)."""
+        return {
+            qid: None if verdict is None else bool(verdict)
+            for qid, verdict in self.db.execute("SELECT question_id, verdict FROM self_checks")
+        }
+
 
 _VERDICT = re.compile(r"^\W*(?:\w+\W+){0,6}?(yes|no)\b", re.IGNORECASE)  # "The answer ... is yes."
 
@@ -66,7 +84,8 @@ def run_self_checks(
     progress: Any,
 ) -> None:
     """Ask for the verdict of every ``(id, question)`` that has none yet, committing each call's answers."""
-    done = {qid for (qid,) in store.db.execute("SELECT question_id FROM self_checks")}
+    table = SelfCheckTable(store.db)
+    done = table.verdicts().keys()
     todo = [(qid, q) for qid, q in questions if qid not in done]
     if not todo:
         return
@@ -77,18 +96,13 @@ def run_self_checks(
     def record(qid: str, completions: list[Completion]) -> int:
         (completion,) = completions
         verdict = parse_verdict(completion.text)
-        store.db.execute(
-            "INSERT INTO self_checks (question_id, text, verdict) VALUES (?, ?, ?)",
-            (qid, completion.text[:MAX_VERDICT_CHARS], None if verdict is None else int(verdict)),
-        )
+        table.insert(qid, completion.text, verdict)
         count_verdict(store, verdict)
         return completion.tokens
 
     def skip(qid: str, reason: str) -> None:  # no verdict: the filter keeps it (its votes decide alone)
         warn_skipped(f"self-check of question {qid}", reason)
-        store.db.execute(
-            "INSERT INTO self_checks (question_id, text, verdict) VALUES (?, ?, NULL)", (qid, reason[:200])
-        )
+        table.insert(qid, reason, None)
         count_verdict(store, None)
 
     for keys in sample_and_record(executor, store, session, keyed, params, batch_size, record, skip):
@@ -100,16 +114,8 @@ def count_verdict(store: RunStore, verdict: bool | None) -> None:
     store.count(STEP, VERDICT_NAMES[verdict])
 
 
-def stored_verdicts(store: RunStore) -> dict[str, bool | None]:
-    """Every stored verdict by question id (a question never asked is absent)."""
-    return {
-        qid: None if verdict is None else bool(verdict)
-        for qid, verdict in store.db.execute("SELECT question_id, verdict FROM self_checks")
-    }
-
-
 def recount_verdicts(store: RunStore) -> None:
     """Rebuild the counters from the rows (for the test that they never drift, and old stores)."""
     store.reset_counters(STEP)
-    for verdict in stored_verdicts(store).values():
+    for verdict in SelfCheckTable(store.db).verdicts().values():
         count_verdict(store, verdict)

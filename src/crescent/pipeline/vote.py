@@ -10,7 +10,7 @@ between waves resumes exactly where it stopped, and a finished run rerun with an
 run under the new plan would have decided on, and only the missing votes are drawn (a top-up).
 
 The same step labels generated questions (``generate``) and gold-answered ones (``audit``): both stores
-hold the ``votes`` and ``outcomes`` tables below.
+hold its tables (``vote_tables.py``).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from crescent.executors import Executor
 from crescent.pipeline.counting import count_outcome, count_vote, recount_outcomes
 from crescent.pipeline.labels import PROMPT_TOO_LONG, LabelPolicy, VoteOutcome, decide, first_wave, settled
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
-from crescent.pipeline.self_check import SCHEMA as SELF_CHECK_SCHEMA
-from crescent.pipeline.self_check import run_self_checks, stored_verdicts
+from crescent.pipeline.self_check import SelfCheckTable, run_self_checks
+from crescent.pipeline.vote_tables import OutcomeTable, VoteTable
 from crescent.prompts import solve_messages
 from crescent.session import Session
 from crescent.store import RunStore
@@ -35,48 +35,7 @@ from crescent.store import RunStore
 if TYPE_CHECKING:
     from crescent.config import VotingConfig
 
-MAX_VOTE_CHARS = 20_000
-
-SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS votes (
-  question_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, answer TEXT,
-  tokens INTEGER NOT NULL, finish_reason TEXT, PRIMARY KEY (question_id, idx));
-CREATE TABLE IF NOT EXISTS outcomes (
-  question_id TEXT PRIMARY KEY, kept INTEGER NOT NULL, reason TEXT, answer TEXT, solution TEXT,
-  consensus REAL NOT NULL, counts TEXT NOT NULL, votes_used INTEGER, paths TEXT, rejected TEXT,
-  rejected_votes INTEGER);
-"""
-    + SELF_CHECK_SCHEMA
-)
 PLAN_META = "vote_plan"  # the plan the stored outcomes were decided under
-
-
-NEW_OUTCOME_COLUMNS = {
-    "votes_used": "INTEGER",
-    "paths": "TEXT",
-    "rejected": "TEXT",
-    "rejected_votes": "INTEGER",
-}
-
-
-def outcomes_know_their_votes(store: RunStore) -> None:
-    """Store version 4: a rerun may lower ``--votes``, so an outcome records how many of its question's
-    votes it rests on (older outcomes rest on all of them), and the paths and rejected solution export
-    writes (filled when the run resumes: its outcomes are decided again under the recorded plan).
-    Idempotent."""
-    columns = {row[1] for row in store.db.execute("PRAGMA table_info(outcomes)")}
-    for name, kind in NEW_OUTCOME_COLUMNS.items():
-        if name not in columns:
-            store.db.execute(f"ALTER TABLE outcomes ADD COLUMN {name} {kind}")
-    store.db.execute(
-        "UPDATE outcomes SET votes_used ="
-        " (SELECT COUNT(*) FROM votes WHERE question_id = outcomes.question_id) WHERE votes_used IS NULL"
-    )
-
-
-MIGRATIONS = [(4, outcomes_know_their_votes)]
-"""The vote tables' migrations, added by every driver whose store holds them (generate, audit)."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +117,10 @@ def run_votes(
             session=session,
             progress=progress,
         )
-    drawn = stored_votes_by_question(store)  # an earlier or interrupted run's votes are drawn already
-    verdicts = stored_verdicts(store)
+    drawn = VoteTable(store.db).by_question()  # an earlier or interrupted run's votes are drawn already
+    verdicts = SelfCheckTable(store.db).verdicts()
     settle_stored(store, plan, dict(questions), drawn, verdicts)
-    decided = {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
+    decided = OutcomeTable(store.db).decided()
     todo = [(qid, q) for qid, q in questions if qid not in decided]
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
     waves = _Waves(plan, store, dict(todo), drawn, verdicts, lambda: progress.advance(bar, 1))
@@ -198,7 +157,7 @@ class _Waves:
         warn_skipped(f"question {qid}", reason)
         outcome = VoteOutcome(False, PROMPT_TOO_LONG, None, None, 0.0, {}, [])
         used = len(self.drawn.get(qid, []))
-        insert_outcome(self.store, qid, outcome, used)
+        OutcomeTable(self.store.db).insert(qid, outcome, used)
         count_outcome(self.store, outcome, used)
         self.on_decided()
 
@@ -210,7 +169,7 @@ class _Waves:
         used = self.plan.votes_used(votes)
         if used is not None:
             outcome = decide(votes[:used], self.plan.policy, self.text[qid], self.verdicts.get(qid))
-            insert_outcome(self.store, qid, outcome, used)
+            OutcomeTable(self.store.db).insert(qid, outcome, used)
             count_outcome(self.store, outcome, used)
             self.kept += outcome.kept
             self.on_decided()
@@ -227,47 +186,7 @@ def _insert_vote(store: RunStore, qid: str, idx: int, completion: Completion) ->
         unfinished=completion.finish_reason == "length",
         extracted=answer is not None,
     )
-    store.db.execute(
-        "INSERT INTO votes (question_id, idx, text, answer, tokens, finish_reason) VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            qid,
-            idx,
-            completion.text[:MAX_VOTE_CHARS],
-            answer,
-            completion.tokens,
-            completion.finish_reason,
-        ),
-    )
-
-
-def insert_outcome(store: RunStore, qid: str, outcome: VoteOutcome, votes_used: int) -> None:
-    store.db.execute(
-        "INSERT OR REPLACE INTO outcomes (question_id, kept, reason, answer, solution, consensus, counts,"
-        " votes_used, paths, rejected, rejected_votes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            qid,
-            int(outcome.kept),
-            outcome.reason,
-            outcome.answer,
-            outcome.solution,
-            outcome.consensus,
-            json.dumps(outcome.counts, ensure_ascii=False),
-            votes_used,
-            json.dumps(list(outcome.paths), ensure_ascii=False),
-            outcome.rejected,
-            outcome.rejected_votes,
-        ),
-    )
-
-
-def stored_votes_by_question(store: RunStore) -> dict[str, list[Completion]]:
-    """Every stored vote, in draw order, per question."""
-    drawn: dict[str, list[Completion]] = {}
-    for qid, text, tokens, finish in store.db.execute(
-        "SELECT question_id, text, tokens, finish_reason FROM votes ORDER BY question_id, idx"
-    ):
-        drawn.setdefault(qid, []).append(Completion(text, tokens, finish or "stop"))
-    return drawn
+    VoteTable(store.db).insert(qid, idx, completion, answer)
 
 
 def settle_stored(
@@ -286,16 +205,17 @@ def settle_stored(
     """
     wanted = json.loads(json.dumps(plan.key()))
     changed = store.get_meta(PLAN_META) != wanted
-    decided = set() if changed else {qid for (qid,) in store.db.execute("SELECT question_id FROM outcomes")}
+    outcomes = OutcomeTable(store.db)
+    decided = set() if changed else outcomes.decided()
     with store.transaction():
         if changed:
-            store.db.execute("DELETE FROM outcomes")
+            outcomes.clear()
         settled_now = 0
         for qid, text in questions.items():
             used = None if qid in decided else plan.votes_used(drawn.get(qid, []))
             if used is not None:
                 outcome = decide(drawn[qid][:used], plan.policy, text, verdicts.get(qid))
-                insert_outcome(store, qid, outcome, used)
+                outcomes.insert(qid, outcome, used)
                 settled_now += 1
         if changed or settled_now:
             recount_outcomes(store)

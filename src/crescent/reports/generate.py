@@ -6,15 +6,17 @@ store, read-only, because only it holds one row per candidate, session and outco
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
+from crescent.pipeline.bait_tables import CandidateTable, QuestionTable
 from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
+from crescent.pipeline.vote_tables import OutcomeTable
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
 from crescent.runs import from_file, model_label, questions_source, read_json, read_store
+from crescent.session import SessionTable
 from crescent.store import STORE_NAME
 
 SAMPLES = 10  # kept and dropped questions shown each
@@ -45,16 +47,15 @@ def _store_rows(run_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
     if not path.is_file():
         return {"similarity": [], "sessions": [], "outcomes": []}
     with read_store(run_dir) as db:
+        outcomes = OutcomeTable(db).by_question()
         return {
-            "similarity": db.execute(
-                "SELECT similarity, status FROM candidates WHERE similarity IS NOT NULL "
-                "AND similarity > -1e30 ORDER BY attempt"
-            ).fetchall(),
-            "sessions": db.execute("SELECT id, wall_s, tokens FROM sessions ORDER BY id").fetchall(),
-            "outcomes": db.execute(
-                "SELECT q.question, o.kept, o.reason, o.answer, o.consensus, o.counts FROM outcomes o "
-                "JOIN questions q ON q.id = o.question_id ORDER BY q.attempt"
-            ).fetchall(),
+            "similarity": CandidateTable(db).similarities(),
+            "sessions": SessionTable(db).rows(),
+            "outcomes": [
+                (question, o.kept, o.reason, o.answer, o.consensus, o.counts)
+                for qid, question in QuestionTable(db).first()
+                if (o := outcomes.get(qid)) is not None
+            ],
         }
 
 
@@ -103,9 +104,8 @@ def _samples(outcomes: list[tuple[Any, ...]]) -> str:
     return table(head, rows)
 
 
-def _votes(counts: str) -> str:
-    votes = json.loads(counts)
-    return ", ".join(f"{answer}: {n}" for answer, n in votes.items()) or "—"
+def _votes(counts: dict[str, int]) -> str:
+    return ", ".join(f"{answer}: {n}" for answer, n in counts.items()) or "—"
 
 
 def render(run_dir: Path) -> str:
