@@ -585,11 +585,6 @@ def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Pa
         )
 
 
-def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
-    """The part of a config that determines the run's data, as JSON-safe values."""
-    return {k: v for k, v in config.model_dump(mode="json").items() if k not in ignore}
-
-
 class EvalConfig(RunConfig):
     """``crescent eval``: accuracy (maj@K) of a model on a JSONL benchmark of question/answer rows, or
     HumanEval pass@1 (--task humaneval) -> DIR/results.json (Wilson 95% CI) + DIR/predictions.jsonl."""

@@ -18,8 +18,8 @@ from typing import Any
 
 from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SamplingParams
-from crescent.config import AuditConfig, fields_with, fingerprint, resumable_changes
-from crescent.eval.data import EvalItem, file_sha256, load_items
+from crescent.config import AuditConfig, fields_with
+from crescent.eval.data import EvalItem, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
 from crescent.pipeline.labels import LABEL_FILTERS, LabelPolicy, decide
@@ -30,6 +30,7 @@ from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_v
 from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.progress import make_progress
+from crescent.run_folder import fingerprint
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, open_run, totals
 from crescent.store import RunStore, write_atomic
@@ -68,14 +69,12 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
     items = load_items(config.data)
     selected = items[: config.limit] if config.limit else items
-    values = fingerprint(config, resumable_changes(AuditConfig))
-    values["data_sha256"] = file_sha256(config.data)
     with open_run(
         config,
         config.out,
         kind="audit",
         schema=SCHEMA,
-        fingerprint=values,
+        fingerprint=fingerprint(config, {"data": config.data}),
         work={"votes": "SELECT COUNT(*) FROM votes", "greedy answers": "SELECT COUNT(*) FROM greedy"},
         executor=executor,
         migrations=[*VOTE_MIGRATIONS, (4, _vote_counts_leave_the_fingerprint)],

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from crescent.backends.base import SamplingParams
-from crescent.config import GenerateConfig, fields_with, fingerprint, resumable_changes
+from crescent.config import GenerateConfig, fields_with
 from crescent.errors import CrescentError
 from crescent.executors import Executor
 from crescent.pipeline.bait import MAX_RAW_CHARS, Candidate, question_id
@@ -25,7 +25,7 @@ from crescent.pipeline.export import GenerateResult, export_run
 from crescent.pipeline.given import QuestionFile, take_questions
 from crescent.pipeline.pairs import SCHEMA as PAIRS_SCHEMA
 from crescent.pipeline.pairs import draw_probes, kept_questions
-from crescent.pipeline.sources import file_sha256, read_questions
+from crescent.pipeline.sources import read_questions
 from crescent.pipeline.tasks import (
     BaitBatch,
     BaitResult,
@@ -37,6 +37,7 @@ from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.pipeline.vote import VotePlan, outcomes_know_their_votes, run_votes
 from crescent.progress import make_progress
+from crescent.run_folder import file_sha256, fingerprint
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, open_run
 from crescent.similarity import center_and_normalize
@@ -99,7 +100,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
     given = QuestionFile.read(config.questions_from) if config.questions_from is not None else None
-    bound = fingerprint(config, resumable_changes(GenerateConfig)) | (given.fingerprint() if given else {})
+    bound = fingerprint(config, {"questions_from": given.path} if given else {})
     with open_run(
         config,
         config.out,

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crescent.errors import CrescentError
+from crescent.run_folder import RunFolder
 from crescent.runs import path_in_run
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
     from crescent.config import PruneConfig
+
+SUMMARY = "prune.json"  # written last: a folder holding it is a prune run, which a rerun may write again
 
 
 @dataclass
@@ -85,6 +88,12 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 
 def prune(config: PruneConfig) -> PruneResult:
+    """Write the pruned model into ``--out`` (a new folder, or one an earlier prune wrote), held locked."""
+    with RunFolder(Path(config.out), "prune", SUMMARY).hold():
+        return _prune(config)
+
+
+def _prune(config: PruneConfig) -> PruneResult:
     from crescent.backends.hf_loading import load_model
     from crescent.train.gguf_export import export_run_model
 
@@ -107,5 +116,5 @@ def prune(config: PruneConfig) -> PruneResult:
         "parameters": result.parameters,
         "gguf": path_in_run(gguf_path, config.out) if gguf_path else None,  # relative to --out
     }
-    (Path(config.out) / "prune.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(config.out) / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
     return result
