@@ -571,7 +571,8 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path | str) -> None:
-    """The one check every resumable command makes: a rerun must not contradict the run it resumes.
+    """The one check every resumable command makes (through ``crescent.run_folder.resumes``): a rerun must
+    not contradict the run it resumes.
 
     Nested sections compare field by field, so the message names ``generate.votes``, not ``generate``.
     """
