@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from crescent.config import PruneConfig
 
-SUMMARY = "prune.json"  # written last: a folder holding it is a prune run, which a rerun may write again
+MODEL_DIR = "model"  # written first: a folder holding it is one a prune (or a train) wrote, and may rewrite
 
 
 @dataclass
@@ -89,7 +89,7 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 def prune(config: PruneConfig) -> PruneResult:
     """Write the pruned model into ``--out`` (a new folder, or one an earlier prune wrote), held locked."""
-    with RunFolder(Path(config.out), "prune", SUMMARY).hold():
+    with RunFolder(Path(config.out), "prune", MODEL_DIR).hold():
         return _prune(config)
 
 
@@ -101,7 +101,7 @@ def _prune(config: PruneConfig) -> PruneResult:
     before = loaded.model.config.num_hidden_layers
     kept = parse_keep(config.keep, before)
     model = keep_layers(loaded.model, kept)
-    model_dir = Path(config.out) / "model"
+    model_dir = Path(config.out) / MODEL_DIR
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(model_dir))
     loaded.tokenizer.save_pretrained(str(model_dir))
@@ -116,5 +116,5 @@ def _prune(config: PruneConfig) -> PruneResult:
         "parameters": result.parameters,
         "gguf": path_in_run(gguf_path, config.out) if gguf_path else None,  # relative to --out
     }
-    (Path(config.out) / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(config.out) / "prune.json").write_text(json.dumps(summary, indent=2) + "\n")
     return result
