@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import crescent.session as session_module
 import crescent.store as store_module
 from crescent.store import RunStore
 
@@ -42,12 +43,12 @@ def _full_disk_after(pages: int | None, monkeypatch: pytest.MonkeyPatch) -> None
 
     monkeypatch.setattr(store_module.sqlite3, "connect", connect)
     if pages is not None:
-        real_bind = RunStore.bind_config
+        real_bind = session_module.bind_store
 
-        def bind_then_fill(self: RunStore, fingerprint: dict[str, Any], **options: Any) -> bool:
-            resumed = real_bind(self, fingerprint, **options)
-            used = self.db.execute("PRAGMA page_count").fetchone()[0]
-            self.db.execute(f"PRAGMA max_page_count = {used + pages}")
+        def bind_then_fill(store: RunStore, fingerprint: dict[str, Any], **options: Any) -> bool:
+            resumed = real_bind(store, fingerprint, **options)
+            used = store.db.execute("PRAGMA page_count").fetchone()[0]
+            store.db.execute(f"PRAGMA max_page_count = {used + pages}")
             return resumed
 
-        monkeypatch.setattr(RunStore, "bind_config", bind_then_fill)
+        monkeypatch.setattr(session_module, "bind_store", bind_then_fill)

@@ -226,7 +226,7 @@ CASES: list[tuple[str, list[str], list[str]]] = [
     ("contam-out-foreign", [*CONTAM, "-d", "{R}/bench.jsonl", "-a", "{R}/bench.jsonl", "-o", "{R}/foreign"],
      ["foreign", "not empty"]),
     ("contam-rerun-changed", [*CONTAM, "-d", "{R}/gen/data.jsonl", "-a", "{R}/bench.jsonl", "--ngram", "8",
-                              "--out", "{R}/co"], ["different options", "ngram"]),
+                              "--out", "{R}/co"], ["different config", "ngram"]),
     ("contam-out-in-use", [*CONTAM, "-d", "{R}/bench.jsonl", "-a", "{R}/bench.jsonl", "-o", "{R}/locked"],
      ["{R}/locked is in use by process", "another --out"]),
     ("contam-openai-no-url", ["contamination", "--quiet", "--backend", "openai", "-d", "{R}/bench.jsonl",

@@ -10,6 +10,7 @@ from crescent.backends.fake import FakeBackend
 from crescent.config import RunConfig
 from crescent.errors import CrescentError
 from crescent.executors.local import LocalExecutor
+from crescent.run_folder import bind_store
 from crescent.session import SCHEMA, describe_saved, open_run
 from crescent.store import STORE_NAME, RunStore, count_rows
 
@@ -74,7 +75,7 @@ def test_a_store_left_without_work_binds_nothing(tmp_path: Path) -> None:
     config = RunConfig(backend="fake", model="dim=8")
     out.mkdir()
     store = RunStore(out, TABLE, kind="test")
-    store.bind_config({"a": 1}, holds_work=False)
+    bind_store(store, {"a": 1}, holds_work=False)
     store.close()  # no discard: the process died
     with _open(out, config, fingerprint={"a": 2}) as run:
         assert not run.resumed

@@ -571,7 +571,8 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Path | str) -> None:
-    """The one check every resumable command makes: a rerun must not contradict the run it resumes.
+    """The one check every resumable command makes (through ``crescent.run_folder.resumes``): a rerun must
+    not contradict the run it resumes.
 
     Nested sections compare field by field, so the message names ``generate.votes``, not ``generate``.
     """
@@ -583,11 +584,6 @@ def check_same_config(stored: dict[str, Any], current: dict[str, Any], where: Pa
             f"{where} holds a run with a different config ({detail}); "
             "rerun with the original options or use a new --out directory"
         )
-
-
-def fingerprint(config: BaseModel, ignore: frozenset[str]) -> dict[str, Any]:
-    """The part of a config that determines the run's data, as JSON-safe values."""
-    return {k: v for k, v in config.model_dump(mode="json").items() if k not in ignore}
 
 
 class EvalConfig(RunConfig):

@@ -1,7 +1,8 @@
 """One process at a time per output folder: an exclusive OS lock on a file inside it.
 
 Every command that writes a folder (``generate``, ``eval``, ``audit``, ``train``, ``contamination``,
-``improve``, the ``export`` target) holds it through ``hold_folder`` while it runs. ``flock`` locks are
+``improve``, ``prune``: through ``crescent.run_folder``; the ``export`` target) holds it through
+``hold_folder`` while it runs. ``flock`` locks are
 released by the kernel when the process ends in any way, kill -9 included, so a crashed run never leaves
 a folder locked; a second process is refused at once, with the holder's PID (written into the lock file),
 instead of racing the first one into the same store. Python's standard library has the OS call and no

@@ -1,10 +1,11 @@
 """One invocation of a resumable run (generate, eval, audit): its lifecycle and its meter.
 
-``open_run`` is the order every driver needs: inputs are read by the caller, ``--out`` is checked and
-locked against a second process, the backend is loaded, and only then is the config bound to the store,
-so a typo in ``--model`` never ties the folder to it; a run that fails before producing anything leaves
-no store behind, so the corrected command starts afresh. Each driver names its work tables (``work``),
-which decides whether a store holds work and what an interrupt message says was saved.
+``open_run`` is the run-folder lifecycle (``crescent.run_folder``) with a store: inputs are read by the
+caller, ``--out`` is checked and locked against a second process, the backend is loaded, and only then is
+the fingerprint bound to the store, so a typo in ``--model`` never ties the folder to it; a run that fails
+before producing anything leaves no store behind, so the corrected command starts afresh. Each driver
+names its work tables (``work``), which decides whether a store holds work and what an interrupt message
+says was saved.
 
 ``Session`` meters wall time and tokens per invocation: a run's throughput is its tokens over the wall
 time that produced them, summed over every invocation that did work, so a run resumed three times still
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from crescent import interrupts
 from crescent.executors import Executor, create_executor
-from crescent.locking import hold_folder
-from crescent.store import STORE_NAME, Migration, RunStore, Table, check_out_dir, count_rows, probe_writable
+from crescent.run_folder import RunFolder, bind_store
+from crescent.store import STORE_NAME, Migration, RunStore, Table, count_rows
 
 if TYPE_CHECKING:
     from crescent.config import RunConfig
@@ -106,9 +107,7 @@ def open_run(
     ``--out`` stays locked until the block ends. On failure a store this invocation created that holds
     no work is discarded.
     """
-    check_out_dir(out)
-    probe_writable(out)
-    with interrupts.reporting(lambda: describe_saved(out / STORE_NAME, work)), hold_folder(out):
+    with RunFolder(out, kind, STORE_NAME).hold(lambda: describe_saved(out / STORE_NAME, work)):
         owns_executor = executor is None
         store: RunStore | None = None
         resumed = False
@@ -118,7 +117,7 @@ def open_run(
                     config.executor, config, workers=config.workers, address=config.ray_address
                 )
             store = RunStore(out, schema, kind=kind, migrations=migrations)
-            resumed = store.bind_config(fingerprint, holds_work=any(count_work(store.db, work).values()))
+            resumed = bind_store(store, fingerprint, holds_work=any(count_work(store.db, work).values()))
             yield OpenRun(store, executor, Session(store), resumed)
         except BaseException:
             if store is not None and not resumed and not any(count_work(store.db, work).values()):

@@ -10,7 +10,7 @@ A run binds its config only once its inputs are read and its backend is loaded, 
 before producing anything removes its store again (``discard``): a typo in ``--model`` or a missing
 ``--base-url`` must not lock ``--out`` to the mistaken options. A store left holding no work by a process
 that could not clean up (kill -9, or the interrupt watchdog's hard exit) binds nothing either: the next
-run rebinds it to its own options.
+run rebinds it to its own options (``crescent.run_folder.bind_store``).
 
 This module owns only the store itself (``meta``, ``counters``, transactions, versions). Each step owns
 its tables (a ``Table`` subclass next to the step), and every upgrade of an older store is one entry of
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from crescent.errors import CrescentError
-from crescent.locking import LOCK_NAME, create_folder, remove_created
+from crescent.locking import LOCK_NAME, create_folder
 
 STORE_NAME = "run.sqlite"
 _META_SCHEMA = """
@@ -83,7 +83,7 @@ class RunStore:
         self.kind = kind
         self.created_store = not self.path.exists()
         self.created_dir = not self.directory.exists()
-        _prepare_directory(self.directory)
+        create_folder(self.directory)  # the folder's checks and lock are crescent.run_folder's
         self.db: sqlite3.Connection | None = None
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
@@ -137,21 +137,6 @@ class RunStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value)))
-
-    def bind_config(self, fingerprint: dict[str, Any], holds_work: bool) -> bool:
-        """Record the run's config, or check a rerun against it. Returns True when resuming.
-
-        A store without committed work (``holds_work`` false, whatever ended the last process) is
-        rebound: options that produced nothing have nothing to protect.
-        """
-        stored = self.get_meta("config")
-        if stored is None or not holds_work:
-            self.set_meta("config", fingerprint)
-            return False
-        from crescent.config import check_same_config
-
-        check_same_config(stored, fingerprint, self.directory)
-        return True
 
     def count(self, step: str, name: str, by: float = 1) -> None:
         """A step's running counter (datatrove's ``stat_update``): call inside the transaction that records
@@ -212,32 +197,6 @@ def _disk_full_message(path: Path) -> str:
     )
 
 
-def probe_writable(directory: Path) -> None:
-    """Can ``directory`` be created and written? Checked by doing it, then undoing it (root passes every
-    permission check, so asking the OS is not enough); leaves nothing behind."""
-    directory = Path(directory)
-    missing = create_folder(directory)
-    probe = directory / ".crescent-write-test"
-    try:
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise CrescentError(f"--out directory {directory} is not writable: {exc.strerror}") from exc
-    finally:
-        remove_created(missing)
-
-
-def check_out_dir(directory: Path) -> None:
-    """The cheap checks of ``--out``, made before any model is loaded; creates nothing."""
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise CrescentError(f"--out {directory} is a file, not a directory; choose a directory path")
-    if directory.is_dir() and holds_files(directory) and not (directory / STORE_NAME).exists():
-        raise CrescentError(
-            f"--out {directory} is not empty and holds no crescent run; choose an empty or new directory"
-        )
-
-
 def holds_files(directory: Path) -> bool:
     """Does ``directory`` hold anything besides crescent's lock file (which any run leaves behind)?"""
     return any(p.name != LOCK_NAME for p in Path(directory).iterdir())
@@ -263,12 +222,6 @@ def migrate(store: RunStore, migrations: Sequence[Migration]) -> None:
             if migration.version > version and store.kind in migration.kinds:
                 migration.apply(store)
         store.set_meta("schema_version", latest)
-
-
-def _prepare_directory(directory: Path) -> None:
-    check_out_dir(directory)
-    create_folder(directory)  # before the probe, which would take a folder it made away again
-    probe_writable(directory)
 
 
 def write_atomic(path: Path, text: str) -> None:

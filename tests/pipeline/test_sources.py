@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from crescent.eval.data import load_items
-from crescent.pipeline.sources import file_sha256, read_questions
+from crescent.pipeline.sources import read_questions
+from crescent.run_folder import file_sha256
 
 ROWS = [
     {"question": f"Ben has {a} coins and finds 4 more. How many now?", "answer": str(a + 4)} for a in range(5)

@@ -178,6 +178,19 @@ def test_a_round_without_kept_rows_stops_with_one_line(tiny_model_dir: Path, tmp
     assert not (tmp_path / "run" / "round-1" / "train").exists()
 
 
+def test_a_file_or_a_foreign_folder_is_refused_before_round_0(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from crescent.errors import CrescentError
+
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(CrescentError, match="is a file, not a directory"):
+        improve(ImproveConfig(**_config(tiny_model_dir, tmp_path, tmp_path / "afile")))
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "notes.txt").write_text("mine")
+    with pytest.raises(CrescentError, match="not empty and holds no crescent improve run"):
+        improve(ImproveConfig(**_config(tiny_model_dir, tmp_path, tmp_path / "foreign")))
+    assert [p.name for p in (tmp_path / "foreign").iterdir()] == ["notes.txt"]
+
+
 def test_contradicting_rerun_stops(tiny_model_dir: Path, tmp_path: Path) -> None:
     values = _config(tiny_model_dir, tmp_path, tmp_path / "run")
     (tmp_path / "run").mkdir()

@@ -53,3 +53,15 @@ def test_prune_command_writes_a_loadable_student(tiny_model_dir: Path, tmp_path:
     assert summary["kept"] == [1] and summary["layers_before"] == 2 and summary["gguf"] == "model.gguf"
     assert (out / "model.gguf").read_bytes()[:4] == b"GGUF"
     assert load_model(str(out / "model"), tokenizer=False).model.config.num_hidden_layers == 1
+
+
+def test_a_folder_of_other_files_is_refused_before_the_model_loads(tmp_path: Path) -> None:
+    from crescent.config import PruneConfig
+    from crescent.train.prune import prune
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(CrescentError, match="not empty and holds no crescent prune run"):
+        prune(PruneConfig(model=str(tmp_path / "no-such-model"), out=foreign))  # refused before loading it
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]

@@ -18,8 +18,8 @@ from typing import Any
 
 from crescent.answers import answers_equal, extract_answer
 from crescent.backends.base import Completion, SamplingParams
-from crescent.config import AuditConfig, fingerprint, resumable_changes
-from crescent.eval.data import EvalItem, file_sha256, load_items
+from crescent.config import AuditConfig
+from crescent.eval.data import EvalItem, load_items
 from crescent.eval.stats import wilson_interval
 from crescent.executors import Executor
 from crescent.migrations import MIGRATIONS
@@ -30,6 +30,7 @@ from crescent.pipeline.self_check import SelfCheckTable
 from crescent.pipeline.vote import VotePlan, run_votes, vote_request
 from crescent.pipeline.vote_tables import MAX_VOTE_CHARS, OutcomeTable, VoteTable
 from crescent.progress import make_progress
+from crescent.run_folder import fingerprint
 from crescent.session import Session, SessionTable, open_run, totals
 from crescent.store import RunStore, Table, schema_of, write_atomic
 
@@ -86,14 +87,12 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
     """Vote on the first ``limit`` gold-answered items (resumable), then score the labels."""
     items = load_items(config.data)
     selected = items[: config.limit] if config.limit else items
-    values = fingerprint(config, resumable_changes(AuditConfig))
-    values["data_sha256"] = file_sha256(config.data)
     with open_run(
         config,
         config.out,
         kind="audit",
         schema=SCHEMA,
-        fingerprint=values,
+        fingerprint=fingerprint(config, {"data": config.data}),
         work={"votes": VoteTable.NAME, "greedy answers": GreedyTable.NAME},
         executor=executor,
         migrations=MIGRATIONS,

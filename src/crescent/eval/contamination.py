@@ -27,19 +27,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crescent.config import ContaminationConfig, fingerprint, resumable_changes
+from crescent.config import ContaminationConfig
 from crescent.errors import ConfigMismatch, CrescentError
-from crescent.locking import hold_folder
-from crescent.pipeline.sources import file_sha256, read_jsonl
+from crescent.pipeline.sources import read_jsonl
 from crescent.progress import console
+from crescent.run_folder import RunFolder, fingerprint, read_record, resumes
 from crescent.similarity import MAX_TEXT_CHARS, NgramIndex, VectorIndex, center_and_normalize
-from crescent.store import holds_files, write_atomic
+from crescent.store import write_atomic
 
 if TYPE_CHECKING:
     from crescent.backends.base import Backend
 
 MAX_REPORT_CHARS = 2_000  # question text kept per flagged row
 EMBED_CHUNK = 64  # texts per backend.embed call
+SUMMARY = "summary.json"  # the result, and the fingerprint it was made with: its folder's marker
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,15 @@ def check_contamination(config: ContaminationConfig, backend: Backend | None = N
     generated = load_questions(config.data)
     against = list(dict.fromkeys(config.against))  # a file named twice counts once
     benchmark = [q for path in against for q in load_questions(path)]
-    options = _fingerprint(config, against)
-    _check_out(config.out, options)
+    # What decides the result: the options, and the input files by *content* (a moved file is the same).
+    options = fingerprint(config, {"data": config.data, "against": against})
     if config.embeddings and len(benchmark) < 2:
         raise CrescentError(
             f"the embedding check centers on the mean of the benchmark questions, and --against has only "
             f"{len(benchmark)}; add more benchmark rows or pass --no-embeddings"
         )
-    with hold_folder(config.out):
+    with RunFolder(config.out, "contamination", SUMMARY).hold():
+        resumes(config.out, options, _earlier_fingerprint(config.out / SUMMARY))
         return _flag_and_write(config, backend, generated, against, benchmark, options)
 
 
@@ -157,40 +159,15 @@ def _flag_and_write(
     return _write(config, flagged, summary)
 
 
-def _fingerprint(config: ContaminationConfig, against: list[Path]) -> dict[str, Any]:
-    """What decides the result: the options, and the input files by *content* (a moved file is the same)."""
-    values = fingerprint(config, resumable_changes(ContaminationConfig))
-    values["data_sha256"] = file_sha256(config.data)
-    values["against_sha256"] = [file_sha256(path) for path in against]
-    return values
-
-
-def _check_out(out: Path, options: dict[str, Any]) -> None:
-    """Refuse to overwrite another folder's files, or an earlier result made with other options."""
-    if out.exists() and not out.is_dir():
-        raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
-    summary_path = out / "summary.json"
-    if not out.is_dir() or not holds_files(out):
-        return
-    if not summary_path.is_file():
-        raise CrescentError(
-            f"--out {out} is not empty and holds no contamination result; choose an empty or new directory"
-        )
-    try:
-        earlier = json.loads(summary_path.read_text(encoding="utf-8")).get("fingerprint")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise CrescentError(f"{summary_path} is unreadable ({exc}); use a new --out") from exc
-    if earlier is None:
+def _earlier_fingerprint(summary: Path) -> dict[str, Any] | None:
+    """The options an earlier result in ``--out`` was made with (``None``: there is none); a rerun with the
+    same options writes it again, with others it is refused."""
+    earlier = read_record(summary, "fingerprint")
+    if earlier is None and summary.is_file():
         raise ConfigMismatch(
-            f"{out} holds a contamination result from an older crescent; use a new --out directory"
+            f"{summary.parent} holds a contamination result from an older crescent; use a new --out directory"
         )
-    changed = sorted(k for k in earlier.keys() | options.keys() if earlier.get(k) != options.get(k))
-    if changed:
-        detail = ", ".join(f"{k}: {earlier.get(k)!r} -> {options.get(k)!r}" for k in changed[:3])
-        raise ConfigMismatch(
-            f"{out} holds a contamination result made with different options ({detail}); "
-            "rerun with the original options or use a new --out directory"
-        )
+    return earlier
 
 
 def _ngram_flags(n: int, generated: list[Question], benchmark: list[Question]) -> list[dict[str, Any]]:
@@ -266,7 +243,7 @@ def _write(
 ) -> ContaminationResult:
     try:
         config.out.mkdir(parents=True, exist_ok=True)
-        flagged_path, summary_path = config.out / "flagged.jsonl", config.out / "summary.json"
+        flagged_path, summary_path = config.out / "flagged.jsonl", config.out / SUMMARY
         write_atomic(flagged_path, "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in flagged))
         write_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:

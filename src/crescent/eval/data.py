@@ -18,13 +18,12 @@ from crescent.answers import extract_answer
 from crescent.backends.base import derive_seed
 from crescent.depth import CALCULATOR_ANNOTATION, solution_depth
 from crescent.errors import CrescentError
-from crescent.pipeline.sources import file_sha256, read_jsonl, reference_solution
+from crescent.pipeline.sources import read_jsonl, reference_solution
 
 __all__ = [
     "EvalItem",
     "Shot",
     "draw_shots",
-    "file_sha256",
     "format_solution",
     "gold_answer",
     "load_items",

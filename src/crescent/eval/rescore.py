@@ -16,8 +16,9 @@ from typing import Any
 from crescent.config import RescoreConfig
 from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
-from crescent.eval.data import file_sha256, load_items
+from crescent.eval.data import load_items
 from crescent.pipeline.sources import read_jsonl
+from crescent.run_folder import file_sha256
 from crescent.runs import read_json
 from crescent.store import write_atomic
 

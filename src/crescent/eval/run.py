@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from crescent.backends.base import Completion, SampleRequest, SamplingParams, Usage, derive_seed
-from crescent.config import EvalConfig, fields_with, fingerprint, resumable_changes
+from crescent.config import EvalConfig, fields_with
 from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
-from crescent.eval.data import EvalItem, Shot, draw_shots, file_sha256
+from crescent.eval.data import EvalItem, Shot, draw_shots
 from crescent.eval.items import ItemTable, Outputs, ScoredItem, SkippedTable
 from crescent.eval.stats import wilson_interval
 from crescent.eval.tasks import TASKS
@@ -26,6 +26,7 @@ from crescent.executors import Executor
 from crescent.migrations import MIGRATIONS
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.progress import make_progress
+from crescent.run_folder import fingerprint, input_hashes
 from crescent.session import OpenRun, SessionTable, open_run, rate, totals
 from crescent.store import RunStore, schema_of, write_atomic
 
@@ -84,14 +85,12 @@ def evaluate(config: EvalConfig, executor: Executor | None = None) -> EvalResult
 
 def _fingerprint(config: EvalConfig, data: Path) -> dict[str, Any]:
     """What decides every item's result: file *contents* (not paths, so moving a file is harmless)."""
-    ignored = resumable_changes(EvalConfig)
+    ignored: frozenset[str] = frozenset()
     if config.task == "math":  # the record of a math eval from before --task existed still matches
-        ignored |= fields_with(EvalConfig, "code") | {"task"}
-    values = fingerprint(config, ignored)
-    values["data_sha256"] = file_sha256(data)
+        ignored = fields_with(EvalConfig, "code") | {"task"}
     uses_shots = config.shots > 0 and config.fewshot_from is not None
-    values["fewshot_sha256"] = file_sha256(config.fewshot_from) if uses_shots else None
-    return values
+    inputs = {"data": data, "fewshot": config.fewshot_from if uses_shots else None}
+    return fingerprint(config, inputs, ignore=ignored)
 
 
 def item_request(config: EvalConfig, item: EvalItem, shots: Sequence[Shot]) -> SampleRequest:
@@ -253,7 +252,7 @@ def _summary(
         "tokens_per_s": round(generated / wall, 2) if wall else 0.0,
         "resumed": resumed,
         "sessions": sessions,
-        "data_sha256": file_sha256(data),
+        **input_hashes({"data": data}),
         **task.summary(config),
         "config": config.model_dump(mode="json"),
     }

@@ -26,8 +26,9 @@ from crescent.pipeline.bait_tables import CandidateTable, ExcludedTable, Questio
 from crescent.pipeline.counting import count_candidate
 from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.sampling import commit
-from crescent.pipeline.sources import file_sha256, read_questions
+from crescent.pipeline.sources import read_questions
 from crescent.pipeline.tasks import BaitBatch, BaitResult, run_bait_batch, run_embed, samples_per_call
+from crescent.run_folder import file_sha256
 from crescent.session import Session
 from crescent.similarity import center_and_normalize
 from crescent.store import RunStore

@@ -7,7 +7,7 @@ step's own tables in the same transaction as the work it concludes.
 
 from __future__ import annotations
 
-from crescent.config import GenerateConfig, fingerprint, resumable_changes
+from crescent.config import GenerateConfig
 from crescent.errors import CrescentError
 from crescent.executors import Executor
 from crescent.migrations import MIGRATIONS
@@ -21,6 +21,7 @@ from crescent.pipeline.sources import read_questions
 from crescent.pipeline.vote import VotePlan, run_votes
 from crescent.pipeline.vote_tables import OutcomeTable, VoteTable
 from crescent.progress import make_progress
+from crescent.run_folder import fingerprint
 from crescent.session import Session, SessionTable, open_run
 from crescent.store import RunStore, schema_of
 
@@ -54,7 +55,7 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
     for path in config.exclude:
         read_questions(path)  # fail on a bad file before any model time is spent
     given = QuestionFile.read(config.questions_from) if config.questions_from is not None else None
-    bound = fingerprint(config, resumable_changes(GenerateConfig)) | (given.fingerprint() if given else {})
+    bound = fingerprint(config, {"questions_from": given.path} if given else {})
     with open_run(
         config,
         config.out,

@@ -13,8 +13,8 @@ accepted or the file ends. Skipped, each counted with its reason: a repeat of an
 as bait's ``exact_duplicate``), and a question of an ``--exclude`` file, by exact text or a shared
 13-gram. The embedding check of ``--exclude`` needs the self-dedup space, which this source never builds.
 
-The run binds the file's sha256 (``fingerprint``), so a resumed run refuses a changed file, but not a
-moved one; a rerun with more ``--questions`` reads on from the next row.
+The run binds the file's sha256 (``crescent.run_folder.fingerprint``), so a resumed run refuses a changed
+file, but not a moved one; a rerun with more ``--questions`` reads on from the next row.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from crescent.pipeline.bait import MAX_RAW_CHARS, normalized_key, question_id
 from crescent.pipeline.bait_tables import CandidateTable, QuestionTable
 from crescent.pipeline.counting import count_candidate
-from crescent.pipeline.sources import file_sha256, read_questions
+from crescent.pipeline.sources import read_questions
+from crescent.run_folder import file_sha256
 from crescent.runs import path_in_run
 from crescent.session import Session
 from crescent.similarity import NgramIndex
@@ -50,10 +51,6 @@ class QuestionFile:
     def read(cls, path: Path) -> QuestionFile:
         """Read and hash the file before any model loads, so a bad file costs nothing."""
         return cls(Path(path), file_sha256(path), read_questions(path))
-
-    def fingerprint(self) -> dict[str, str]:
-        """Added to the run's config fingerprint: the content binds the run, the path does not."""
-        return {"questions_from_sha256": self.sha256}
 
 
 def take_questions(config: GenerateConfig, store: RunStore, source: QuestionFile, session: Session) -> str:

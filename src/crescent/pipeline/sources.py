@@ -1,13 +1,13 @@
 """Reading user JSONL files (benchmarks, exclusion lists) with errors that name file, line and field.
 
-A command reads each input twice, to fingerprint it and to use it, and a pipe (``--data <(...)``, a FIFO)
-can be read only once: ``open_input`` keeps the bytes of the first read of such a file for the rest of
-the process, so the fingerprint and the rows come from the very same input.
+A command reads each input twice, to fingerprint it (``crescent.run_folder.file_sha256``) and to use it,
+and a pipe (``--data <(...)``, a FIFO) can be read only once: ``open_input`` keeps the bytes of the first
+read of such a file for the rest of the process, so the fingerprint and the rows come from the very same
+input.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -91,15 +91,3 @@ def reference_solution(row: dict[str, Any]) -> str | None:
         return solution
     answer = row.get("answer")
     return answer if isinstance(answer, str) and "####" in answer else None
-
-
-def file_sha256(path: Path) -> str:
-    """Content digest: a resumed run knows it reads the very same file, wherever it was moved."""
-    digest = hashlib.sha256()
-    try:
-        with open_input(Path(path)) as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as exc:
-        raise CrescentError(f"cannot read {path}: {exc.strerror}") from exc
-    return digest.hexdigest()

@@ -16,18 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from crescent import runs
-from crescent.config import (
-    EvalConfig,
-    GenerateConfig,
-    ImproveConfig,
-    TrainConfig,
-    check_same_config,
-    fingerprint,
-    resumable_changes,
-)
+from crescent.config import EvalConfig, GenerateConfig, ImproveConfig, TrainConfig
 from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
-from crescent.locking import hold_folder
+from crescent.run_folder import RunFolder, fingerprint, read_record, resumes, write_record
 from crescent.store import write_atomic
 from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_model
 from crescent.train.rows import PAIRS_FILE
@@ -60,12 +52,12 @@ class ImproveResult:
 
 def improve(config: ImproveConfig) -> ImproveResult:
     """Run (or resume) every round; ``--out`` stays locked against a second improve until the end."""
-    with hold_folder(config.out):
+    with RunFolder(config.out, "improve", CONFIG_FILE).hold():
+        _bind(config)
         return _rounds(config)
 
 
 def _rounds(config: ImproveConfig) -> ImproveResult:
-    _bind(config)
     options = config.model_dump(mode="json")
     rounds_path = config.out / ROUNDS_FILE
     rounds = [_round_record(config, 0, eval_dir=_evaluate(config, config.student or config.model, 0))]
@@ -94,13 +86,12 @@ def _rounds(config: ImproveConfig) -> ImproveResult:
 
 
 def _bind(config: ImproveConfig) -> None:
-    """Refuse to resume a run directory that holds an improve run with other options."""
-    marker = config.out / CONFIG_FILE
-    current = fingerprint(config, resumable_changes(ImproveConfig))
-    if marker.exists():
-        check_same_config(json.loads(marker.read_text()), current, config.out)
-    else:
-        write_atomic(marker, json.dumps(current, indent=2))
+    """Refuse to resume a run directory that holds an improve run with other options. They bind the folder
+    from the start (each round's steps bind their own folders as they go)."""
+    record = config.out / CONFIG_FILE
+    current = fingerprint(config)
+    if not resumes(config.out, current, read_record(record)):
+        write_record(record, current)
 
 
 def _engine(backend: str, model: str | None) -> tuple[str, str | None]:

@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crescent.errors import CrescentError
+from crescent.run_folder import RunFolder
 from crescent.runs import path_in_run
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
     from crescent.config import PruneConfig
+
+MODEL_DIR = "model"  # written first: a folder holding it is one a prune (or a train) wrote, and may rewrite
 
 
 @dataclass
@@ -85,6 +88,12 @@ def keep_layers(model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
 
 
 def prune(config: PruneConfig) -> PruneResult:
+    """Write the pruned model into ``--out`` (a new folder, or one an earlier prune wrote), held locked."""
+    with RunFolder(Path(config.out), "prune", MODEL_DIR).hold():
+        return _prune(config)
+
+
+def _prune(config: PruneConfig) -> PruneResult:
     from crescent.backends.hf_loading import load_model
     from crescent.train.gguf_export import export_run_model
 
@@ -92,7 +101,7 @@ def prune(config: PruneConfig) -> PruneResult:
     before = loaded.model.config.num_hidden_layers
     kept = parse_keep(config.keep, before)
     model = keep_layers(loaded.model, kept)
-    model_dir = Path(config.out) / "model"
+    model_dir = Path(config.out) / MODEL_DIR
     model_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(model_dir))
     loaded.tokenizer.save_pretrained(str(model_dir))

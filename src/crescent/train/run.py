@@ -30,12 +30,11 @@ from typing import TYPE_CHECKING, Any
 from transformers import TrainerCallback
 
 from crescent import interrupts
-from crescent.config import TrainConfig, check_same_config, fields_with, fingerprint, resumable_changes
+from crescent.config import TrainConfig, fields_with
 from crescent.errors import CrescentError
-from crescent.locking import hold_folder
-from crescent.pipeline.sources import file_sha256
+from crescent.run_folder import RunFolder, fingerprint, read_record, resumes, write_record
 from crescent.runs import path_in_run
-from crescent.store import STORE_NAME, holds_files, probe_writable, write_atomic
+from crescent.store import write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
@@ -88,8 +87,7 @@ def train(config: TrainConfig) -> TrainResult:
     rows = method.read_rows(config)
     out = Path(config.out)
     checkpoints = out / "checkpoints"
-    check_train_out(out)
-    with hold_folder(out), interrupts.reporting(lambda: describe_checkpoints(checkpoints)):
+    with RunFolder(out, "train", RECORD).hold(lambda: describe_checkpoints(checkpoints)):
         return _train(config, method, rows, out, checkpoints)
 
 
@@ -100,7 +98,7 @@ def _train(
 
     wanted, resume_from = _resume_point(config, out, checkpoints)
     loaded = load_model(config.model)
-    _record_run(out, wanted)
+    write_record(out / RECORD, wanted)
     trainer = method.make_trainer(config, loaded, rows)
     if config.quiet:
         from transformers import PrinterCallback
@@ -178,39 +176,21 @@ def lora_config(config: TrainConfig) -> LoraConfig | None:
     )
 
 
-def check_train_out(out: Path) -> None:
-    """Refuse an ``--out`` train cannot or must not write into, before any model time is spent."""
-    if out.exists() and not out.is_dir():
-        raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
-    if out.is_dir() and holds_files(out) and not (out / RECORD).is_file():
-        what = "another crescent command's run" if (out / STORE_NAME).exists() else "files of its own"
-        raise CrescentError(
-            f"--out {out} is not empty and holds no crescent train run (it holds {what}); "
-            "choose an empty or new directory"
-        )
-    probe_writable(out)
-
-
 def _resume_point(config: TrainConfig, out: Path, checkpoints: Path) -> tuple[dict[str, Any], Path | None]:
     """What shapes this run, and the checkpoint to resume from (refusing a changed config).
 
     The data is compared by content, not by the path as typed: ``--data ./d.jsonl`` and
     ``--data /abs/d.jsonl`` are the same run, and an edited file at the same path is not.
     """
-    ignored = resumable_changes(TrainConfig)
+    ignored: frozenset[str] = frozenset()
     if config.method == "sft":  # the record of an SFT run from before --method existed still matches
-        ignored |= fields_with(TrainConfig, "dpo") | {"method"}
-    wanted = fingerprint(config, ignored)
-    wanted["data_sha256"] = file_sha256(config.data)
-    record = out / RECORD
-    last = last_complete_checkpoint(checkpoints)
-    if last and record.is_file():
-        try:
-            saved = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CrescentError(f"{record} is unreadable ({exc}); use a new --out") from exc
+        ignored = fields_with(TrainConfig, "dpo") | {"method"}
+    wanted = fingerprint(config, {"data": config.data}, ignore=ignored)
+    last = last_complete_checkpoint(checkpoints)  # the work a train run holds
+    saved = read_record(out / RECORD) if last else None
+    if saved is not None:
         saved.pop("data", None)  # records before 0.2 also held the path as typed
-        check_same_config(saved, wanted, out)
+    resumes(out, wanted, saved)
     return wanted, last
 
 
@@ -237,14 +217,6 @@ def describe_checkpoints(checkpoints: Path) -> str:
     """What an interrupted train keeps: its newest complete checkpoint."""
     last = last_complete_checkpoint(checkpoints)
     return f"saved {last.name}" if last else interrupts.NOTHING_SAVED
-
-
-def _record_run(out: Path, wanted: dict[str, Any]) -> None:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / RECORD, json.dumps(wanted, indent=2) + "\n")
-    except OSError as exc:
-        raise CrescentError(f"cannot write to --out {out}: {exc.strerror}; choose a writable path") from exc
 
 
 def _silence_progress_bars() -> None:
