@@ -94,13 +94,20 @@ class LabelPolicy:
 
 
 @dataclass(frozen=True)
-class VoteOutcome:
+class Label:
+    """What a question's votes decided: kept or dropped (and why), and the winning answer and solution.
+    Both the decision as it is made (``VoteOutcome``) and as the store holds it (``StoredOutcome``)."""
+
     kept: bool
     reason: str | None
     answer: str | None
     solution: str | None
     consensus: float
     counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class VoteOutcome(Label):
     answers: list[str | None]
     paths: tuple[str, ...] = ()
     """Winning solutions with distinct stated equations (``distinct_paths``), ``solution`` first."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from crescent.backends.base import Completion
-from crescent.pipeline.labels import VoteOutcome
+from crescent.pipeline.labels import Label, VoteOutcome
 from crescent.store import Table
 
 MAX_VOTE_CHARS = 20_000  # model output is untrusted: only this much of a vote is kept
@@ -60,16 +60,10 @@ CREATE TABLE IF NOT EXISTS votes (
 
 
 @dataclass(frozen=True)
-class StoredOutcome:
+class StoredOutcome(Label):
     """One ``outcomes`` row, decoded. Columns added by store version 4 are ``None`` in an older row
     until the run resumes and relabels it."""
 
-    kept: bool
-    reason: str | None
-    answer: str | None
-    solution: str | None
-    consensus: float
-    counts: dict[str, int]
     votes_used: int | None
     paths: list[str] | None
     rejected: str | None
