@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 
+from crescent.pipeline.bait_tables import QuestionTable
+from crescent.pipeline.vote_tables import VoteTable
 from crescent.prompts import solve_prompt
+from crescent.runs import read_store
 
 
 def first_vote_rows(run_dir: Path, rows: int) -> list[dict]:
     config = json.loads((run_dir / "stats.json").read_text())["config"]
-    # Read-only, outside the pipeline: an experiment's view of a finished run, never a writer of it.
-    with sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True) as db:
-        questions = db.execute(
-            "SELECT id, question FROM questions ORDER BY attempt LIMIT ?", (config["questions"],)
-        ).fetchall()
-        votes: dict[str, list[str]] = {}
-        for qid, text in db.execute("SELECT question_id, text FROM votes ORDER BY question_id, idx"):
-            votes.setdefault(qid, []).append(text)
+    # Read-only, through the tables' owners: an experiment's view of a finished run, never a writer of it.
+    with read_store(run_dir) as db:
+        questions = QuestionTable(db).first(config["questions"])
+        drawn = VoteTable(db).by_question()
+    votes = {qid: [c.text for c in completions] for qid, completions in drawn.items()}
     out: list[dict] = []
     depth = 0
     while len(out) < rows:

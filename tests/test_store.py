@@ -138,9 +138,10 @@ def _sql_outside_tables(path: Path) -> list[str]:
 
 def test_no_sql_outside_the_tables_owners_and_the_store() -> None:
     """Each step owns its tables behind typed methods (a ``Table`` subclass next to the step); drivers,
-    reports, scripts and benchmarks call those methods, so a query written anywhere else fails here."""
+    reports, scripts, benchmarks and experiments call those methods, so a query written anywhere else
+    fails here."""
     sources = [p for p in (ROOT / "src" / "crescent").rglob("*.py") if p.name != "store.py"]
-    sources += [*(ROOT / "scripts").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    sources += [p for d in ("scripts", "benchmarks", "experiments") for p in (ROOT / d).glob("*.py")]
     offenders = [where for path in sources for where in _sql_outside_tables(path)]
     assert not offenders, offenders
 
