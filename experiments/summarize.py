@@ -136,6 +136,23 @@ def _paired(runs: Path, a: str, b: str) -> dict | None:
     }
 
 
+# Each kind of run's summary file and the key holding its wall time (all sessions of a resumed run).
+WALL_TIME = (("stats.json", "wall_s"), ("results.json", "wall_s"), ("audit.json", "wall_s"),
+             ("train_stats.json", "train_time_s"))  # fmt: skip
+
+
+def compute_hours(runs: Path) -> dict[str, float]:
+    """Where the machine's hours went: each finished run's own wall time (on 2 shared cores, wall time is
+    what the experiment cost), largest first. Model loading, GGUF export and merges are left out."""
+    hours = {}
+    for run in sorted(p for p in runs.iterdir() if p.is_dir()):
+        for name, key in WALL_TIME:
+            if (run / name).exists() and (wall := json.loads((run / name).read_text()).get(key)):
+                hours[run.name] = round(wall / 3600, 2)
+                break
+    return dict(sorted(hours.items(), key=lambda item: -item[1]))
+
+
 def main(runs: Path) -> None:
     target = ROOT / "benchmarks" / "results" / "effect.json"
     effect = json.loads(target.read_text()) if target.exists() else {}
@@ -161,6 +178,7 @@ def main(runs: Path) -> None:
             "rows_plain": effect["ablation_plain_majority"]["train_rows"],
             "rows_filtered": effect["distillation"]["train_rows"],
         }
+    effect["compute_hours"] = {**effect.get("compute_hours", {}), **compute_hours(runs)}
     target.write_text(json.dumps(effect, indent=2) + "\n")
     kept = ROOT / "experiments" / "results"
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):
@@ -173,7 +191,7 @@ def main(runs: Path) -> None:
             shutil.copytree(run / "adapter", kept / run.name / "adapter", dirs_exist_ok=True)
     print(json.dumps(effect, indent=2))
     for name, e in effect.items():
-        if {"before", "after", "diff", "ci95", "n"} <= e.keys():
+        if isinstance(e, dict) and {"before", "after", "diff", "ci95", "n"} <= e.keys():
             low, high = e["ci95"]
             print(
                 f"| {name} | {e['before']:.1%} | {e['after']:.1%} | {e['diff'] * 100:+.1f} pt "
