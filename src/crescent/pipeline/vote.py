@@ -80,6 +80,19 @@ class VotePlan:
         """Votes to draw next for a question that has ``drawn`` and is still open."""
         return max(first_wave(self.votes) - drawn, 1) if self.adaptive else self.votes - drawn
 
+    def fill_slots(self, drawn: int, open_questions: int) -> int:
+        """Votes to draw now so that a wave of few open questions still fills the decode slots.
+
+        Adaptive voting adds one vote per open question and wave, and each wave waits for its longest
+        answer: with fewer open questions than slots, most slots would idle through a chain of short
+        waves. Drawing the next votes now instead costs little (decoding 16 sequences costs about what 4
+        do) and changes no label: a question is still decided on the prefix ``votes_used`` says, and a
+        vote it did not need stays stored (a later ``--votes`` top-up uses it).
+        """
+        if not self.adaptive or open_questions <= 0:
+            return 0
+        return min(self.votes - drawn, -(-self.batch_size // open_questions))
+
     def key(self) -> dict[str, Any]:
         """What the stored outcomes depend on, besides the votes themselves."""
         return {"votes": self.votes, "adaptive": self.adaptive, "policy": self.policy.options()}
@@ -125,7 +138,7 @@ def run_votes(
     bar = progress.add_task(label, total=len(questions), completed=len(questions) - len(todo), info="")
     waves = _Waves(plan, store, dict(todo), drawn, verdicts, lambda: progress.advance(bar, 1))
     while todo:
-        keyed = [(qid, waves.request(qid)) for qid, _ in todo]
+        keyed = [(qid, waves.request(qid, open_questions=len(todo))) for qid, _ in todo]
         for _ in sample_and_record(
             executor, store, session, keyed, plan.params, plan.batch_size, waves.record, waves.skip
         ):
@@ -146,10 +159,10 @@ class _Waves:
     still_open: list[tuple[str, str]] = field(default_factory=list)
     kept: int = 0
 
-    def request(self, qid: str) -> SampleRequest:
+    def request(self, qid: str, open_questions: int) -> SampleRequest:
         already = len(self.drawn.get(qid, []))
         plan = self.plan
-        wave = plan.next_wave(already)
+        wave = max(plan.next_wave(already), plan.fill_slots(already, open_questions))
         return vote_request(qid, self.text[qid], plan.instruction, wave, plan.seed, first_index=already)
 
     def skip(self, qid: str, reason: str) -> None:
