@@ -227,11 +227,11 @@ def test_distill_the_embedded_gguf_into_a_different_gguf_student_with_lora(tmp_p
     result = improve(config)
     run = tmp_path / "run"
     teacher = "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)"
-    assert (result.rounds[1]["teacher"], result.rounds[1]["student"]) == (teacher, str(student))
-    assert result.rounds[1]["data"]["source"] == f"questions: 2 from {seed.name} (seed augmentation)"
+    assert (result.rounds[1].teacher, result.rounds[1].student) == (teacher, str(student))
+    assert result.rounds[1].data.source == f"questions: 2 from {seed.name} (seed augmentation)"
     data_stats = json.loads((run / "round-1" / "data" / "stats.json").read_text())
     assert data_stats["config"]["model"] is None and data_stats["config"]["backend"] == "llamacpp"
-    assert result.rounds[1]["data"]["rows"] > 0
+    assert result.rounds[1].data.rows > 0
     train_stats = json.loads((run / "round-1" / "train" / "train_stats.json").read_text())
     assert (train_stats["method"], train_stats["weights"], train_stats["steps"]) == ("sft", "lora", 1)
     evaluated = [json.loads((run / f"round-{r}" / "eval" / "results.json").read_text()) for r in (0, 1)]

@@ -10,7 +10,6 @@ the fixed run's, so the replay is exact).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,9 +29,10 @@ from crescent.pipeline.vote import MAX_VOTE_CHARS, VotePlan, run_votes, stored_v
 from crescent.pipeline.vote import MIGRATIONS as VOTE_MIGRATIONS
 from crescent.pipeline.vote import SCHEMA as VOTE_SCHEMA
 from crescent.progress import make_progress
+from crescent.results.audit import AuditSummary
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import Session, open_run, totals
-from crescent.store import RunStore, write_atomic
+from crescent.store import RunStore
 
 SCHEMA = (
     VOTE_SCHEMA
@@ -42,7 +42,6 @@ CREATE TABLE IF NOT EXISTS greedy (
 """
     + SESSION_SCHEMA
 )
-AUDIT_FILE = "audit.json"
 
 
 @dataclass
@@ -50,17 +49,17 @@ class AuditResult:
     out: Path
     audit_path: Path
     report_path: Path
-    audit: dict[str, Any]
+    audit: AuditSummary
 
     def stdout(self) -> str:
         return str(self.audit_path)
 
     def describe(self) -> str:
-        default, plain = self.audit["default"], self.audit["plain_majority"]
+        default, plain = self.audit.default, self.audit.plain_majority
         return (
-            f"audit of {self.audit['n']} items: configured filters keep {default['coverage']:.0%} "
-            f"with precision {default['precision']}; plain majority keeps {plain['coverage']:.0%} "
-            f"with precision {plain['precision']}"
+            f"audit of {self.audit.n} items: configured filters keep {default.coverage:.0%} "
+            f"with precision {default.precision}; plain majority keeps {plain.coverage:.0%} "
+            f"with precision {plain.precision}"
         )
 
 
@@ -86,9 +85,8 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
             run_votes(plan, run.store, run.executor, questions, progress, run.session, label="audit votes")
             if config.greedy:
                 _greedy(config, run.store, run.executor, selected, run.session)
-        result = summarize(config, run.store, selected)
-        path = config.out / AUDIT_FILE  # written while --out is still held
-        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        result = AuditSummary.from_json(summarize(config, run.store, selected))
+        path = result.to_dir(config.out)  # written while --out is still held
         from crescent.eval.audit_report import write_audit_report
 
         report = write_audit_report(config.out, result)

@@ -32,6 +32,7 @@ from crescent.errors import ConfigMismatch, CrescentError
 from crescent.locking import hold_folder
 from crescent.pipeline.sources import file_sha256, read_jsonl
 from crescent.progress import console
+from crescent.results.contamination import ContaminationSummary
 from crescent.similarity import MAX_TEXT_CHARS, NgramIndex, VectorIndex, center_and_normalize
 from crescent.store import holds_files, write_atomic
 
@@ -54,7 +55,7 @@ class Question:
 class ContaminationResult:
     flagged_path: Path
     summary_path: Path
-    summary: dict[str, Any]
+    summary: ContaminationSummary
     flagged: list[dict[str, Any]]
 
     def stdout(self) -> str:
@@ -63,11 +64,11 @@ class ContaminationResult:
     def describe(self, shown_pairs: int = 5, shown_chars: int = 100) -> str:
         """The flag counts per check, then the first flagged pairs (``flagged.jsonl`` has them all)."""
         s = self.summary
-        checks = {"ngram": f"{s['ngram']}-gram overlap", "any": "any"}
-        if s["embeddings"]:
-            checks = {**checks, "embedding": f"embedding >= {s['threshold']:g}", "both": "both"}
-        counts = ", ".join(f"{label} {s['flagged'][k]} ({s['rates'][k]:.1%})" for k, label in checks.items())
-        lines = [f"contamination of {s['generated']} generated questions: {counts}"]
+        checks = {"ngram": f"{s.ngram}-gram overlap", "any": "any"}
+        if s.embeddings:
+            checks = {**checks, "embedding": f"embedding >= {s.threshold:g}", "both": "both"}
+        counts = ", ".join(f"{label} {s.flagged[k]} ({s.rates[k]:.1%})" for k, label in checks.items())
+        lines = [f"contamination of {s.generated} generated questions: {counts}"]
         for pair in self.flagged[:shown_pairs]:
             evidence = f"'{pair['ngram']}'" if pair["reason"] == "ngram" else f"cos {pair['similarity']:.3f}"
             lines.append(
@@ -169,7 +170,7 @@ def _check_out(out: Path, options: dict[str, Any]) -> None:
     """Refuse to overwrite another folder's files, or an earlier result made with other options."""
     if out.exists() and not out.is_dir():
         raise CrescentError(f"--out {out} is a file, not a directory; choose a directory path")
-    summary_path = out / "summary.json"
+    summary_path = ContaminationSummary.path(out)
     if not out.is_dir() or not holds_files(out):
         return
     if not summary_path.is_file():
@@ -266,11 +267,12 @@ def _write(
 ) -> ContaminationResult:
     try:
         config.out.mkdir(parents=True, exist_ok=True)
-        flagged_path, summary_path = config.out / "flagged.jsonl", config.out / "summary.json"
+        flagged_path = config.out / "flagged.jsonl"
         write_atomic(flagged_path, "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in flagged))
-        write_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        written = ContaminationSummary.from_json(summary)
+        summary_path = written.to_dir(config.out)
     except OSError as exc:
         raise CrescentError(
             f"cannot write to --out {config.out}: {exc.strerror}; choose a writable folder"
         ) from exc
-    return ContaminationResult(flagged_path, summary_path, summary, flagged)
+    return ContaminationResult(flagged_path, summary_path, written, flagged)

@@ -25,6 +25,7 @@ from crescent.executors import Executor
 from crescent.pipeline.labels import MAX_SOLUTION_CHARS
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.progress import make_progress
+from crescent.results.eval import EvalResults
 from crescent.session import SCHEMA as SESSION_SCHEMA
 from crescent.session import OpenRun, open_run, rate, totals
 from crescent.store import RunStore, write_atomic
@@ -52,21 +53,21 @@ class EvalResult:
     out: Path
     results_path: Path
     predictions_path: Path
-    results: dict[str, Any]
+    results: EvalResults
 
     def stdout(self) -> str:
         return str(self.results_path)
 
     def describe(self) -> str:
         r = self.results
-        low, high = r["ci95"]
-        skipped = f"; {len(r['skipped'])} items skipped (listed in results.json)" if r.get("skipped") else ""
+        low, high = r.ci95
+        skipped = f"; {len(r.skipped)} items skipped (listed in {r.FILE})" if r.skipped else ""
         return (
-            f"done: {r['metric']} {r['accuracy']:.1%} ({r['correct']}/{r['n']}), "
+            f"done: {r.metric} {r.accuracy:.1%} ({r.correct}/{r.n}), "
             f"95% CI [{low:.1%}, {high:.1%}], "
-            f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s){skipped}"
-            + (f"\n{depth}" if (depth := describe_by_depth(r["by_depth"])) else "")
+            f"no answer {r.extraction_failure_rate:.1%}; {r.tokens} tokens in {r.wall_s} s "
+            f"({r.tokens_per_s} tok/s){skipped}"
+            + (f"\n{depth}" if (depth := describe_by_depth(r.by_depth or [])) else "")
         )
 
 
@@ -233,7 +234,7 @@ def _export(
             "tokens": tokens,
         }
         lines.append(json.dumps(record, ensure_ascii=False))
-    predictions_path = config.out / "predictions.jsonl"
+    predictions_path = config.out / EvalResults.ROWS
     write_atomic(predictions_path, "".join(line + "\n" for line in lines))
     lines_by_id = {item.id: item.line for item in selected}
     skipped = [
@@ -247,9 +248,9 @@ def _export(
     row_depths = [depths[r[0]] for r in rows]
     results = _summary(config, data, store, rows, row_depths, outputs, shots, resumed, usage)
     results["skipped"] = sorted(skipped, key=lambda s: s["line"])
-    results_path = config.out / "results.json"
-    write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return EvalResult(config.out, results_path, predictions_path, results)
+    summary = EvalResults.from_json(results)
+    results_path = summary.to_dir(config.out)
+    return EvalResult(config.out, results_path, predictions_path, summary)
 
 
 def _summary(
