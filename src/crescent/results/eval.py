@@ -41,4 +41,5 @@ class EvalResults(Summary):
     sessions: int | None = None
     data_sha256: str | None = None
     skipped: list[dict[str, Any]] = Field(default_factory=list)
+    backend_usage_this_session: dict[str, Any] | None = None  # the engine's own counters (benchmarks)
     config: dict[str, Any] = Field(default_factory=dict)  # the run's EvalConfig as JSON

@@ -27,6 +27,7 @@ class Bait(Record):
     cleaned: int
     accepted: int
     rejected: dict[str, int]
+    clean_rate: Number | None = None
 
 
 class Vote(Record):
@@ -75,6 +76,7 @@ class GenerateStats(Summary):
     export: Export
     pairs: Pairs | None = None
     self_check: dict[str, int] | None = None  # asked, yes, no, unclear: only when --self-check ran
+    backend_usage_this_session: dict[str, Any] | None = None  # the engine's own counters (benchmarks)
 
     @property
     def from_file(self) -> bool:
