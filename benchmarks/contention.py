@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from crescent.results.generate import GenerateStats
+
 TARGET = 0.45  # each concurrent run's tok/s over the solo run's
 
 
@@ -39,12 +41,8 @@ def _finish(proc: subprocess.Popen[bytes], out: Path) -> dict[str, float]:
     _, err = proc.communicate()
     if proc.returncode != 0:
         raise SystemExit(f"generate in {out} failed: {err.decode()[-500:]}")
-    stats = json.loads((out / "stats.json").read_text())
-    return {
-        "tokens_per_s": stats["tokens_per_s"],
-        "wall_s": stats["wall_s"],
-        "tokens": stats["tokens_generated"],
-    }
+    stats = GenerateStats.from_dir(out)
+    return {"tokens_per_s": stats.tokens_per_s, "wall_s": stats.wall_s, "tokens": stats.tokens_generated}
 
 
 def measure(questions: int, votes: int, extra: list[str]) -> dict[str, object]:

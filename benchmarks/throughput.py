@@ -149,17 +149,17 @@ def child_generate(out: Path, model: str, threads: int, questions: int, votes: i
         per_phase = meter.report(time.perf_counter())
     finally:
         executor.close()
-    usage = stats["backend_usage_this_session"]
+    usage = stats.backend_usage_this_session or {}
     with read_store(out) as db:  # the questions the votes answered
         voted = [q for _, q in QuestionTable(db).first(questions)]
     return {
         # every token the engine generated inside the pipeline, over the pipeline's own wall time
-        **_engine_figures(usage, usage["completion_tokens"], stats["wall_s"]),
-        "wall_s": stats["wall_s"],
+        **_engine_figures(usage, usage["completion_tokens"], stats.wall_s),
+        "wall_s": stats.wall_s,
         # only tokens of recorded samples: a small run discards bait samples drawn past its target
-        "recorded_tok_s": stats["tokens_per_s"],
-        "accepted": stats["bait"]["accepted"],
-        "kept": stats["vote"]["kept"],
+        "recorded_tok_s": stats.tokens_per_s,
+        "accepted": stats.bait.accepted,
+        "kept": stats.vote.kept,
         "phases": per_phase,
         "voted_questions": voted,
         "votes": votes,
@@ -186,12 +186,12 @@ def child_eval(out: Path, model: str, threads: int, data: Path, items: int, max_
         quiet=True,
     )
     results = evaluate(config).results
-    usage = results["backend_usage_this_session"]
+    usage = results.backend_usage_this_session or {}
     return {
-        **_engine_figures(usage, usage["completion_tokens"], results["wall_s"]),
-        "wall_s": results["wall_s"],
-        "items": results["n"],
-        "accuracy": results["accuracy"],
+        **_engine_figures(usage, usage["completion_tokens"], results.wall_s),
+        "wall_s": results.wall_s,
+        "items": results.n,
+        "accuracy": results.accuracy,
         "max_tokens": max_tokens,
     }
 

@@ -172,15 +172,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             entry["error"] = str(exc)
             results.append(entry)
             continue
-        bait = stats["bait"]
+        bait = stats.bait
         entry["bait"] = {
-            "attempts": bait["attempts"],
-            "clean_rate": bait["clean_rate"],
-            "rejected": bait["rejected"],
+            "attempts": bait.attempts,
+            "clean_rate": bait.clean_rate,
+            "rejected": bait.rejected,
         }
         entry.update(measure_run(config.out, args.votes))
-        entry["tokens"] = stats["tokens_generated"]
-        entry["wall_s"] = stats["wall_s"]
+        entry["tokens"] = stats.tokens_generated
+        entry["wall_s"] = stats.wall_s
         results.append(entry)
         print(_line(entry), file=sys.stderr)
     return {

@@ -46,7 +46,7 @@ def test_a_version_1_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: P
     options = dict(backend="fake", votes=3, batch_size=4, quiet=True)
     resumed = generate(GenerateConfig(out=old, questions=10, **options))
     assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
-    assert resumed.stats["resumed"] and resumed.stats["bait"]["accepted"] == 10
+    assert resumed.stats.resumed and resumed.stats.bait.accepted == 10
     fresh = generate(GenerateConfig(out=tmp_path / "fresh", questions=10, **options))
     assert resumed.data_path.read_text() == fresh.data_path.read_text()  # votes kept, labels redone
 
@@ -68,7 +68,7 @@ def test_a_version_1_generate_run_tops_up_to_more_votes(tmp_path: Path) -> None:
 def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
     old = _old_run(tmp_path, "eval")
     result = evaluate(EvalConfig(out=old, data=FIXTURES / "bench.jsonl", limit=8, backend="fake", quiet=True))
-    assert result.results["n"] == 8 and result.results["resumed"]
+    assert result.results.n == 8 and result.results.resumed
     assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
 
 

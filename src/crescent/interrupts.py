@@ -31,6 +31,8 @@ _said: list[str] = []  # what the innermost run held when an interrupt unwound i
 @contextmanager
 def reporting(describe: Callable[[], str]) -> Iterator[None]:
     """While the block runs, an interrupt message says ``describe()`` (e.g. "saved 12 scored items")."""
+    if not _describers:  # an outermost run starts: what an earlier interrupt unwound is history (a notebook
+        _said.clear()  # or a test session runs many commands in one process)
     _describers.append(describe)
     try:
         yield

@@ -6,25 +6,83 @@ store (an ``improve`` run, or files copied elsewhere) are recognised by the file
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from crescent.errors import CrescentError
+from crescent.results.audit import AuditSummary
+from crescent.results.base import SummaryFile, read_json
+from crescent.results.eval import EvalResults
+from crescent.results.generate import PAIRS_CONFIG, GenerateStats
+from crescent.results.improve import Rounds
 from crescent.store import STORE_NAME, read_meta
 
-KINDS = ("generate", "eval", "audit", "improve")
-# The summary file each kind writes when it finishes: its presence says the run can be read.
-SUMMARY_FILES = {
-    "generate": "stats.json",
-    "eval": "results.json",
-    "audit": "audit.json",
-    "improve": "rounds.json",
+__all__ = ["KINDS", "RUN_KINDS", "ExportSpec", "RunKind", "read_json", "run_kind"]
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How ``crescent export`` turns a kind of run into a dataset: its rows, their split, other configs
+    (name -> file beside the rows) and the card's body (``module:function``, see ``publish/card.py``)."""
+
+    rows: str
+    split: str
+    card_body: str
+    extra: dict[str, str] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()  # the card's Hub tags beyond synthetic, math, crescent
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """A kind of run folder that ``report`` and ``export`` read: its typed summary (whose ``FILE`` is
+    written last, so its presence says the run finished), the module whose ``render(run_dir)`` draws its
+    report, and how it exports (``None``: it has no rows to publish)."""
+
+    name: str
+    result: type[SummaryFile]
+    report: str
+    export: ExportSpec | None = None
+
+    @property
+    def summary_file(self) -> str:
+        return self.result.FILE
+
+    def render_report(self, run_dir: Path) -> str:
+        return str(import_module(self.report).render(run_dir))
+
+
+# In the order a folder holding several summaries is recognised (a store says its own kind first).
+RUN_KINDS: dict[str, RunKind] = {
+    kind.name: kind
+    for kind in (
+        RunKind(
+            "generate",
+            GenerateStats,
+            "crescent.reports.generate",
+            ExportSpec(
+                GenerateStats.ROWS,
+                "train",
+                "crescent.publish.card:generate_body",
+                {PAIRS_CONFIG: GenerateStats.PAIRS},
+            ),
+        ),
+        RunKind(
+            "eval",
+            EvalResults,
+            "crescent.reports.eval",
+            ExportSpec(EvalResults.ROWS, "test", "crescent.publish.card:eval_body", tags=("evaluation",)),
+        ),
+        RunKind("audit", AuditSummary, "crescent.reports.audit"),
+        RunKind("improve", Rounds, "crescent.reports.improve"),
+    )
 }
+KINDS = tuple(RUN_KINDS)
 
 
 def path_in_run(path: Path | str, run_dir: Path | str) -> str:
@@ -61,18 +119,19 @@ def newer_work(run_dir: Path, kind: str) -> str | None:
     """Why the run's row file may be stale, or ``None``: the store holds work committed after the summary
     (stats.json, results.json) was written, as by an extension (a bigger ``--questions``) still running
     or interrupted. The summary records the store's session totals when it was written; they only grow."""
-    summary = read_json(Path(run_dir) / SUMMARY_FILES[kind])
-    if not (Path(run_dir) / STORE_NAME).is_file() or "sessions" not in summary or "wall_s" not in summary:
+    summary = RUN_KINDS[kind].result.from_dir(run_dir)
+    sessions, wall_s = getattr(summary, "sessions", None), getattr(summary, "wall_s", None)
+    if not (Path(run_dir) / STORE_NAME).is_file() or sessions is None or wall_s is None:
         return None
     from crescent.session import totals
 
     with read_store(run_dir) as db:
-        wall, _, sessions = totals(db)
-    if (sessions, round(wall, 2)) == (summary["sessions"], summary["wall_s"]):
+        wall, _, totals_sessions = totals(db)
+    if (totals_sessions, round(wall, 2)) == (sessions, wall_s):
         return None
     return (
-        f"{run_dir} holds work newer than its {SUMMARY_FILES[kind]}: the run is being extended, or an "
-        f"extension was interrupted, so its rows are stale; finish the crescent {kind} command and "
+        f"{run_dir} holds work newer than its {RUN_KINDS[kind].summary_file}: the run is being extended, "
+        f"or an extension was interrupted, so its rows are stale; finish the crescent {kind} command and "
         "export again"
     )
 
@@ -84,43 +143,26 @@ def run_kind(run_dir: Path) -> str:
         raise CrescentError(f"run folder not found: {run_dir}; pass the --out folder of a crescent run")
     kind = store_kind(run_dir)
     if kind not in KINDS:
-        found = [k for k in KINDS if (run_dir / SUMMARY_FILES[k]).is_file()]
+        found = [k.name for k in RUN_KINDS.values() if k.result.exists_in(run_dir)]
         kind = found[0] if found else None
     if kind is None:
         raise CrescentError(
-            f"{run_dir} holds no crescent run (no {STORE_NAME}, stats.json, results.json, audit.json or "
-            "rounds.json); pass the --out folder of generate, eval, audit or improve"
+            f"{run_dir} holds no crescent run (no "
+            f"{_either([STORE_NAME, *(k.summary_file for k in RUN_KINDS.values())])}); pass the --out "
+            f"folder of {_either(KINDS)}"
         )
-    if not (run_dir / SUMMARY_FILES[kind]).is_file():
+    if not RUN_KINDS[kind].result.exists_in(run_dir):
         raise CrescentError(
-            f"{run_dir} holds an unfinished {kind} run (no {SUMMARY_FILES[kind]}); rerun the same "
+            f"{run_dir} holds an unfinished {kind} run (no {RUN_KINDS[kind].summary_file}); rerun the same "
             f"crescent {kind} command to finish it"
         )
     return kind
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError as exc:
-        raise CrescentError(f"{path} not found; is this the folder of a finished run?") from exc
-    except json.JSONDecodeError as exc:
-        raise CrescentError(f"{path} is not valid JSON (line {exc.lineno}); rerun the command") from exc
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except FileNotFoundError as exc:
-        raise CrescentError(f"{path} not found; is this the folder of a finished run?") from exc
-    rows = []
-    for number, line in enumerate(lines, 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise CrescentError(f"{path} line {number} is not valid JSON; rerun the command") from exc
-    return rows
+def _either(names: Any) -> str:
+    """``a, b, c or d``."""
+    names = list(names)
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
 def model_label(config: dict[str, Any]) -> str:
@@ -128,21 +170,3 @@ def model_label(config: dict[str, Any]) -> str:
     if config.get("backend") == "fake":
         return "fake backend (test double, no model)"
     return str(config.get("model") or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")
-
-
-def questions_source(stats: dict[str, Any]) -> str:
-    """Where a generate run's questions came from, in one line (the card and the report say it).
-
-    Runs written before sources existed hold no ``source``: they all came from bait.
-    """
-    source = stats.get("source") or {"kind": "bait"}
-    accepted = stats["bait"]["accepted"]
-    if source["kind"] == "file":
-        whole = f", the whole file of {source['file_rows']} rows" if source.get("whole_file") else ""
-        # The file's name: the recorded path is relative to the run folder, which a card or report is not in.
-        return f"questions: {accepted} from {Path(source['path']).name}{whole} (seed augmentation)"
-    return f"questions: {accepted} from bait (written by the model itself, self-deduplicated)"
-
-
-def from_file(stats: dict[str, Any]) -> bool:
-    return (stats.get("source") or {}).get("kind") == "file"

@@ -247,7 +247,7 @@ def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tm
     result = generate(config)
     generate_s = time.perf_counter() - started
     rows = [json.loads(line) for line in result.data_path.read_text().splitlines()]
-    stats = result.stats
+    stats = result.stats.as_json()
     assert stats["bait"]["attempts"] <= 4 and 1 <= stats["bait"]["accepted"] <= 2
     assert len(rows) <= stats["bait"]["accepted"]
     assert stats["tokens_generated"] > 0
@@ -275,4 +275,4 @@ def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tm
     with capsys.disabled():
         print(f"eval via llama_cpp.server: {time.perf_counter() - started:.1f} s for 2 items")
     predictions = [json.loads(line) for line in scored.predictions_path.read_text().splitlines()]
-    assert len(predictions) == 2 and scored.results["n"] == 2
+    assert len(predictions) == 2 and scored.results.n == 2

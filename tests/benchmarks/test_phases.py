@@ -36,13 +36,13 @@ def test_tokens_split_between_bait_and_vote_add_up(metered) -> None:
     assert bait["completion_tokens"] + vote["completion_tokens"] == backend.usage.completion_tokens
     assert bait["completion_tokens"] > 0 and vote["completion_tokens"] > 0
     # fixed voting: one request per accepted question, all in the vote phase
-    assert meter.vote_requests == result.stats["bait"]["accepted"] == config.questions
+    assert meter.vote_requests == result.stats.bait.accepted == config.questions
 
 
 def test_driver_work_is_counted_per_phase(metered) -> None:
     _, _, meter, result, report = metered
     bait, vote = report["bait"], report["vote"]
-    assert bait["dedup_decisions"] >= result.stats["bait"]["accepted"]
+    assert bait["dedup_decisions"] >= result.stats.bait.accepted
     assert bait["transactions"] > 0 and vote["transactions"] > 0
     assert bait["results_handed_over"] > 0 and vote["results_handed_over"] > 0
     assert meter.vote_started is not None and meter.vote_started > meter.started

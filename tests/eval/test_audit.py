@@ -76,8 +76,8 @@ def test_audit_resumes_without_sampling_again(tmp_path: Path, monkeypatch) -> No
         FakeBackend, "sample", lambda *a, **k: (_ for _ in ()).throw(AssertionError("resampled"))
     )
     again = audit(_config(tmp_path, min_consensus=0.75))  # a label option: relabelled from stored votes
-    assert again.audit["votes_drawn"] == first.audit["votes_drawn"]
-    assert again.audit["default"]["kept"] <= first.audit["default"]["kept"]
+    assert again.audit.votes_drawn == first.audit.votes_drawn
+    assert again.audit.default.kept <= first.audit.default.kept
     db = sqlite3.connect(config.out / "run.sqlite")
     assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 96
 
@@ -98,13 +98,13 @@ def test_audit_report_parses_and_escapes_model_text(tmp_path: Path) -> None:
     parser = Counter()
     parser.feed(page)
     assert parser.tags.count("table") == 4  # summary, thresholds, votes, filters
-    assert str(result.audit["default"]["precision"]) in page
+    assert str(result.audit.default.precision) in page
 
 
 def test_by_votes_is_exactly_what_an_audit_with_fewer_votes_measures(tmp_path: Path) -> None:
-    four = audit(_config(tmp_path)).audit
+    four = audit(_config(tmp_path)).audit.as_json()
     assert [row["votes"] for row in four["by_votes"]] == [1, 2, 3, 4]
-    two = audit(_config(tmp_path, out=tmp_path / "two", votes=2)).audit
+    two = audit(_config(tmp_path, out=tmp_path / "two", votes=2)).audit.as_json()
     row = four["by_votes"][1]
     assert {k: row[k] for k in two["default"]} == two["default"]
     assert {k: four["by_votes"][3][k] for k in four["default"]} == four["default"]
@@ -113,11 +113,11 @@ def test_by_votes_is_exactly_what_an_audit_with_fewer_votes_measures(tmp_path: P
 
 def test_raising_votes_tops_an_audit_up_to_a_fresh_one(tmp_path: Path) -> None:
     audit(_config(tmp_path, votes=2))
-    topped = audit(_config(tmp_path, votes=4)).audit
-    fresh = audit(_config(tmp_path, out=tmp_path / "fresh", votes=4)).audit
+    topped = audit(_config(tmp_path, votes=4)).audit.as_json()
+    fresh = audit(_config(tmp_path, out=tmp_path / "fresh", votes=4)).audit.as_json()
     for key in ("n", "votes_drawn", "default", "plain_majority", "by_votes", "by_filter", "adaptive_replay"):
         assert topped[key] == fresh[key]
-    lowered = audit(_config(tmp_path, votes=2)).audit  # a prefix of the stored votes: nothing drawn
+    lowered = audit(_config(tmp_path, votes=2)).audit.as_json()  # a prefix of the stored votes: nothing drawn
     assert lowered["votes_drawn"] == 2 * lowered["n"] and len(lowered["by_votes"]) == 2
 
 
@@ -128,16 +128,18 @@ def test_a_question_longer_than_the_context_is_dropped_with_its_reason(tmp_path:
     rows[3]["question"] = "How many apples? " + "apple " * 3000
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     result = audit(_config(tmp_path, data=data))
-    assert result.audit["n"] == 5  # scored without it
+    assert result.audit.n == 5  # scored without it
     with sqlite3.connect(tmp_path / "audit" / "run.sqlite") as db:
         reasons = dict(db.execute("SELECT question_id, reason FROM outcomes WHERE kept = 0"))
     assert reasons["b4"] == "prompt_too_long"
 
 
 def test_audit_measures_the_self_check_like_the_other_filters(tmp_path: Path) -> None:
-    off = audit(_config(tmp_path)).audit
+    off = audit(_config(tmp_path)).audit.as_json()
     assert off["by_filter"]["self_check"]["removed"] == 0 and "self_check" not in off
-    on = audit(_config(tmp_path, self_check=True)).audit  # same votes: only the verdicts are sampled
+    on = audit(
+        _config(tmp_path, self_check=True)
+    ).audit.as_json()  # same votes: only the verdicts are sampled
     assert on["votes_drawn"] == off["votes_drawn"]
     assert on["self_check"]["asked"] == 24 and on["self_check"]["no"] > 0
     removed = on["by_filter"]["self_check"]["removed"]

@@ -7,6 +7,7 @@ import pytest
 from crescent.depth import BUCKETS
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth, paired_by_depth, worse_buckets
 from crescent.eval.stats import paired_difference, wilson_interval
+from crescent.results.eval import DepthAccuracy
 
 
 def test_accuracy_by_depth_counts_every_item_once() -> None:
@@ -44,6 +45,11 @@ def test_paired_by_depth_flags_a_bucket_that_got_worse() -> None:
 
 def test_the_summary_line_leaves_out_a_benchmark_without_depths() -> None:
     """HumanEval has no worked solutions: "by depth: unknown: 56.7% of 164" says nothing, so no line."""
-    assert describe_by_depth(accuracy_by_depth([True, False, True], [None, None, None])) == ""
-    mixed = describe_by_depth(accuracy_by_depth([True, False, True], [1, 2, None]))
+    assert describe_by_depth(_typed(accuracy_by_depth([True, False, True], [None, None, None]))) == ""
+    mixed = describe_by_depth(_typed(accuracy_by_depth([True, False, True], [1, 2, None])))
     assert mixed == "by depth: 1: 100.0% of 1, 2: 0.0% of 1, unknown: 100.0% of 1"
+
+
+def _typed(rows: list[dict]) -> list[DepthAccuracy]:
+    """``by_depth`` as results.json's typed result reads it back."""
+    return [DepthAccuracy.model_validate(row) for row in rows]

@@ -107,7 +107,7 @@ def test_without_embeddings_no_model_is_needed(tmp_path: Path, files: tuple[Path
         quiet=True,
     )
     result = check_contamination(cfg)
-    assert {f["reason"] for f in result.flagged} == {"ngram"} and result.summary["flagged"]["embedding"] == 0
+    assert {f["reason"] for f in result.flagged} == {"ngram"} and result.summary.flagged["embedding"] == 0
 
 
 @pytest.mark.parametrize(
@@ -181,7 +181,7 @@ def test_generate_exclude_rejects_ngram_overlaps(tmp_path: Path) -> None:
     extended = [{"question": f"Last week at the fair: {q} Explain your reasoning."} for q in taken[:6]]
     exclude = write_jsonl(tmp_path / "bench.jsonl", extended)
     second = generate(base.model_copy(update={"out": tmp_path / "b", "exclude": [exclude]}))
-    rejected = second.stats["bait"]["rejected"]
+    rejected = second.stats.bait.rejected
     assert rejected.get("excluded_ngram", 0) > 0 and "excluded_exact" not in rejected
     kept = {json.loads(line)["question"] for line in second.data_path.read_text().splitlines()}
     assert not kept & set(taken[:6])

@@ -70,7 +70,7 @@ def run_eval(problems: Path, out: Path, mode: str, **options) -> tuple[dict, lis
     backend = CannedBackend(problems, mode)
     result = evaluate(config, executor=LocalExecutor(config, backend=backend))
     rows = [json.loads(line) for line in result.predictions_path.read_text().splitlines()]
-    return result.results, rows, backend
+    return result.results.as_json(), rows, backend
 
 
 @pytest.mark.parametrize("mode", ["canonical", "body"])

@@ -38,7 +38,7 @@ def run_eval(tmp_path: Path) -> tuple[Path, Path, dict]:
     data = write_jsonl(tmp_path / "bench.jsonl", ROWS)
     config = EvalConfig(data=data, backend="fake", quiet=True, out=tmp_path / "run")
     result = evaluate(config, executor=LocalExecutor(config, backend=FakeBackend(accuracy=1.0)))
-    return data, config.out, result.results
+    return data, config.out, result.results.as_json()
 
 
 def test_eval_writes_depth_per_item_and_by_depth(tmp_path: Path) -> None:
@@ -62,9 +62,9 @@ def test_rescore_gives_an_old_folder_what_a_new_eval_writes(tmp_path: Path) -> N
     old_results = {k: v for k, v in results.items() if k != "by_depth"}
     (out / "results.json").write_text(json.dumps(old_results, indent=2))
     rescored = rescore(RescoreConfig(run_dir=out, data=data))
-    assert rescored.results == results
+    assert rescored.results.as_json() == results
     assert json.loads((out / "results.json").read_text()) == results
-    assert list(rescored.results) == list(results)  # by_depth where a new eval puts it
+    assert list(rescored.results.as_json()) == list(results)  # by_depth where a new eval puts it
     assert (out / "predictions.jsonl").read_text() == new_predictions
     rescore(RescoreConfig(run_dir=out, data=data))  # idempotent
     assert (out / "predictions.jsonl").read_text() == new_predictions

@@ -61,7 +61,7 @@ def test_accuracy_ci_and_prediction_rows(tmp_path: Path) -> None:
     config = make_config(tmp_path, data)
     executor, _ = local(config, accuracy=1.0)
     result = evaluate(config, executor=executor)
-    r = result.results
+    r = result.results.as_json()
     assert (r["correct"], r["n"], r["accuracy"]) == (5, 6, round(5 / 6, 4))
     assert r["ci95"] == [round(x, 4) for x in wilson_interval(5, 6)]
     assert r["extraction_failure_rate"] == 0.0 and r["temperature"] == 0.0 and r["tokens"] > 0
@@ -79,7 +79,7 @@ def test_majority_vote_scores_the_tally_winner(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "sums.jsonl", sums(8))
     config = make_config(tmp_path, data, votes=5)
     executor, _ = local(config, accuracy=0.6)
-    r = evaluate(config, executor=executor).results
+    r = evaluate(config, executor=executor).results.as_json()
     assert r["temperature"] == 0.7  # several votes need sampling, not greedy decoding
     for row in predictions(config.out):
         assert len(row["outputs"]) == 5
@@ -92,7 +92,7 @@ def test_unanswerable_outputs_count_as_extraction_failures(tmp_path: Path) -> No
     data = write_jsonl(tmp_path / "sums.jsonl", sums(4))
     config = make_config(tmp_path, data)
     executor, _ = local(config, garbage=True)
-    r = evaluate(config, executor=executor).results
+    r = evaluate(config, executor=executor).results.as_json()
     assert r["accuracy"] == 0.0 and r["ci95"][0] == 0.0
     # Garbage is "", "???" or "lorem ipsum": none holds a number.
     assert r["extraction_failure_rate"] == 1.0 and r["output_extraction_failure_rate"] == 1.0
@@ -102,15 +102,15 @@ def test_raising_limit_scores_only_the_new_items(tmp_path: Path) -> None:
     data = write_jsonl(tmp_path / "sums.jsonl", sums(6))
     first = make_config(tmp_path, data, limit=3, batch_size=2)
     executor, backend = local(first)
-    assert evaluate(first, executor=executor).results["n"] == 3
+    assert evaluate(first, executor=executor).results.n == 3
     assert backend.usage.requests == 3
     second = make_config(tmp_path, data, limit=6, batch_size=4)
-    r = evaluate(second, executor=executor).results
+    r = evaluate(second, executor=executor).results.as_json()
     assert backend.usage.requests == 6  # three new items, none of the old ones sampled again
     assert r["n"] == 6 and r["resumed"] is True
     assert len({row["id"] for row in predictions(second.out)}) == 6
     shrunk = make_config(tmp_path, data, limit=2)
-    assert evaluate(shrunk, executor=executor).results["n"] == 2
+    assert evaluate(shrunk, executor=executor).results.n == 2
     assert backend.usage.requests == 6
 
 
@@ -142,7 +142,7 @@ def test_interrupted_eval_resumes_without_duplicates(tmp_path: Path) -> None:
         evaluate(config, executor=InterruptAfter(executor, after=1))
     assert not (config.out / "results.json").exists()
     executor, backend = local(config)
-    r = evaluate(config, executor=executor).results
+    r = evaluate(config, executor=executor).results.as_json()
     assert backend.usage.requests == 12  # the committed first call (8 items) is not redone
     assert r["n"] == 20 and r["sessions"] == 2
     reference = make_config(tmp_path, data, out=tmp_path / "reference")
@@ -208,7 +208,7 @@ def test_fewshot_prompt_uses_clean_shots_that_skip_evaluated_questions(tmp_path:
     )
     config = make_config(tmp_path, data, shots=2, fewshot_from=pool)
     executor, _ = local(config, accuracy=1.0)
-    r = evaluate(config, executor=executor).results
+    r = evaluate(config, executor=executor).results.as_json()
     assert sorted(s["line"] for s in r["shots"]) == [2, 3]
     prompts = [row["prompt"] for row in predictions(config.out)]
     assert all(p[:4] == prompts[0][:4] for p in prompts)  # one shared prefix for every item
@@ -251,7 +251,7 @@ def test_embedded_model_smoke(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (GSM8K / "test.jsonl").read_text().splitlines()[:2]]
     data = write_jsonl(tmp_path / "two.jsonl", rows)
     config = EvalConfig(data=data, out=tmp_path / "run", quiet=True, max_tokens=24, n_ctx=512, threads=1)
-    r = evaluate(config).results
+    r = evaluate(config).results.as_json()
     assert r["n"] == 2 and r["tokens"] > 0 and r["truncated_rate"] > 0
     assert all(row["outputs"][0] for row in predictions(config.out))
 
@@ -267,10 +267,10 @@ def test_an_item_longer_than_the_context_is_named_skipped_and_counted(
     result = evaluate(config)
     err = capsys.readouterr().err
     assert f"warning: skipped item huge ({data}:3): a prompt of 3,0" in err and "does not fit" in err
-    assert result.results["n"] == 4 and [p["id"] for p in predictions(config.out)] == ["1", "q1", "q3", "5"]
-    (skipped,) = result.results["skipped"]
+    assert result.results.n == 4 and [p["id"] for p in predictions(config.out)] == ["1", "q1", "q3", "5"]
+    (skipped,) = result.results.skipped
     assert skipped["id"] == "huge" and skipped["line"] == 3 and "--n-ctx" in skipped["reason"]
     assert "1 items skipped" in result.describe()
     executor, backend = local(config)
     again = evaluate(config, executor=executor)  # a rerun does not try it again, and still reports it
-    assert backend.usage.requests == 0 and again.results["skipped"] == result.results["skipped"]
+    assert backend.usage.requests == 0 and again.results.skipped == result.results.skipped

@@ -183,7 +183,7 @@ def _check_invariants(result: Any, config: GenerateConfig, backend: Backend) -> 
     """Unique ids, the count asked for, and no accepted pair at/above the dedup threshold (recomputed)."""
     rows = [json.loads(line) for line in result.data_path.read_text().splitlines()]
     assert len({r["id"] for r in rows}) == len(rows)
-    assert result.stats["bait"]["accepted"] == config.questions
+    assert result.stats.bait.accepted == config.questions
     assert 0 < len(rows) <= config.questions
     db = sqlite3.connect(config.out / "run.sqlite")
     questions = [q for (q,) in db.execute("SELECT question FROM questions ORDER BY attempt")]
@@ -204,7 +204,7 @@ def test_generate_on_ray_writes_the_same_data_as_local(executor: Any, tmp_path: 
     on_ray = generate(config, executor=executor)
     _check_invariants(on_ray, config, create_backend(config))
     assert on_ray.data_path.read_bytes() == local.data_path.read_bytes()
-    assert on_ray.stats["bait"] == local.stats["bait"]
+    assert on_ray.stats.bait == local.stats.bait
 
 
 @needs_ray
@@ -215,7 +215,7 @@ def test_generate_with_an_actor_killed_mid_run_matches_local(executor: Any, tmp_
     on_ray = generate(config, executor=killing)
     assert killing.killed and executor.replacements == 1 and executor.resubmitted >= 1
     assert on_ray.data_path.read_bytes() == local.data_path.read_bytes()
-    assert on_ray.stats["vote"]["questions"] == local.stats["vote"]["questions"]
+    assert on_ray.stats.vote.questions == local.stats.vote.questions
 
 
 @pytest.mark.slow
@@ -242,4 +242,4 @@ def test_generate_with_the_embedded_model_on_two_actors(ray_cluster: None, tmp_p
     )
     result = generate(config)
     _check_invariants(result, config, create_backend(config))
-    assert result.stats["vote"]["questions"] == config.questions
+    assert result.stats.vote.questions == config.questions

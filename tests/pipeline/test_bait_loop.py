@@ -56,7 +56,7 @@ def test_a_loop_driven_one_batch_at_a_time_decides_as_the_driver_does(tmp_path: 
     finally:
         store.close()
     whole = generate(_config(tmp_path / "driven"))
-    assert whole.stats["stop_reason"] == stopped
+    assert whole.stats.stop_reason == stopped
     assert _rows(config.out, CANDIDATES) == _rows(tmp_path / "driven", CANDIDATES)
     questions = "SELECT id, attempt, question, vector FROM questions ORDER BY attempt"
     assert _rows(config.out, questions) == _rows(tmp_path / "driven", questions)

@@ -35,7 +35,7 @@ def test_generate_writes_chat_rows_and_stats(tmp_path: Path) -> None:
         assert row["question"] in row["messages"][0]["content"]
         assert row["messages"][1]["content"] == row["solution"]
         assert row["consensus"] >= 0.5 and sum(row["votes"].values()) == 3
-    stats = result.stats
+    stats = result.stats.as_json()
     assert stats["bait"]["accepted"] == 12 and stats["stop_reason"] == "target_reached"
     assert stats["bait"]["attempts"] == stats["bait"]["accepted"] + sum(stats["bait"]["rejected"].values())
     assert stats["vote"]["kept"] == len(rows) == stats["export"]["rows"]
@@ -51,7 +51,7 @@ def test_output_loads_with_datasets(tmp_path: Path) -> None:
     datasets = pytest.importorskip("datasets")
     result = generate(_config(tmp_path / "run"))
     dataset = datasets.load_dataset("json", data_files=str(result.data_path), split="train")
-    assert dataset.num_rows == result.stats["export"]["rows"]
+    assert dataset.num_rows == result.stats.export.rows
     assert dataset[0]["messages"][0]["role"] == "user"
 
 
@@ -69,8 +69,8 @@ def test_no_accepted_question_is_a_near_duplicate(tmp_path: Path) -> None:
 
 def test_budget_exhaustion_is_reported(tmp_path: Path) -> None:
     result = generate(_config(tmp_path / "run", questions=30, max_attempts=40, model="distinct=10"))
-    assert result.stats["stop_reason"] == "budget_exhausted"
-    assert result.stats["bait"]["attempts"] == 40 and result.stats["bait"]["accepted"] <= 10
+    assert result.stats.stop_reason == "budget_exhausted"
+    assert result.stats.bait.attempts == 40 and result.stats.bait.accepted <= 10
 
 
 def test_resume_extends_without_redoing_or_duplicating(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_resume_extends_without_redoing_or_duplicating(tmp_path: Path) -> None:
     db = sqlite3.connect(out / "run.sqlite")
     votes_before = db.execute("SELECT COUNT(*) FROM votes").fetchone()[0]
     second = generate(_config(out, questions=12))
-    assert second.stats["resumed"] and second.stats["sessions"] == 2
+    assert second.stats.resumed and second.stats.sessions == 2
     assert db.execute("SELECT COUNT(*) FROM votes").fetchone()[0] == 12 * 3 > votes_before
     assert db.execute("SELECT COUNT(DISTINCT question_id) FROM outcomes").fetchone()[0] == 12
     fresh = generate(_config(tmp_path / "fresh", questions=12))
@@ -108,11 +108,11 @@ def test_exclude_file_rejects_benchmark_questions(tmp_path: Path) -> None:
     taken = [row["question"] for row in _rows(first.data_path)]
     second = generate(_config(tmp_path / "b", questions=4, exclude=[first.data_path]))
     assert not set(taken) & {row["question"] for row in _rows(second.data_path)}
-    assert sum(v for k, v in second.stats["bait"]["rejected"].items() if k.startswith("excluded")) > 0
+    assert sum(v for k, v in second.stats.bait.rejected.items() if k.startswith("excluded")) > 0
     # The excluded file's depth profile, counted from its solutions exactly as the kept rows' are.
-    depths = {"../a/data.jsonl": first.stats["export"]["depth_histogram"]}
-    assert second.stats["export"]["benchmark_depth_histograms"] == depths
-    assert first.stats["export"]["benchmark_depth_histograms"] == {}
+    depths = {"../a/data.jsonl": first.stats.export.depth_histogram}
+    assert second.stats.export.benchmark_depth_histograms == depths
+    assert first.stats.export.benchmark_depth_histograms == {}
 
 
 def test_a_resumed_run_does_not_embed_the_exclude_file_again(tmp_path: Path, monkeypatch) -> None:
@@ -133,7 +133,7 @@ def test_a_resumed_run_does_not_embed_the_exclude_file_again(tmp_path: Path, mon
     calls.clear()
     again = generate(_config(tmp_path / "run", questions=6, exclude=[benchmark]))
     assert calls and excluded not in calls  # new candidates are embedded, the benchmark is not
-    assert again.stats["bait"]["accepted"] == 6
+    assert again.stats.bait.accepted == 6
     assert not set(excluded) & {row["question"] for row in _rows(again.data_path)}
 
 
@@ -151,7 +151,7 @@ def test_smoke_on_the_embedded_gguf(tmp_path: Path) -> None:
         quiet=True,
     )
     result = generate(config)
-    stats = result.stats
+    stats = result.stats.as_json()
     assert stats["stop_reason"] in {"target_reached", "budget_exhausted"}
     assert 1 <= stats["bait"]["accepted"] <= 2 and stats["bait"]["attempts"] <= 16
     db = sqlite3.connect(config.out / "run.sqlite")
@@ -180,7 +180,7 @@ def test_raising_votes_on_the_embedded_gguf_tops_up_without_redrawing(tmp_path: 
     after = _votes(tmp_path / "run")
     assert before and all(after[key] == text for key, text in before.items())
     assert sorted(after) == sorted([(q, 0) for q, _ in before] + [(q, 1) for q, _ in before])
-    assert result.stats["vote"]["votes_drawn"] == len(after) and result.stats["sessions"] == 2
+    assert result.stats.vote.votes_drawn == len(after) and result.stats.sessions == 2
 
 
 def _votes(out: Path) -> dict[tuple[str, int], str]:
@@ -198,9 +198,9 @@ def test_adaptive_votes_are_a_prefix_of_fixed_votes_and_cost_less(tmp_path: Path
     assert len(adaptive_votes) < len(fixed_votes) == 60
     used = _table(tmp_path / "adaptive", "SELECT SUM(votes_used) FROM outcomes")[0][0]
     # the labels rest on fewer votes; the last waves drew some ahead to fill the slots (unused, kept)
-    assert adaptive.stats["vote"]["votes_saved"] == 60 - used > 0
-    assert used <= len(adaptive_votes) == adaptive.stats["vote"]["votes_drawn"]
-    assert fixed.stats["vote"]["votes_saved"] == 0
+    assert adaptive.stats.vote.votes_saved == 60 - used > 0
+    assert used <= len(adaptive_votes) == adaptive.stats.vote.votes_drawn
+    assert fixed.stats.vote.votes_saved == 0
     per_question: dict[str, int] = {}
     for qid, _ in adaptive_votes:
         per_question[qid] = per_question.get(qid, 0) + 1
@@ -216,8 +216,8 @@ def test_changing_label_options_relabels_without_sampling(tmp_path: Path, monkey
     monkeypatch.setattr(FakeBackend, "sample", lambda *a, **k: pytest.fail("relabelling must not sample"))
     loose = generate(_config(out, questions=12, votes=3, model="accuracy=0.6", min_consensus=0.3))
     assert _votes(out) == votes_before
-    assert loose.stats["export"]["rows"] > strict.stats["export"]["rows"]
-    assert loose.stats["vote"]["label_policy"]["min_consensus"] == 0.3
+    assert loose.stats.export.rows > strict.stats.export.rows
+    assert loose.stats.vote.label_policy["min_consensus"] == 0.3
     assert all(row["consensus"] >= 0.3 for row in _rows(loose.data_path))
 
 
@@ -239,7 +239,7 @@ def test_step_counters_never_drift_from_the_rows(tmp_path: Path) -> None:
         assert running == {step: store.counters(step) for step in steps}
     finally:
         store.close()
-    assert running[counting.BAIT]["attempts"] == result.stats["bait"]["attempts"] > 12
+    assert running[counting.BAIT]["attempts"] == result.stats.bait.attempts > 12
     assert running[counting.LABELS]["questions"] == 12 and running[counting.VOTES]["drawn"] == 36
 
 
@@ -267,10 +267,10 @@ def test_raising_votes_tops_up_to_exactly_a_fresh_run(tmp_path: Path, adaptive: 
     after = _votes(out)
     assert all(after[key] == text for key, text in before.items())  # every stored vote kept as drawn
     assert after == _votes(tmp_path / "fresh") and len(after) > len(before)
-    assert topped.stats["vote"]["votes_drawn"] == len(after) == fresh.stats["vote"]["votes_drawn"]
+    assert topped.stats.vote.votes_drawn == len(after) == fresh.stats.vote.votes_drawn
     assert topped.data_path.read_text() == fresh.data_path.read_text()
     assert _table(out, OUTCOMES + " ORDER BY 1") == _table(tmp_path / "fresh", OUTCOMES + " ORDER BY 1")
-    assert topped.stats["vote"] == fresh.stats["vote"]
+    assert topped.stats.vote == fresh.stats.vote
 
 
 def test_lowering_votes_relabels_from_a_prefix_without_sampling(tmp_path: Path, monkeypatch) -> None:
@@ -310,4 +310,4 @@ def test_an_interrupted_top_up_resumes_to_a_fresh_run(tmp_path: Path, monkeypatc
     fresh = generate(_config(tmp_path / "fresh", votes=4, **options))
     assert _votes(out) == _votes(tmp_path / "fresh")
     assert resumed.data_path.read_text() == fresh.data_path.read_text()
-    assert resumed.stats["vote"] == fresh.stats["vote"]
+    assert resumed.stats.vote == fresh.stats.vote

@@ -48,7 +48,7 @@ def test_votes_on_the_first_questions_in_file_order_without_their_answers(tmp_pa
     assert voted == _questions(source)[:5]
     rows = [json.loads(line) for line in result.data_path.read_text().splitlines()]
     assert rows and all(r["question"] in voted and r["answer"] != "-1" for r in rows)
-    stats = result.stats
+    stats = result.stats.as_json()
     assert stats["source"] == {
         "kind": "file",
         "path": "../seed.jsonl",  # relative to the run folder
@@ -64,7 +64,7 @@ def test_votes_on_the_first_questions_in_file_order_without_their_answers(tmp_pa
 
 def test_more_questions_than_the_file_takes_all_of_it_and_says_so(tmp_path: Path) -> None:
     source = _seed_file(tmp_path / "seed.jsonl", n=4)
-    stats = generate(_config(tmp_path / "run", source, questions=50)).stats
+    stats = generate(_config(tmp_path / "run", source, questions=50)).stats.as_json()
     assert stats["stop_reason"] == "file_exhausted" and stats["bait"]["accepted"] == 4
     assert stats["source"]["whole_file"] and stats["source"]["rows_read"] == 4
 
@@ -77,7 +77,7 @@ def test_exclude_duplicates_and_overlong_rows_are_dropped_and_counted(tmp_path: 
         handle.write(json.dumps({"question": "x " * 15_000}) + "\n")
     benchmark = tmp_path / "bench.jsonl"
     benchmark.write_text(json.dumps({"question": questions[0]}) + "\n")
-    stats = generate(_config(tmp_path / "run", source, questions=20, exclude=[benchmark])).stats
+    stats = generate(_config(tmp_path / "run", source, questions=20, exclude=[benchmark])).stats.as_json()
     assert stats["bait"]["rejected"] == {"excluded_exact": 1, "exact_duplicate": 1, "too_long": 1}
     assert stats["bait"]["attempts"] == 8 and stats["bait"]["accepted"] == 5
 
@@ -93,7 +93,7 @@ def test_a_shared_13_gram_with_an_excluded_question_drops_it(tmp_path: Path) -> 
     )
     benchmark = tmp_path / "bench.jsonl"
     benchmark.write_text(json.dumps({"question": f"Today {shared} gives 5 away. How many remain?"}) + "\n")
-    stats = generate(_config(tmp_path / "run", source, exclude=[benchmark])).stats
+    stats = generate(_config(tmp_path / "run", source, exclude=[benchmark])).stats.as_json()
     assert stats["bait"]["rejected"] == {"excluded_ngram": 1} and stats["bait"]["accepted"] == 1
 
 
@@ -102,19 +102,17 @@ def test_rerun_with_more_questions_extends_like_a_fresh_run(tmp_path: Path) -> N
     generate(_config(tmp_path / "run", source, questions=3))
     extended = generate(_config(tmp_path / "run", source, questions=6))
     fresh = generate(_config(tmp_path / "fresh", source, questions=6))
-    assert extended.stats["resumed"] and extended.stats["sessions"] == 2
+    assert extended.stats.resumed and extended.stats.sessions == 2
     assert extended.data_path.read_text() == fresh.data_path.read_text()
-    assert extended.stats["bait"] == fresh.stats["bait"] and extended.stats["vote"]["votes_drawn"] == 18
-    assert (
-        generate(_config(tmp_path / "run", source, questions=6)).stats["sessions"] == 2
-    )  # no work, no session
+    assert extended.stats.bait == fresh.stats.bait and extended.stats.vote.votes_drawn == 18
+    assert generate(_config(tmp_path / "run", source, questions=6)).stats.sessions == 2  # no work, no session
 
 
 def test_a_changed_file_is_refused_a_moved_one_is_not(tmp_path: Path) -> None:
     source = _seed_file(tmp_path / "seed.jsonl")
     generate(_config(tmp_path / "run", source, questions=3))
     moved = source.rename(tmp_path / "moved.jsonl")
-    assert generate(_config(tmp_path / "run", moved, questions=3)).stats["source"]["path"] == "../moved.jsonl"
+    assert generate(_config(tmp_path / "run", moved, questions=3)).stats.source.path == "../moved.jsonl"
     with moved.open("a") as handle:
         handle.write(json.dumps({"question": "Cleo has 2 pens and buys 9 more. How many pens now?"}) + "\n")
     with pytest.raises(ConfigMismatch, match="questions_from_sha256"):

@@ -202,5 +202,5 @@ def test_a_registered_filter_reaches_decide_stats_audit_report_and_card(
     config = AuditConfig(
         out=tmp_path / "audit", data=bench, backend="fake", model="accuracy=0.9", votes=3, quiet=True
     )
-    without = audit(config).audit["by_filter"][name]
-    assert without["removed"] > 0  # every gold answer (2i + 3) is odd
+    without = audit(config).audit.by_filter[name]
+    assert without.removed > 0  # every gold answer (2i + 3) is odd

@@ -29,7 +29,7 @@ def test_pairs_contrast_the_label_with_its_least_voted_losing_vote(tmp_path: Pat
     result = generate(_config(tmp_path / "run", model="accuracy=0.6"))
     data = {row["id"]: row for row in _rows(result.data_path)}
     pairs = _rows(result.pairs_path)
-    assert pairs and result.stats["pairs"]["written"] == len(pairs) == result.stats["pairs"]["from_votes"]
+    assert pairs and result.stats.pairs.written == len(pairs) == result.stats.pairs.from_votes
     for pair in pairs:
         row = data[pair["id"]]
         assert pair["prompt"] == row["messages"][:1]
@@ -41,7 +41,7 @@ def test_pairs_contrast_the_label_with_its_least_voted_losing_vote(tmp_path: Pat
         assert pair["votes_rejected"] == min(losing)
         assert pair["weight"] == round((pair["votes_chosen"] - pair["votes_rejected"]) / 5, 4) > 0
     unanimous = [r for r in data.values() if len(r["votes"]) == 1]
-    assert result.stats["pairs"]["unanimous_without_pair"] == len(unanimous) == len(data) - len(pairs)
+    assert result.stats.pairs.unanimous_without_pair == len(unanimous) == len(data) - len(pairs)
 
 
 @pytest.mark.slow
@@ -54,7 +54,7 @@ def test_pairs_load_in_datasets_and_tokenize_in_trls_dpo_trainer(tmp_path: Path)
 
     result = generate(_config(tmp_path / "run", model="accuracy=0.6"))
     dataset = datasets.load_dataset("json", data_files=str(result.pairs_path), split="train")
-    assert dataset.num_rows == result.stats["pairs"]["written"] > 0
+    assert dataset.num_rows == result.stats.pairs.written > 0
     assert is_conversational(dataset[0])
     model_dir = build_tiny_model(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -85,20 +85,17 @@ def test_probes_find_a_rejected_solution_where_every_vote_agreed_and_change_no_l
     plain = generate(_config(tmp_path / "plain", votes=3, model="accuracy=0.9"))
     probed = generate(_config(tmp_path / "probed", votes=3, model="accuracy=0.9", pair_probes=4))
     assert probed.data_path.read_text() == plain.data_path.read_text()  # probes never vote
-    stats = probed.stats["pairs"]
-    assert (
-        stats["from_probes"] > 0
-        and stats["written"] == plain.stats["pairs"]["written"] + stats["from_probes"]
-    )
-    unanimous = plain.stats["pairs"]["unanimous_without_pair"]
-    assert stats["probes_drawn"] == 4 * unanimous
+    stats = probed.stats.pairs
+    assert stats.from_probes > 0 and stats.written == plain.stats.pairs.written + stats.from_probes
+    unanimous = plain.stats.pairs.unanimous_without_pair
+    assert stats.probes_drawn == 4 * unanimous
     from_probes = [p for p in _rows(probed.pairs_path) if p["rejected_from"] == "probes"]
     assert all(p["rejected_answer"] != p["answer"] and p["weight"] == 1.0 for p in from_probes)
     before = _probes(tmp_path / "probed")
     more = generate(_config(tmp_path / "probed", votes=3, model="accuracy=0.9", pair_probes=6))
     after = _probes(tmp_path / "probed")
     assert all(after[key] == text for key, text in before.items()) and len(after) == 6 * unanimous
-    assert more.stats["pairs"]["probes_drawn"] == 6 * unanimous
+    assert more.stats.pairs.probes_drawn == 6 * unanimous
 
 
 def _two_ways(self: FakeBackend, question: str, rng: random.Random) -> str:
@@ -114,7 +111,7 @@ def test_paths_keep_distinct_winning_solutions_per_question(tmp_path: Path, monk
     out = tmp_path / "run"
     one = generate(_config(out))
     rows = _rows(one.data_path)
-    assert [r["path"] for r in rows] == [0] * len(rows) and one.stats["export"]["rows_per_question"] == {
+    assert [r["path"] for r in rows] == [0] * len(rows) and one.stats.export.rows_per_question == {
         "1": len(rows)
     }
     monkeypatch.setattr(FakeBackend, "sample", lambda *a, **k: pytest.fail("paths are read from the votes"))
@@ -128,5 +125,5 @@ def test_paths_keep_distinct_winning_solutions_per_question(tmp_path: Path, monk
         assert [r["path"] for r in group] == list(range(len(group))) and len(group) <= 2
         assert len({r["solution"].split("=")[0] for r in group}) == len(group)  # different equations
         assert all(r["messages"][1]["content"] == r["solution"] for r in group)
-    histogram = two.stats["export"]["rows_per_question"]
-    assert sum(int(n) * q for n, q in histogram.items()) == two.stats["export"]["rows"]
+    histogram = two.stats.export.rows_per_question
+    assert sum(int(n) * q for n, q in histogram.items()) == two.stats.export.rows

@@ -55,7 +55,7 @@ def _prompts(monkeypatch) -> list[str]:
 def test_self_check_is_off_by_default_and_asks_nothing(tmp_path: Path, monkeypatch) -> None:
     prompts = _prompts(monkeypatch)
     result = generate(_config(tmp_path / "run"))
-    assert "self_check" not in result.stats and "self_check" not in result.stats["vote"]["dropped"]
+    assert result.stats.self_check is None and "self_check" not in result.stats.vote.dropped
     assert not any(SELF_CHECK_QUESTION in p for p in prompts)
 
 
@@ -64,22 +64,22 @@ def test_self_check_drops_what_the_model_says_no_to_and_switches_without_samplin
 ) -> None:
     out = tmp_path / "run"
     plain = generate(_config(out))
-    votes_drawn = plain.stats["vote"]["votes_drawn"]
+    votes_drawn = plain.stats.vote.votes_drawn
     prompts = _prompts(monkeypatch)
 
     checked = generate(_config(out, self_check=True))  # switched on for a finished run
     assert len(prompts) == 12 and all(SELF_CHECK_QUESTION in p for p in prompts)  # verdicts only, no vote
-    verdicts = checked.stats["self_check"]
+    verdicts = checked.stats.self_check
     assert verdicts["asked"] == 12 and verdicts["yes"] + verdicts["no"] == 12 and verdicts["no"] > 0
-    dropped = checked.stats["vote"]["dropped"]["self_check"]
+    dropped = checked.stats.vote.dropped["self_check"]
     assert 0 < dropped <= verdicts["no"]  # a "no" is reported first, unless the votes gave no answer at all
-    assert checked.stats["export"]["rows"] < plain.stats["export"]["rows"]
-    assert checked.stats["vote"]["votes_drawn"] == votes_drawn
+    assert checked.stats.export.rows < plain.stats.export.rows
+    assert checked.stats.vote.votes_drawn == votes_drawn
 
     prompts.clear()
     again = generate(_config(out, self_check=False))  # and off again: a relabel, nothing sampled
     assert prompts == []
-    assert again.stats["export"]["rows"] == plain.stats["export"]["rows"]
+    assert again.stats.export.rows == plain.stats.export.rows
 
 
 def test_self_check_verdicts_are_asked_before_any_vote_and_counted_like_the_rows(tmp_path: Path) -> None:
@@ -95,7 +95,7 @@ def test_self_check_verdicts_are_asked_before_any_vote_and_counted_like_the_rows
         running = store.counters(self_check.STEP)
         with store.transaction():
             counting.recount(store)
-        assert running == store.counters(self_check.STEP) == result.stats["self_check"]
+        assert running == store.counters(self_check.STEP) == result.stats.self_check
         rows = store.db.execute("SELECT question_id, text FROM self_checks").fetchall()
         questions = {qid for (qid,) in store.db.execute("SELECT id FROM questions")}
     finally:

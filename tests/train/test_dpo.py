@@ -122,11 +122,11 @@ def test_unit_weights_give_trls_own_loss_and_weights_change_it(
 def test_dpo_resumes_from_its_checkpoint(tiny_model_dir: Path, pairs_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     first = train(dpo_config(tiny_model_dir, pairs_data, out, max_steps=2, save_steps=2, lr=1e-3))
-    assert first.stats["resumed_from"] is None and (out / "checkpoints" / "checkpoint-2").is_dir()
+    assert first.stats.resumed_from is None and (out / "checkpoints" / "checkpoint-2").is_dir()
     again = train(dpo_config(tiny_model_dir, pairs_data, out, max_steps=3, save_steps=2, lr=1e-3))
-    assert again.stats["resumed_from"] == "checkpoint-2"
-    assert again.stats["steps"] == 3 and again.stats["steps_this_session"] == 1
-    assert [p["step"] for p in again.stats["dpo"]["curve"]] == [1, 2, 3]
+    assert again.stats.resumed_from == "checkpoint-2"
+    assert again.stats.steps == 3 and again.stats.steps_this_session == 1
+    assert [p["step"] for p in again.stats.dpo["curve"]] == [1, 2, 3]
 
 
 def test_bad_pairs_name_file_and_line(tmp_path: Path) -> None:

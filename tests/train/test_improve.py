@@ -9,12 +9,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from crescent.config import ImproveConfig
 from crescent.errors import ConfigMismatch
+from crescent.results.eval import EvalResults
 from crescent.train.improve import _bind, improve
 
 
@@ -111,9 +113,11 @@ def test_every_section_option_reaches_its_step(tiny_model_dir: Path, tmp_path: P
 
     def fake_eval(config):
         seen["eval"] = config
-        out = config.out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps({"accuracy": 0.0, "n": 1, "ci95": [0, 1]}))
+        config.out.mkdir(parents=True, exist_ok=True)
+        figures = {"accuracy": 0.0, "correct": 0, "n": 1, "ci95": [0, 1], "extraction_failure_rate": 0.0}
+        results = EvalResults.from_json(figures | {"tokens": 0, "wall_s": 0.0, "tokens_per_s": 0.0})
+        results.to_dir(config.out)
+        return SimpleNamespace(results=results)
 
     monkeypatch.setattr(crescent.pipeline.generate, "generate", fake_generate)
     monkeypatch.setattr(crescent.eval.run, "evaluate", fake_eval)
@@ -240,11 +244,11 @@ def test_distill_the_embedded_gguf_into_a_different_gguf_student_with_lora(tmp_p
     result = improve(config)
     run = tmp_path / "run"
     teacher = "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)"
-    assert (result.rounds[1]["teacher"], result.rounds[1]["student"]) == (teacher, str(student))
-    assert result.rounds[1]["data"]["source"] == f"questions: 2 from {seed.name} (seed augmentation)"
+    assert (result.rounds[1].teacher, result.rounds[1].student) == (teacher, str(student))
+    assert result.rounds[1].data.source == f"questions: 2 from {seed.name} (seed augmentation)"
     data_stats = json.loads((run / "round-1" / "data" / "stats.json").read_text())
     assert data_stats["config"]["model"] is None and data_stats["config"]["backend"] == "llamacpp"
-    assert result.rounds[1]["data"]["rows"] > 0
+    assert result.rounds[1].data.rows > 0
     train_stats = json.loads((run / "round-1" / "train" / "train_stats.json").read_text())
     assert (train_stats["method"], train_stats["weights"], train_stats["steps"]) == ("sft", "lora", 1)
     evaluated = [json.loads((run / f"round-{r}" / "eval" / "results.json").read_text()) for r in (0, 1)]
@@ -315,6 +319,7 @@ def test_dpo_rounds_train_on_the_pairs_next_to_the_data(tiny_model_dir: Path, tm
     with pytest.raises(CrescentError, match=r"holds no pairs\.jsonl: --train\.method dpo needs"):
         _train(config, str(tiny_model_dir), data, tmp_path / "train-a")
     write_pairs(tmp_path / "pairs.jsonl")
-    trained = _train(config, str(tiny_model_dir), data, tmp_path / "train-b")
+    trained, returned = _train(config, str(tiny_model_dir), data, tmp_path / "train-b")
     stats = json.loads((trained / "train_stats.json").read_text())
     assert stats["method"] == "dpo" and stats["rows"] == 4 and stats["steps"] == 1
+    assert returned.as_json() == stats  # what improve records is what train wrote

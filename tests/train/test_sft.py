@@ -100,7 +100,7 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
 ) -> None:
     out = tmp_path / "run"
     first = train(tiny_config(tiny_model_dir, chat_data, out, max_steps=2, save_steps=2, lr=1e-3))
-    assert first.stats["resumed_from"] is None
+    assert first.stats.resumed_from is None
     assert (out / "checkpoints" / "checkpoint-2").is_dir()
 
     moved = tmp_path / "elsewhere" / "same-data.jsonl"  # the data is compared by content, not path
@@ -195,7 +195,7 @@ def test_a_checkpoint_whose_save_was_cut_short_is_skipped_on_resume(
     assert last_complete_checkpoint(checkpoints) == checkpoints / "checkpoint-2"
     assert describe_checkpoints(checkpoints) == "saved checkpoint-2"
     result = train(tiny_config(tiny_model_dir, chat_data, out, max_steps=4, save_steps=2, threads=1))
-    assert result.stats["resumed_from"] == "checkpoint-2" and result.stats["steps"] == 4
+    assert result.stats.resumed_from == "checkpoint-2" and result.stats.steps == 4
     assert last_complete_checkpoint(checkpoints) == partial  # the rerun's own save replaced the partial one
 
 

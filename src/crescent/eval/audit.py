@@ -10,7 +10,6 @@ the fixed run's, so the replay is exact).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,11 +29,10 @@ from crescent.pipeline.self_check import SelfCheckTable
 from crescent.pipeline.vote import VotePlan, run_votes, vote_request
 from crescent.pipeline.vote_tables import MAX_VOTE_CHARS, OutcomeTable, VoteTable
 from crescent.progress import make_progress
+from crescent.results.audit import AuditSummary
 from crescent.run_folder import fingerprint
 from crescent.session import Session, SessionTable, open_run, totals
-from crescent.store import RunStore, Table, schema_of, write_atomic
-
-AUDIT_FILE = "audit.json"
+from crescent.store import RunStore, Table, schema_of
 
 
 class GreedyTable(Table):
@@ -69,17 +67,17 @@ class AuditResult:
     out: Path
     audit_path: Path
     report_path: Path
-    audit: dict[str, Any]
+    audit: AuditSummary
 
     def stdout(self) -> str:
         return str(self.audit_path)
 
     def describe(self) -> str:
-        default, plain = self.audit["default"], self.audit["plain_majority"]
+        default, plain = self.audit.default, self.audit.plain_majority
         return (
-            f"audit of {self.audit['n']} items: configured filters keep {default['coverage']:.0%} "
-            f"with precision {default['precision']}; plain majority keeps {plain['coverage']:.0%} "
-            f"with precision {plain['precision']}"
+            f"audit of {self.audit.n} items: configured filters keep {default.coverage:.0%} "
+            f"with precision {default.precision}; plain majority keeps {plain.coverage:.0%} "
+            f"with precision {plain.precision}"
         )
 
 
@@ -103,9 +101,8 @@ def audit(config: AuditConfig, executor: Executor | None = None) -> AuditResult:
             run_votes(plan, run.store, run.executor, questions, progress, run.session, label="audit votes")
             if config.greedy:
                 _greedy(config, run.store, run.executor, selected, run.session)
-        result = summarize(config, run.store, selected)
-        path = config.out / AUDIT_FILE  # written while --out is still held
-        write_atomic(path, json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        result = AuditSummary.from_json(summarize(config, run.store, selected))
+        path = result.to_dir(config.out)  # written while --out is still held
         from crescent.eval.audit_report import write_audit_report
 
         report = write_audit_report(config.out, result)

@@ -10,13 +10,14 @@ import html
 from pathlib import Path
 from typing import Any
 
+from crescent.results.audit import AuditSummary, LabelScore, ThresholdScore
 from crescent.store import write_atomic
 
 WIDTH, HEIGHT, PAD = 420, 300, 44
 FILTER_COLUMNS = ["filter", "removed", "of them wrong", "precision without", "coverage without"]
 
 
-def precision_coverage_svg(points: list[dict[str, Any]], marks: dict[str, dict[str, Any]]) -> str:
+def precision_coverage_svg(points: list[ThresholdScore], marks: dict[str, LabelScore]) -> str:
     """Precision (y) against coverage (x), one dot per consensus threshold, named policies as marks."""
 
     def xy(coverage: float, precision: float) -> tuple[float, float]:
@@ -45,21 +46,21 @@ def precision_coverage_svg(points: list[dict[str, Any]], marks: dict[str, dict[s
         f'<text x="12" y="{HEIGHT / 2}" font-size="12" text-anchor="middle" '
         f'transform="rotate(-90 12 {HEIGHT / 2})">precision (right / kept)</text>'
     )
-    curve = [p for p in points if p.get("precision") is not None]
+    curve = [(p, p.precision) for p in points if p.precision is not None]
     if curve:
-        coords = " ".join("{:.1f},{:.1f}".format(*xy(p["coverage"], p["precision"])) for p in curve)
+        coords = " ".join("{:.1f},{:.1f}".format(*xy(p.coverage, precision)) for p, precision in curve)
         parts.append(f'<polyline points="{coords}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
-        for p in curve:
-            x, y = xy(p["coverage"], p["precision"])
-            label = html.escape(f"min_consensus {p['min_consensus']}")
+        for p, precision in curve:
+            x, y = xy(p.coverage, precision)
+            label = html.escape(f"min_consensus {p.min_consensus}")
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1f77b4"><title>{label}</title></circle>'
             )
     colors = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
     for (name, mark), color in zip(marks.items(), colors, strict=False):
-        if mark.get("precision") is None:
+        if mark.precision is None:
             continue
-        x, y = xy(mark["coverage"], mark["precision"])
+        x, y = xy(mark.coverage, mark.precision)
         parts.append(f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{color}"/>')
         parts.append(
             f'<text x="{x + 7:.1f}" y="{y - 6:.1f}" font-size="11" fill="{color}">{html.escape(name)}</text>'
@@ -72,53 +73,46 @@ def _row(cells: list[Any], tag: str = "td") -> str:
     return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
 
 
-def write_audit_report(out: Path, audit: dict[str, Any]) -> Path:
+def write_audit_report(out: Path, audit: AuditSummary) -> Path:
     path = Path(out) / "audit.html"
     write_atomic(path, render_audit(audit))
     return path
 
 
-def render_audit(audit: dict[str, Any]) -> str:
+def render_audit(audit: AuditSummary) -> str:
     """The whole audit page (also what ``crescent report`` shows for an audit folder)."""
-    marks = {"configured": audit["default"], "plain majority": audit["plain_majority"]}
-    if "adaptive_replay" in audit:
-        marks["adaptive"] = audit["adaptive_replay"]
-    thresholds = "".join(
-        _row([t["min_consensus"], t["kept"], t["coverage"], t["precision"]]) for t in audit["by_threshold"]
-    )
+    marks: dict[str, LabelScore] = {"configured": audit.default, "plain majority": audit.plain_majority}
+    replay = audit.adaptive_replay
+    if replay is not None:
+        marks["adaptive"] = replay
+    thresholds = "".join(_row([t.min_consensus, t.kept, t.coverage, t.precision]) for t in audit.by_threshold)
     filters = "".join(
-        _row([name, f["removed"], f["wrong_removed"], f["precision_without"], f["coverage_without"]])
-        for name, f in audit["by_filter"].items()
+        _row([name, f.removed, f.wrong_removed, f.precision_without, f.coverage_without])
+        for name, f in audit.by_filter.items()
     )
+    greedy = audit.greedy_accuracy
     summary = [
-        ("items", audit["n"]),
-        ("votes per item", audit["votes"]),
-        ("first vote accuracy", audit["first_vote_accuracy"]),
-        ("majority accuracy", audit["majority_accuracy"]),
-        ("greedy accuracy", audit.get("greedy_accuracy", "not run")),
-        (
-            "configured: coverage / precision",
-            f"{audit['default']['coverage']} / {audit['default']['precision']}",
-        ),
+        ("items", audit.n),
+        ("votes per item", audit.votes),
+        ("first vote accuracy", audit.first_vote_accuracy),
+        ("majority accuracy", audit.majority_accuracy),
+        ("greedy accuracy", "not run" if greedy is None else greedy),
+        ("configured: coverage / precision", f"{audit.default.coverage} / {audit.default.precision}"),
         (
             "plain majority: coverage / precision",
-            f"{audit['plain_majority']['coverage']} / {audit['plain_majority']['precision']}",
+            f"{audit.plain_majority.coverage} / {audit.plain_majority.precision}",
         ),
     ]
-    if "adaptive_replay" in audit:
-        replay = audit["adaptive_replay"]
+    if replay is not None:
         summary.append(
             (
                 "adaptive: votes saved / coverage / precision",
-                f"{replay['votes_saved']} / {replay['coverage']} / {replay['precision']}",
+                f"{replay.votes_saved} / {replay.coverage} / {replay.precision}",
             )
         )
     by_votes = ""
-    if "by_votes" in audit:  # fixed voting: every smaller --votes, replayed exactly on prefixes
-        rows = "".join(
-            _row([r["votes"], r["kept"], r["coverage"], r["precision"], r["tie_rate"]])
-            for r in audit["by_votes"]
-        )
+    if audit.by_votes is not None:  # fixed voting: every smaller --votes, replayed exactly on prefixes
+        rows = "".join(_row([r.votes, r.kept, r.coverage, r.precision, r.tie_rate]) for r in audit.by_votes)
         by_votes = (
             "<h2>By number of votes (the first j votes of each item)</h2>\n<table>"
             + _row(["votes", "kept", "coverage", "precision", "tie rate"], "th")
@@ -132,7 +126,7 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f4f4f4}}</style
 <h1>Label audit</h1>
 <table>{"".join(_row([k, v]) for k, v in summary)}</table>
 <h2>Precision against coverage</h2>
-{precision_coverage_svg(audit["by_threshold"], marks)}
+{precision_coverage_svg(audit.by_threshold, marks)}
 <h2>By consensus threshold</h2>
 <table>{_row(["min_consensus", "kept", "coverage", "precision"], "th")}{thresholds}</table>
 {by_votes}<h2>Each filter switched off</h2>

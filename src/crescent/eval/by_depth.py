@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from crescent.depth import BUCKETS, depth_bucket
+from crescent.depth import BUCKETS, UNKNOWN, depth_bucket
 from crescent.eval.stats import paired_difference, wilson_interval
+from crescent.results.eval import DepthAccuracy
 
 __all__ = ["accuracy_by_depth", "describe_by_depth", "paired_by_depth", "worse_buckets"]
 
@@ -46,11 +47,11 @@ def accuracy_by_depth(correct: Sequence[bool], depths: Sequence[int | None]) -> 
     return rows
 
 
-def describe_by_depth(rows: Sequence[dict[str, Any]]) -> str:
+def describe_by_depth(rows: Sequence[DepthAccuracy]) -> str:
     """One line for a person: "by depth: 1: 16.0% of 25, 2: ...", empty buckets left out; nothing at all
     when no item has a known depth (a benchmark without worked solutions, such as HumanEval)."""
-    filled = [f"{r['depth']}: {r['accuracy']:.1%} of {r['n']}" for r in rows if r["n"]]
-    if not any(r["n"] for r in rows if r["depth"] != "unknown"):
+    filled = [f"{r.depth}: {r.accuracy:.1%} of {r.n}" for r in rows if r.n and r.accuracy is not None]
+    if not any(r.n for r in rows if r.depth != UNKNOWN):
         return ""
     return "by depth: " + ", ".join(filled)
 

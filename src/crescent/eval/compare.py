@@ -20,8 +20,10 @@ from crescent.eval.by_depth import paired_by_depth, worse_buckets
 from crescent.eval.stats import paired_difference
 from crescent.owned_files import check_replaceable
 from crescent.pipeline.sources import read_jsonl
+from crescent.results.compare import Comparison, DepthDifference
+from crescent.results.eval import EvalResults
 
-PREDICTIONS = "predictions.jsonl"
+PREDICTIONS = EvalResults.ROWS
 KIND = "crescent eval compare"
 """The first key of every comparison: ``--out`` replaces only a file that starts with it."""
 SIGNATURE = f'"kind": "{KIND}"'
@@ -108,43 +110,46 @@ def _shared_depths(
 
 @dataclass
 class CompareResult:
-    report: dict[str, Any]
+    report: Comparison
 
     def stdout(self) -> str:
-        return json.dumps(self.report, ensure_ascii=False)
+        return json.dumps(self.report.as_json(), ensure_ascii=False)
 
     def describe(self) -> str:
         r = self.report
-        lines = [f"paired comparison on {r['n']} shared items"]
-        for key, label, only in (("a", "A", "a_only_correct"), ("b", "B", "b_only_correct")):
-            low, high = r[f"ci95_{key}"]
+        lines = [f"paired comparison on {r.n} shared items"]
+        for label, accuracy, ci95, only, folder in (
+            ("A", r.accuracy_a, r.ci95_a, r.a_only_correct, r.a),
+            ("B", r.accuracy_b, r.ci95_b, r.b_only_correct, r.b),
+        ):
+            low, high = ci95 or (0.0, 0.0)
             lines.append(
-                f"  {label}: {r[f'accuracy_{key}']:.1%} [{low:.1%}, {high:.1%}], "
-                f"{r[only]} correct only here ({r[key]})"
+                f"  {label}: {accuracy or 0.0:.1%} [{low:.1%}, {high:.1%}], "
+                f"{only} correct only here ({folder})"
             )
-        low, high = r["difference_ci95"]
+        low, high = r.difference_ci95
         lines.append(
-            f"  B − A: {r['difference']:+.1%} [{low:+.1%}, {high:+.1%}], "
-            f"McNemar exact p = {r['mcnemar_p']:.4g}"
+            f"  B − A: {r.difference:+.1%} [{low:+.1%}, {high:+.1%}], McNemar exact p = {r.mcnemar_p:.4g}"
         )
-        if r["only_in_a"] or r["only_in_b"]:
-            lines.append(f"  note: left out {r['only_in_a']} items only in A and {r['only_in_b']} only in B")
-        lines += _depth_lines(r["by_depth"])
+        if r.only_in_a or r.only_in_b:
+            lines.append(f"  note: left out {r.only_in_a} items only in A and {r.only_in_b} only in B")
+        lines += _depth_lines(r.by_depth)
         return "\n".join(lines)
 
 
-def _depth_lines(rows: list[dict[str, Any]] | None) -> list[str]:
+def _depth_lines(rows: list[DepthDifference] | None) -> list[str]:
     """The per-depth table: benchmark items per bucket (its depth profile) and B − A in each."""
     if rows is None:
         return ["  by depth: not recorded in these predictions; run 'crescent eval rescore DIR --data FILE'"]
     lines = ["  by depth (calculation steps of the reference solution):"]
     for row in rows:
-        low, high = row["difference_ci95"]
-        flag = "  <- worse: CI wholly below 0" if row["worse"] else ""
+        low, high = row.difference_ci95 or (0.0, 0.0)
+        flag = "  <- worse: CI wholly below 0" if row.worse else ""
         lines.append(
-            f"    {row['depth']:>7}: n {row['n']:>4}, "
-            f"A {row['accuracy_a']:6.1%}, B {row['accuracy_b']:6.1%}, "
-            f"B − A {row['difference']:+.1%} [{low:+.1%}, {high:+.1%}], p = {row['mcnemar_p']:.3g}{flag}"
+            f"    {row.depth:>7}: n {row.n:>4}, "
+            f"A {row.accuracy_a or 0.0:6.1%}, B {row.accuracy_b or 0.0:6.1%}, "
+            f"B − A {row.difference or 0.0:+.1%} [{low:+.1%}, {high:+.1%}], "
+            f"p = {row.mcnemar_p or 0.0:.3g}{flag}"
         )
     return lines
 
@@ -161,4 +166,4 @@ def compare(config: CompareConfig) -> CompareResult:
             raise CrescentError(
                 f"cannot write --out {config.out}: {exc.strerror}; choose a writable path"
             ) from exc
-    return CompareResult(report)
+    return CompareResult(Comparison.model_validate(report))

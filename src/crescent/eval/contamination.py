@@ -31,6 +31,7 @@ from crescent.config import ContaminationConfig
 from crescent.errors import ConfigMismatch, CrescentError
 from crescent.pipeline.sources import read_jsonl
 from crescent.progress import console
+from crescent.results.contamination import ContaminationSummary
 from crescent.run_folder import RunFolder, fingerprint, read_record, resumes
 from crescent.similarity import MAX_TEXT_CHARS, NgramIndex, VectorIndex, center_and_normalize
 from crescent.store import write_atomic
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 MAX_REPORT_CHARS = 2_000  # question text kept per flagged row
 EMBED_CHUNK = 64  # texts per backend.embed call
-SUMMARY = "summary.json"  # the result, and the fingerprint it was made with: its folder's marker
+SUMMARY = ContaminationSummary.FILE  # the result, and the fingerprint it was made with: the folder's marker
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Question:
 class ContaminationResult:
     flagged_path: Path
     summary_path: Path
-    summary: dict[str, Any]
+    summary: ContaminationSummary
     flagged: list[dict[str, Any]]
 
     def stdout(self) -> str:
@@ -64,11 +65,11 @@ class ContaminationResult:
     def describe(self, shown_pairs: int = 5, shown_chars: int = 100) -> str:
         """The flag counts per check, then the first flagged pairs (``flagged.jsonl`` has them all)."""
         s = self.summary
-        checks = {"ngram": f"{s['ngram']}-gram overlap", "any": "any"}
-        if s["embeddings"]:
-            checks = {**checks, "embedding": f"embedding >= {s['threshold']:g}", "both": "both"}
-        counts = ", ".join(f"{label} {s['flagged'][k]} ({s['rates'][k]:.1%})" for k, label in checks.items())
-        lines = [f"contamination of {s['generated']} generated questions: {counts}"]
+        checks = {"ngram": f"{s.ngram}-gram overlap", "any": "any"}
+        if s.embeddings:
+            checks = {**checks, "embedding": f"embedding >= {s.threshold:g}", "both": "both"}
+        counts = ", ".join(f"{label} {s.flagged[k]} ({s.rates[k]:.1%})" for k, label in checks.items())
+        lines = [f"contamination of {s.generated} generated questions: {counts}"]
         for pair in self.flagged[:shown_pairs]:
             evidence = f"'{pair['ngram']}'" if pair["reason"] == "ngram" else f"cos {pair['similarity']:.3f}"
             lines.append(
@@ -243,11 +244,12 @@ def _write(
 ) -> ContaminationResult:
     try:
         config.out.mkdir(parents=True, exist_ok=True)
-        flagged_path, summary_path = config.out / "flagged.jsonl", config.out / SUMMARY
+        flagged_path = config.out / "flagged.jsonl"
         write_atomic(flagged_path, "".join(json.dumps(f, ensure_ascii=False) + "\n" for f in flagged))
-        write_atomic(summary_path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        written = ContaminationSummary.from_json(summary)
+        summary_path = written.to_dir(config.out)
     except OSError as exc:
         raise CrescentError(
             f"cannot write to --out {config.out}: {exc.strerror}; choose a writable folder"
         ) from exc
-    return ContaminationResult(flagged_path, summary_path, summary, flagged)
+    return ContaminationResult(flagged_path, summary_path, written, flagged)

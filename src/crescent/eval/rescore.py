@@ -18,38 +18,38 @@ from crescent.errors import CrescentError
 from crescent.eval.by_depth import accuracy_by_depth, describe_by_depth
 from crescent.eval.data import load_items
 from crescent.pipeline.sources import read_jsonl
+from crescent.results.eval import EvalResults
 from crescent.run_folder import file_sha256
-from crescent.runs import read_json
 from crescent.store import write_atomic
 
-RESULTS, PREDICTIONS = "results.json", "predictions.jsonl"
+PREDICTIONS = EvalResults.ROWS
 
 
 @dataclass
 class RescoreResult:
     results_path: Path
-    results: dict[str, Any]
+    results: EvalResults
 
     def stdout(self) -> str:
         return str(self.results_path)
 
     def describe(self) -> str:
-        depth = describe_by_depth(self.results["by_depth"])
-        return f"rescored {self.results['n']} items" + (f"; {depth}" if depth else "; no item has a depth")
+        depth = describe_by_depth(self.results.by_depth or [])
+        return f"rescored {self.results.n} items" + (f"; {depth}" if depth else "; no item has a depth")
 
 
 def rescore(config: RescoreConfig) -> RescoreResult:
     """Add ``depth`` to every prediction and ``by_depth`` to results.json (both rewritten atomically)."""
-    results_path, predictions_path = config.run_dir / RESULTS, config.run_dir / PREDICTIONS
+    results_path, predictions_path = EvalResults.path(config.run_dir), config.run_dir / PREDICTIONS
     for path in (results_path, predictions_path):
         if not path.is_file():
             raise CrescentError(f"{config.run_dir} holds no {path.name}; pass a folder 'crescent eval' wrote")
-    results = read_json(results_path)
-    recorded = results.get("data_sha256")
+    results = EvalResults.from_dir(config.run_dir)
+    recorded = results.data_sha256
     if recorded is not None and recorded != file_sha256(config.data):
         raise CrescentError(
             f"--data {config.data} is not the file {config.run_dir} was scored on (its sha256 differs from "
-            "results.json's data_sha256); pass that benchmark file"
+            f"{results.FILE}'s data_sha256); pass that benchmark file"
         )
     items = {item.id: item for item in load_items(config.data)}
     rows = []
@@ -62,15 +62,15 @@ def rescore(config: RescoreConfig) -> RescoreResult:
             )
         rows.append(_placed(row, "depth", item.depth, after="gold"))
     correct = [bool(row["correct"]) for row in rows]
-    if len(rows) != results.get("n") or sum(correct) != results.get("correct"):
+    if len(rows) != results.n or sum(correct) != results.correct:
         raise CrescentError(
             f"{predictions_path} holds {sum(correct)}/{len(rows)} correct but {results_path} says "
-            f"{results.get('correct')}/{results.get('n')}; the folder was edited, rerun the eval"
+            f"{results.correct}/{results.n}; the folder was edited, rerun the eval"
         )
     by_depth = accuracy_by_depth(correct, [row["depth"] for row in rows])
-    results = _placed(results, "by_depth", by_depth, after="ci95")
+    results = EvalResults.from_json(_placed(results.as_json(), "by_depth", by_depth, after="ci95"))
     write_atomic(predictions_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    results.to_dir(config.run_dir)
     return RescoreResult(results_path, results)
 
 

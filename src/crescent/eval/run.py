@@ -26,6 +26,7 @@ from crescent.executors import Executor
 from crescent.migrations import MIGRATIONS
 from crescent.pipeline.sampling import sample_and_record, warn_skipped
 from crescent.progress import make_progress
+from crescent.results.eval import EvalResults
 from crescent.run_folder import fingerprint, input_hashes
 from crescent.session import OpenRun, SessionTable, open_run, rate, totals
 from crescent.store import RunStore, schema_of, write_atomic
@@ -38,21 +39,21 @@ class EvalResult:
     out: Path
     results_path: Path
     predictions_path: Path
-    results: dict[str, Any]
+    results: EvalResults
 
     def stdout(self) -> str:
         return str(self.results_path)
 
     def describe(self) -> str:
         r = self.results
-        low, high = r["ci95"]
-        skipped = f"; {len(r['skipped'])} items skipped (listed in results.json)" if r.get("skipped") else ""
+        low, high = r.ci95
+        skipped = f"; {len(r.skipped)} items skipped (listed in {r.FILE})" if r.skipped else ""
         return (
-            f"done: {r['metric']} {r['accuracy']:.1%} ({r['correct']}/{r['n']}), "
+            f"done: {r.metric} {r.accuracy:.1%} ({r.correct}/{r.n}), "
             f"95% CI [{low:.1%}, {high:.1%}], "
-            f"no answer {r['extraction_failure_rate']:.1%}; {r['tokens']} tokens in {r['wall_s']} s "
-            f"({r['tokens_per_s']} tok/s){skipped}"
-            + (f"\n{depth}" if (depth := describe_by_depth(r["by_depth"])) else "")
+            f"no answer {r.extraction_failure_rate:.1%}; {r.tokens} tokens in {r.wall_s} s "
+            f"({r.tokens_per_s} tok/s){skipped}"
+            + (f"\n{depth}" if (depth := describe_by_depth(r.by_depth or [])) else "")
         )
 
 
@@ -192,7 +193,7 @@ def _export(
             "tokens": row.tokens,
         }
         lines.append(json.dumps(record, ensure_ascii=False))
-    predictions_path = config.out / "predictions.jsonl"
+    predictions_path = config.out / EvalResults.ROWS
     write_atomic(predictions_path, "".join(line + "\n" for line in lines))
     lines_by_id = {item.id: item.line for item in selected}
     skipped = [
@@ -206,9 +207,9 @@ def _export(
     row_depths = [depths[r.id] for r in rows]
     results = _summary(config, data, store, rows, row_depths, outputs, shots, resumed, usage)
     results["skipped"] = sorted(skipped, key=lambda s: s["line"])
-    results_path = config.out / "results.json"
-    write_atomic(results_path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    return EvalResult(config.out, results_path, predictions_path, results)
+    summary = EvalResults.from_json(results)
+    results_path = summary.to_dir(config.out)
+    return EvalResult(config.out, results_path, predictions_path, summary)
 
 
 def _summary(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from crescent.results.eval import DepthAccuracy, EvalResults
+
 __all__ = ["depth_rows", "score_cells", "score_columns"]
 
 
@@ -14,25 +16,25 @@ def score_columns(metric: str, ci_label: str = "95% CI") -> list[str]:
     return ["n", "correct", metric, ci_label, "no answer", "votes", "shots"]
 
 
-def score_cells(results: dict[str, Any]) -> list[Any]:
+def score_cells(results: EvalResults) -> list[Any]:
     """One row under ``score_columns`` from an eval's results.json."""
-    low, high = results["ci95"]
+    low, high = results.ci95
     return [
-        results["n"],
-        results["correct"],
-        f"{results['accuracy']:.2%}",
+        results.n,
+        results.correct,
+        f"{results.accuracy:.2%}",
         f"[{low:.2%}, {high:.2%}]",
-        f"{results['extraction_failure_rate']:.2%}",
-        results.get("votes", 1),
-        len(results.get("shots", [])),
+        f"{results.extraction_failure_rate:.2%}",
+        results.votes,
+        len(results.shots),
     ]
 
 
-def depth_rows(by_depth: Sequence[dict[str, Any]]) -> list[list[Any]]:
+def depth_rows(by_depth: Sequence[DepthAccuracy]) -> list[list[Any]]:
     """``[steps, items, accuracy, 95% CI]`` per bucket of ``accuracy_by_depth``; an empty one shows dashes."""
     return [
-        [r["depth"], r["n"], f"{r['accuracy']:.2%}", f"[{r['ci95'][0]:.2%}, {r['ci95'][1]:.2%}]"]
-        if r["n"]
-        else [r["depth"], 0, "—", "—"]
+        [r.depth, r.n, f"{r.accuracy:.2%}", f"[{r.ci95[0]:.2%}, {r.ci95[1]:.2%}]"]
+        if r.n and r.accuracy is not None and r.ci95
+        else [r.depth, 0, "—", "—"]
         for r in by_depth
     ]

@@ -20,14 +20,15 @@ from crescent.pipeline import counting, self_check
 from crescent.pipeline.given import source_stats
 from crescent.pipeline.pairs import PROBES, kept_questions, pair_rows
 from crescent.prompts import solve_prompt
-from crescent.runs import from_file, path_in_run
+from crescent.results.generate import GenerateStats
+from crescent.runs import path_in_run
 from crescent.session import rate, totals
 from crescent.store import RunStore, write_atomic
 
 if TYPE_CHECKING:
     from crescent.config import GenerateConfig
 
-PAIRS_FILE = "pairs.jsonl"
+PAIRS_FILE = GenerateStats.PAIRS
 
 
 @dataclass
@@ -35,7 +36,7 @@ class GenerateResult:
     out: Path
     data_path: Path
     stats_path: Path
-    stats: dict
+    stats: GenerateStats
     pairs_path: Path
 
     def stdout(self) -> str:
@@ -43,12 +44,13 @@ class GenerateResult:
 
     def describe(self) -> str:
         s = self.stats
-        read = "rows read from --questions-from" if from_file(s) else "bait samples"
+        read = "rows read from --questions-from" if s.from_file else "bait samples"
+        pairs = s.pairs.written if s.pairs else 0
         return (
-            f"done ({s['stop_reason']}): {s['export']['rows']} rows and {s['pairs']['written']} preference "
-            f"pairs from {s['bait']['accepted']} questions, "
-            f"{s['bait']['attempts']} {read}; {s['tokens_generated']} tokens in {s['wall_s']} s "
-            f"({s['tokens_per_s']} tok/s)"
+            f"done ({s.stop_reason}): {s.export.rows} rows and {pairs} preference "
+            f"pairs from {s.bait.accepted} questions, "
+            f"{s.bait.attempts} {read}; {s.tokens_generated} tokens in {s.wall_s} s "
+            f"({s.tokens_per_s} tok/s)"
         )
 
 
@@ -74,7 +76,7 @@ def export_run(
                 ],
             }
             lines.append(json.dumps(record, ensure_ascii=False))
-    data_path = config.out / "data.jsonl"
+    data_path = config.out / GenerateStats.ROWS
     write_atomic(data_path, "".join(line + "\n" for line in lines))
     pairs, pair_counts = pair_rows(config, store, kept)
     pairs_path = config.out / PAIRS_FILE
@@ -104,9 +106,9 @@ def export_run(
         "probes_drawn": probes.get("drawn", 0),
         "probe_tokens": probes.get("tokens", 0),
     }
-    stats_path = config.out / "stats.json"
-    write_atomic(stats_path, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
-    return GenerateResult(config.out, data_path, stats_path, stats, pairs_path)
+    summary = GenerateStats.from_json(stats)
+    stats_path = summary.to_dir(config.out)
+    return GenerateResult(config.out, data_path, stats_path, summary, pairs_path)
 
 
 def _histogram(values: Iterable[int]) -> dict[str, int]:

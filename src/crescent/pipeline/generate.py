@@ -83,15 +83,16 @@ def generate(config: GenerateConfig, executor: Executor | None = None) -> Genera
         backend = run.executor.local_backend
         usage = backend.usage if backend is not None else None
         result = export_run(config, run.store, stop_reason=stop_reason, resumed=run.resumed, usage=usage)
-    if result.stats["bait"]["accepted"] == 0:
-        reasons = result.stats["bait"]["rejected"]
+    bait = result.stats.bait
+    if bait.accepted == 0:
+        reasons = bait.rejected
         if given is not None:
             raise CrescentError(
-                f"none of the {result.stats['bait']['attempts']} questions read from {given.path} could be "
+                f"none of the {bait.attempts} questions read from {given.path} could be "
                 f"used (rejections: {reasons}); check --questions-from and --exclude"
             )
         raise CrescentError(
-            f"the model produced no usable question in {result.stats['bait']['attempts']} attempts "
+            f"the model produced no usable question in {bait.attempts} attempts "
             f"(rejections: {reasons}); check --model and --bait-prompt"
         )
     return result

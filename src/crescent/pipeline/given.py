@@ -27,6 +27,7 @@ from crescent.pipeline.bait import MAX_RAW_CHARS, normalized_key, question_id
 from crescent.pipeline.bait_tables import CandidateTable, QuestionTable
 from crescent.pipeline.counting import count_candidate
 from crescent.pipeline.sources import read_questions
+from crescent.results.generate import SOURCE_BAIT, SOURCE_FILE
 from crescent.run_folder import file_sha256
 from crescent.runs import path_in_run
 from crescent.session import Session
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from crescent.config import GenerateConfig
 
 META_KEY = "questions_from"  # {"path", "sha256", "rows"} of the file, as first read
-SOURCE_BAIT, SOURCE_FILE = "bait", "file"
 FILE_EXHAUSTED = "file_exhausted"  # stop reason: --questions asked for more than the file could give
 
 

@@ -15,10 +15,11 @@ from crescent.config import ExportConfig
 from crescent.errors import CrescentError
 from crescent.locking import hold_folder
 from crescent.publish.card import write_card
-from crescent.publish.dataset import EXTRA_CONFIGS, ROW_FILES, SPLITS, clear_data, write_dataset
+from crescent.publish.dataset import clear_data, write_dataset
 from crescent.publish.push import check_repo_id
 from crescent.publish.target import check_target, mark_export
-from crescent.runs import newer_work, read_json, run_kind
+from crescent.results.audit import AuditSummary
+from crescent.runs import RUN_KINDS, newer_work, run_kind
 
 
 @dataclass
@@ -48,28 +49,30 @@ class ExportResult:
 
 def export_dataset(config: ExportConfig) -> ExportResult:
     """Write the dataset folder; then, if asked, push it (a failed push leaves the folder intact)."""
-    kind = run_kind(config.run_dir)
-    if kind not in ROW_FILES:
+    kind = RUN_KINDS[run_kind(config.run_dir)]
+    spec = kind.export
+    if spec is None:
+        exportable = " or ".join(k.name for k in RUN_KINDS.values() if k.export is not None)
         raise CrescentError(
-            f"{config.run_dir} holds a {kind} run; export takes the folder of a generate or eval run"
+            f"{config.run_dir} holds a {kind.name} run; export takes the folder of a {exportable} run"
         )
     if config.push_to_hub:
         check_repo_id(config.push_to_hub)
-    stale = newer_work(config.run_dir, kind)  # reads the store: a damaged one stops the export here
+    stale = newer_work(config.run_dir, kind.name)  # reads the store: a damaged one stops the export here
     if stale and config.push_to_hub:
         raise CrescentError(f"not pushing stale rows: {stale}")
-    audit = read_json(config.audit / "audit.json") if config.audit is not None else None
     check_target(config)
+    audit = AuditSummary.from_dir(config.audit) if config.audit is not None else None
     with hold_folder(config.to, "--to"):
         check_target(config)  # again, now that no other export can be writing there
         mark_export(config.to, config.run_dir)  # first, so an interrupted export is still recognised
         clear_data(config.to)  # a checked target: empty, or an export of this same run (or --overwrite)
-        rows = write_dataset(config.run_dir / ROW_FILES[kind], config.to, config.format, SPLITS[kind])
+        rows = write_dataset(config.run_dir / spec.rows, config.to, config.format, spec.split)
         extra = {}
-        for name, file in EXTRA_CONFIGS[kind].items():
+        for name, file in spec.extra.items():
             path = config.run_dir / file
             if path.is_file() and path.read_text().strip():  # a run from before pairs, or with none
-                extra[name] = write_dataset(path, config.to, config.format, SPLITS[kind], name)
+                extra[name] = write_dataset(path, config.to, config.format, spec.split, name)
         license_id = write_card(config, kind, rows, audit, extra)
     url = None
     if config.push_to_hub:
@@ -82,5 +85,5 @@ def export_dataset(config: ExportConfig) -> ExportResult:
 
         url = push(config.to, config.push_to_hub, private=config.private)
     return ExportResult(
-        config.to, kind, rows, license_id, url, config.format, config.license is not None, stale
+        config.to, kind.name, rows, license_id, url, config.format, config.license is not None, stale
     )

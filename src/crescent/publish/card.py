@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,13 @@ import yaml
 from crescent.config import ExportConfig
 from crescent.eval.summary import depth_rows, score_cells, score_columns
 from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
-from crescent.publish.dataset import PAIRS, ROW_FILES, SPLITS, data_file
+from crescent.pipeline.sources import read_jsonl
+from crescent.publish.dataset import PAIRS, data_file
 from crescent.publish.license import UNKNOWN, model_license
-from crescent.runs import SUMMARY_FILES, from_file, model_label, questions_source, read_json, read_jsonl
+from crescent.results.audit import AuditSummary
+from crescent.results.eval import EvalResults
+from crescent.results.generate import Export, GenerateStats, Pairs
+from crescent.runs import RunKind, model_label
 from crescent.store import write_atomic
 
 EXAMPLES = 3
@@ -54,18 +59,22 @@ def md_table(head: list[str], rows: list[list[Any]]) -> str:
 
 def write_card(
     config: ExportConfig,
-    kind: str,
+    kind: RunKind,
     rows: int,
-    audit: dict[str, Any] | None,
+    audit: AuditSummary | None,
     extra: dict[str, int] | None = None,
 ) -> str:
     """Write ``config.to/README.md``; returns the license identifier it states.
 
-    ``extra`` maps the other configs written (``pairs``) to their row counts.
+    ``extra`` maps the other configs written (``pairs``) to their row counts; the body is the kind's
+    ``card_body`` (``generate_body`` or ``eval_body`` below), named by its entry in ``runs.RUN_KINDS``.
     """
     extra = extra or {}
-    summary = read_json(config.run_dir / SUMMARY_FILES[kind])
-    run_config = summary.get("config", {})
+    export = kind.export
+    if export is None:
+        raise ValueError(f"a {kind.name} run has no dataset card")
+    summary = kind.result.from_dir(config.run_dir)
+    run_config: dict[str, Any] = getattr(summary, "config", {})
     inherited = model_license(run_config.get("model"), run_config.get("backend", "llamacpp"))
     license_id = config.license or inherited or UNKNOWN
     if config.license:
@@ -74,14 +83,14 @@ def write_card(
         license_note = f"{license_id}, inherited from the model that wrote the rows"
     else:
         license_note = "unknown (the model's license could not be determined): re-export with --license ID"
-    split = SPLITS[kind]
+    split = export.split
     meta = {
         "license": license_id,
         "language": ["en"],
         "task_categories": ["question-answering", "text-generation"],
-        "tags": ["synthetic", "math", "crescent"] + (["evaluation"] if kind == "eval" else []),
+        "tags": ["synthetic", "math", "crescent", *export.tags],
         "size_categories": [size_category(rows)],
-        "pretty_name": f"crescent {kind}: {config.run_dir.name}",
+        "pretty_name": f"crescent {kind.name}: {config.run_dir.name}",
         "configs": [
             {
                 "config_name": "default",
@@ -96,19 +105,18 @@ def write_card(
             for name in extra
         ],
     }
-    examples = read_jsonl(config.run_dir / ROW_FILES[kind])[:EXAMPLES]
+    examples = [row for _, row in read_jsonl(config.run_dir / export.rows)][:EXAMPLES]
     model = model_label(run_config)
     source = md_table(
         ["model", "backend", "license", "rows", "split"],
         [[model, run_config.get("backend", "?"), license_note, rows, split]],
     )
-    if kind == "generate":
-        body = _generate_body(summary, audit, source + _taught(config.run_dir))
-    else:
-        body = _eval_body(summary, source)
+    module, name = export.card_body.split(":")
+    body = getattr(import_module(module), name)(summary, source, audit, config.run_dir)
+    pairs = summary.pairs if isinstance(summary, GenerateStats) else None
     parts = [
         body,
-        *([_pairs_text(summary, extra[PAIRS])] if PAIRS in extra else []),
+        *([_pairs_text(pairs, extra[PAIRS])] if PAIRS in extra else []),
         "## Example rows\n\n" + "\n".join(pre(row) for row in examples),
         "## Full config\n\n" + pre(yaml.safe_dump(run_config, sort_keys=False), cap=20_000),
     ]
@@ -135,49 +143,51 @@ def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{r}: {n}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1])) or "—"
 
 
-def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: str) -> str:
-    bait, vote, config = stats["bait"], stats["vote"], stats.get("config", {})
-    cleaning = {r: n for r, n in bait["rejected"].items() if r not in DEDUP_REASONS}
-    dedup = {r: n for r, n in bait["rejected"].items() if r in DEDUP_REASONS}
-    seeded = from_file(stats)
+def generate_body(stats: GenerateStats, source: str, audit: AuditSummary | None, run_dir: Path) -> str:
+    """The card of a generate run's rows (``runs.RUN_KINDS["generate"].export.card_body``)."""
+    source += _taught(run_dir)
+    bait, vote, config = stats.bait, stats.vote, stats.config
+    cleaning = {r: n for r, n in bait.rejected.items() if r not in DEDUP_REASONS}
+    dedup = {r: n for r, n in bait.rejected.items() if r in DEDUP_REASONS}
+    seeded = stats.from_file
     questions = (
         [
-            ["file rows read", bait["attempts"], "—"],
-            ["accepted", bait["accepted"], _reasons(bait["rejected"])],
+            ["file rows read", bait.attempts, "—"],
+            ["accepted", bait.accepted, _reasons(bait.rejected)],
         ]
         if seeded
         else [
-            ["bait samples", bait["attempts"], "—"],
-            ["cleaned", bait["cleaned"], _reasons(cleaning)],
-            ["accepted (self-dedup)", bait["accepted"], _reasons(dedup)],
+            ["bait samples", bait.attempts, "—"],
+            ["cleaned", bait.cleaned, _reasons(cleaning)],
+            ["accepted (self-dedup)", bait.accepted, _reasons(dedup)],
         ]
     )
     funnel = md_table(
         ["step", "count", "dropped on the way (reason: count)"],
         [
             *questions,
-            ["voted", vote["questions"], "—"],
-            ["kept", vote["kept"], _reasons(vote["dropped"])],
+            ["voted", vote.questions, "—"],
+            ["kept", vote.kept, _reasons(vote.dropped)],
         ],
     )
-    histogram = md_table(["consensus", "questions"], [[k, v] for k, v in vote["consensus_histogram"].items()])
-    policy = vote.get("label_policy") or {}
-    filters = md_table(FILTER_COLUMNS, filter_rows(policy, vote["dropped"])) if policy else "Not recorded."
+    histogram = md_table(["consensus", "questions"], [[k, v] for k, v in vote.consensus_histogram.items()])
+    policy = vote.label_policy or {}
+    filters = md_table(FILTER_COLUMNS, filter_rows(policy, vote.dropped)) if policy else "Not recorded."
     return "\n\n".join(
         [
-            f"# crescent synthetic math data ({vote['kept']} rows)",
+            f"# crescent synthetic math data ({vote.kept} rows)",
             _origin(seeded),
-            "## Source\n\n" + source + "\n\n" + cell(questions_source(stats)) + ".",
-            "## How the rows were made\n\n" + funnel + f"\n\nStopped: {cell(stats['stop_reason'])}; "
-            f"{stats['tokens_generated']} tokens in {stats['wall_s']} s ({stats['tokens_per_s']} tokens/s); "
-            f"{vote['votes_per_question']} votes per question, answers extracted from "
-            f"{vote['extraction_rate']:.0%} of votes.",
+            "## Source\n\n" + source + "\n\n" + cell(stats.questions_source()) + ".",
+            "## How the rows were made\n\n" + funnel + f"\n\nStopped: {cell(stats.stop_reason)}; "
+            f"{stats.tokens_generated} tokens in {stats.wall_s} s ({stats.tokens_per_s} tokens/s); "
+            f"{vote.votes_per_question} votes per question, answers extracted from "
+            f"{vote.extraction_rate:.0%} of votes.",
             "## Consensus (winning share of the votes)\n\n"
             + histogram
-            + f"\n\nMean consensus: {vote['mean_consensus']}.",
-            "## Reasoning depth\n\n" + _depth_text(stats["export"]),
+            + f"\n\nMean consensus: {vote.mean_consensus}.",
+            "## Reasoning depth\n\n" + _depth_text(stats.export),
             "## Label filters\n\n" + filters + "\n\n" + _audit_text(audit),
-            "## Contamination\n\n" + _contamination(config, bait["rejected"], seeded),
+            "## Contamination\n\n" + _contamination(config, bait.rejected, seeded),
             "## Columns\n\n`id` (the question's), `question`, `answer` (the voted label), `solution` (a "
             "winning sample), `path` (0 = the label's own solution; with `--paths N` a question has up to N "
             f"rows, one per winning solution whose stated equations differ: {_paths_text(stats)}), "
@@ -195,13 +205,13 @@ def _generate_body(stats: dict[str, Any], audit: dict[str, Any] | None, source: 
     )
 
 
-def _depth_text(export: dict[str, Any]) -> str:
+def _depth_text(export: Export) -> str:
     """The kept rows per number of calculation steps, next to each ``--exclude`` benchmark's items when
     the benchmark has solutions: data much shallower than the benchmark can teach a one-step shortcut."""
-    histogram = export.get("depth_histogram")
+    histogram = export.depth_histogram
     if histogram is None:
         return "Not recorded (the run was exported by a crescent without depth counts)."
-    benchmarks = export.get("benchmark_depth_histograms") or {}
+    benchmarks = export.benchmark_depth_histograms or {}
     head = ["steps", "rows", "share"] + [f"{Path(name).name} items (share)" for name in benchmarks]
     rows = [
         [depth, n, _share(n, histogram)]
@@ -225,17 +235,16 @@ def _share(n: int, histogram: dict[str, int]) -> str:
     return f"{n / total:.0%}" if total else "—"
 
 
-def _paths_text(stats: dict[str, Any]) -> str:
-    export = stats.get("export", {})
-    per_question = export.get("rows_per_question")
+def _paths_text(stats: GenerateStats) -> str:
+    per_question = stats.export.rows_per_question
     if not per_question:
         return "not recorded for this run"
     spread = ", ".join(f"{n} row{'s' * (n != '1')}: {q}" for n, q in per_question.items())
-    return f"--paths {stats.get('config', {}).get('paths', 1)}; questions by rows: {spread}"
+    return f"--paths {stats.config.get('paths', 1)}; questions by rows: {spread}"
 
 
-def _pairs_text(stats: dict[str, Any], rows: int) -> str:
-    pairs = stats.get("pairs", {})
+def _pairs_text(recorded: Pairs | None, rows: int) -> str:
+    pairs = recorded or Pairs()  # a run from before pairs were counted: every figure unknown
     return (
         f"## Preference pairs (config `pairs`, {rows} rows)\n\n"
         '`load_dataset(REPO, "pairs")` gives TRL\'s conversational preference format: `prompt` (the user '
@@ -245,11 +254,15 @@ def _pairs_text(stats: dict[str, Any], rows: int) -> str:
         "`id` (the question's, as in the default config), `answer`, `rejected_answer`, `votes_chosen`, "
         "`votes_rejected`, `votes` and `rejected_from` (`votes`, or `probes`: extra solutions at "
         "a higher temperature drawn only for questions every vote agreed on, which never change a label). "
-        f"From the votes: {pairs.get('from_votes', '?')}; from probes: {pairs.get('from_probes', '?')} "
-        f"({pairs.get('probes_drawn', 0)} probes drawn); unanimous questions left without a pair: "
-        f"{pairs.get('unanimous_without_pair', '?')}; mean weight {pairs.get('mean_weight', '?')}. The "
+        f"From the votes: {_known(pairs.from_votes)}; from probes: {_known(pairs.from_probes)} "
+        f"({pairs.probes_drawn} probes drawn); unanimous questions left without a pair: "
+        f"{_known(pairs.unanimous_without_pair)}; mean weight {_known(pairs.mean_weight)}. The "
         "chosen side is the model's own majority, not a verified answer: the pairs teach self-consistency."
     )
+
+
+def _known(value: Any) -> Any:
+    return "?" if value is None else value
 
 
 def _origin(seeded: bool) -> str:
@@ -269,23 +282,23 @@ def _origin(seeded: bool) -> str:
     )
 
 
-def _audit_text(audit: dict[str, Any] | None) -> str:
+def _audit_text(audit: AuditSummary | None) -> str:
     if audit is None:
         return (
             "No label audit was given: how often a kept label is right is unmeasured here (run "
             "`crescent audit` on gold-answered questions and export with `--audit DIR`)."
         )
-    default, plain = audit["default"], audit["plain_majority"]
-    rows = [
-        ["configured filters", default["coverage"], default["precision"], default.get("precision_ci95")],
-        ["plain majority vote", plain["coverage"], plain["precision"], plain.get("precision_ci95")],
+    default, plain = audit.default, audit.plain_majority
+    rows: list[list[Any]] = [
+        ["configured filters", default.coverage, default.precision, default.precision_ci95],
+        ["plain majority vote", plain.coverage, plain.precision, plain.precision_ci95],
     ]
     rows += [
-        [f"without {name}", f["coverage_without"], f["precision_without"], "—"]
-        for name, f in audit.get("by_filter", {}).items()
+        [f"without {name}", f.coverage_without, f.precision_without, "—"]
+        for name, f in audit.by_filter.items()
     ]
     return (
-        f"Label audit on {audit['n']} gold-answered questions ({audit['votes']} votes each): precision = "
+        f"Label audit on {audit.n} gold-answered questions ({audit.votes} votes each): precision = "
         "share of kept labels that equal the gold answer, coverage = share of questions kept.\n\n"
         + md_table(["labelling", "coverage", "precision", "precision 95% CI"], rows)
     )
@@ -312,10 +325,11 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: boo
     )
 
 
-def _eval_body(results: dict[str, Any], source: str) -> str:
-    config = results.get("config", {})
-    metric = results.get("metric", "accuracy")  # humaneval: pass@1
-    by_depth = results.get("by_depth")
+def eval_body(results: EvalResults, source: str, audit: AuditSummary | None, run_dir: Path) -> str:
+    """The card of an eval run's predictions (``runs.RUN_KINDS["eval"].export.card_body``)."""
+    config = results.config
+    metric = results.metric  # humaneval: pass@1
+    by_depth = results.by_depth
     depth_table = (
         md_table(["steps", "items", "accuracy", "95% CI (Wilson)"], depth_rows(by_depth))
         if by_depth
@@ -323,11 +337,11 @@ def _eval_body(results: dict[str, Any], source: str) -> str:
     )
     scores = md_table(
         [*score_columns(metric, "95% CI (Wilson)"), "temperature"],
-        [[*score_cells(results), results.get("temperature")]],
+        [[*score_cells(results), results.temperature]],
     )
     return "\n\n".join(
         [
-            f"# crescent eval predictions: {metric} {results['accuracy']:.2%} on {results['n']} items",
+            f"# crescent eval predictions: {metric} {results.accuracy:.2%} on {results.n} items",
             "Every prompt, sampled output, extracted answer, gold answer and verdict of one "
             f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
             "## Source\n\n" + source,

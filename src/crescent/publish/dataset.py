@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Literal
 
 from crescent.errors import CrescentError
+from crescent.results.generate import PAIRS_CONFIG
 
-ROW_FILES = {"generate": "data.jsonl", "eval": "predictions.jsonl"}
-SPLITS = {"generate": "train", "eval": "test"}
-PAIRS = "pairs"
-"""The second config of a generate export: ``pairs.jsonl``, whose columns differ from the rows'."""
-EXTRA_CONFIGS = {"generate": {PAIRS: "pairs.jsonl"}, "eval": {}}
+PAIRS = PAIRS_CONFIG
+"""The second config of a generate export: ``pairs.jsonl``, whose columns differ from the rows'
+(each kind's rows, split and extra configs are its ``ExportSpec`` in ``runs.RUN_KINDS``)."""
 INSTALL_HINT = "pip install 'crescent-llm[train]'"
 
 

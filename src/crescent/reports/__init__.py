@@ -1,19 +1,19 @@
 """``crescent report``: one self-contained HTML page for a generate, eval, audit or improve folder.
 
-Each kind has a module with ``render(run_dir) -> str``; ``svg.py`` and ``html.py`` are the shared pieces.
+Each kind has a module with ``render(run_dir) -> str``, named by its entry in ``runs.RUN_KINDS``;
+``svg.py`` and ``html.py`` are the shared pieces.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 
 from crescent.config import ReportConfig
 from crescent.errors import CrescentError
 from crescent.owned_files import check_replaceable
 from crescent.reports.html import SIGNATURE, write_page
-from crescent.runs import run_kind
+from crescent.runs import RUN_KINDS, run_kind
 
 REPORT_FILE = "report.html"
 
@@ -22,7 +22,7 @@ def write_run_report(run_dir: Path, out: Path | None = None) -> tuple[str, Path]
     """Render the report of ``run_dir`` into ``out`` (default RUN_DIR/report.html); returns (kind, path)."""
     run_dir = Path(run_dir)
     kind = run_kind(run_dir)
-    document = import_module(f"crescent.reports.{kind}").render(run_dir)
+    document = RUN_KINDS[kind].render_report(run_dir)
     path = Path(out) if out is not None else run_dir / REPORT_FILE
     if path.is_dir():
         raise CrescentError(f"--out {path} is a folder; pass a file path such as {path / REPORT_FILE}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from crescent.eval.audit_report import render_audit
-from crescent.runs import read_json
+from crescent.results.audit import AuditSummary
 
 
 def render(run_dir: Path) -> str:
-    return render_audit(read_json(run_dir / "audit.json"))
+    return render_audit(AuditSummary.from_dir(run_dir))

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from crescent.eval.summary import depth_rows, score_cells, score_columns
+from crescent.pipeline.sources import read_jsonl
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import model_label, read_json, read_jsonl
+from crescent.results.eval import DepthAccuracy, EvalResults
+from crescent.runs import model_label
 
 MAX_ITEMS = 2000  # items in the browser; a bigger eval shows its first ones (the files hold them all)
 
@@ -52,16 +54,16 @@ def browser(rows: list[dict[str, Any]]) -> str:
     )
 
 
-def depth_section(by_depth: list[dict[str, Any]] | None) -> str:
+def depth_section(by_depth: list[DepthAccuracy] | None) -> str:
     """Accuracy per reasoning-depth bucket with its interval, and how many benchmark items each holds
     (the benchmark's depth profile, to set against the training data's)."""
     if not by_depth:
         return Raw(
             "<p class='muted'>Not recorded: run <code>crescent eval rescore</code> on this folder.</p>"
         )
-    filled = [r for r in by_depth if r["n"]]
+    filled = [(r, r.ci95) for r in by_depth if r.n and r.ci95]
     chart = svg.interval_chart(
-        [(r["depth"], r["accuracy"], r["ci95"][0], r["ci95"][1]) for r in filled],
+        [(r.depth, r.accuracy, ci95[0], ci95[1]) for r, ci95 in filled],
         title="Accuracy by calculation steps (95% Wilson CI)",
     )
     return Raw(
@@ -71,25 +73,29 @@ def depth_section(by_depth: list[dict[str, Any]] | None) -> str:
 
 
 def render(run_dir: Path) -> str:
-    results = read_json(run_dir / "results.json")
-    rows = read_jsonl(run_dir / "predictions.jsonl")
-    config = results.get("config", {})
-    low, high = results["ci95"]
-    metric = results.get("metric", "accuracy")  # humaneval: pass@1
-    chart = svg.interval_chart([(metric, results["accuracy"], low, high)], title=f"{metric} (95% Wilson CI)")
+    results = EvalResults.from_dir(run_dir)
+    rows = [row for _, row in read_jsonl(run_dir / EvalResults.ROWS)]
+    config = results.config
+    low, high = results.ci95
+    metric = results.metric  # humaneval: pass@1
+    chart = svg.interval_chart([(metric, results.accuracy, low, high)], title=f"{metric} (95% Wilson CI)")
     summary = table(
         ["model", "data", *score_columns(metric)],
         [(model_label(config), config.get("data", "?"), *score_cells(results))],
     )
     speed = table(
         ["tokens", "wall s", "tokens/s", "truncated outputs"],
-        [(results["tokens"], results["wall_s"], results["tokens_per_s"], results.get("truncated_rate", "—"))],
+        [(results.tokens, results.wall_s, results.tokens_per_s, _or_dash(results.truncated_rate))],
     )
     return page(
         f"crescent eval: {run_dir.name}",
         summary,
         figure(chart, f"{metric} with its Wilson 95% interval"),
-        section("Accuracy by reasoning depth", depth_section(results.get("by_depth"))),
+        section("Accuracy by reasoning depth", depth_section(results.by_depth)),
         speed,
         section("Items (model text, escaped)", browser(rows)),
     )
+
+
+def _or_dash(value: Any) -> Any:
+    return "—" if value is None else value

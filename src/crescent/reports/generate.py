@@ -15,30 +15,31 @@ from crescent.pipeline.labels import FILTER_COLUMNS, filter_rows
 from crescent.pipeline.vote_tables import OutcomeTable
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.runs import from_file, model_label, questions_source, read_json, read_store
+from crescent.results.generate import Export, GenerateStats
+from crescent.runs import model_label, read_store
 from crescent.session import SessionTable
 from crescent.store import STORE_NAME
 
 SAMPLES = 10  # kept and dropped questions shown each
 
 
-def funnel(stats: dict[str, Any]) -> list[tuple[str, int]]:
+def funnel(stats: GenerateStats) -> list[tuple[str, int]]:
     """bait samples (or file rows) -> cleaned -> accepted -> voted -> kept, as recorded by the steps."""
-    bait, vote = stats["bait"], stats["vote"]
+    bait, vote = stats.bait, stats.vote
     return [
-        ("file rows read" if from_file(stats) else "bait samples", bait["attempts"]),
-        ("cleaned", bait["cleaned"]),
-        ("accepted", bait["accepted"]),
-        ("voted", vote["questions"]),
-        ("kept", vote["kept"]),
+        ("file rows read" if stats.from_file else "bait samples", bait.attempts),
+        ("cleaned", bait.cleaned),
+        ("accepted", bait.accepted),
+        ("voted", vote.questions),
+        ("kept", vote.kept),
     ]
 
 
-def rejections(stats: dict[str, Any]) -> list[tuple[str, str, int]]:
+def rejections(stats: GenerateStats) -> list[tuple[str, str, int]]:
     """(step, reason, count), biggest first within each step."""
-    step = "file" if from_file(stats) else "bait/dedup"
-    rows = [(step, r, n) for r, n in stats["bait"]["rejected"].items()]
-    rows += [("vote", r, n) for r, n in stats["vote"]["dropped"].items()]
+    step = "file" if stats.from_file else "bait/dedup"
+    rows = [(step, r, n) for r, n in stats.bait.rejected.items()]
+    rows += [("vote", r, n) for r, n in stats.vote.dropped.items()]
     return sorted(rows, key=lambda r: (r[0] == "vote", -r[2]))
 
 
@@ -74,13 +75,15 @@ def _similarity_figure(similarities: list[float], threshold: float) -> str:
     return figure(chart, f"{len(similarities)} candidates; at or above the threshold = near duplicate")
 
 
-def _depth(export: dict[str, Any]) -> str:
+def _depth(export: Export) -> str:
     """Kept rows by calculation steps, beside each ``--exclude`` benchmark's items counted the same way."""
-    histogram = export.get("depth_histogram")
+    histogram = export.depth_histogram
     if histogram is None:
-        return Raw("<p class='muted'>Not recorded (stats.json from a crescent without depth counts).</p>")
+        return Raw(
+            f"<p class='muted'>Not recorded ({GenerateStats.FILE} from a crescent without depth counts).</p>"
+        )
     chart = svg.bar_chart(list(histogram), list(histogram.values()), title="Kept rows by calculation steps")
-    benchmarks = export.get("benchmark_depth_histograms") or {}
+    benchmarks = export.benchmark_depth_histograms or {}
     head = ["steps", "kept rows", *(f"{Path(name).name} items" for name in benchmarks)]
     rows = [[d, n, *(b[d] for b in benchmarks.values())] for d, n in histogram.items()]
     return Raw(
@@ -109,12 +112,12 @@ def _votes(counts: dict[str, int]) -> str:
 
 
 def render(run_dir: Path) -> str:
-    stats = read_json(run_dir / "stats.json")
-    config = stats.get("config", {})
+    stats = GenerateStats.from_dir(run_dir)
+    config = stats.config
     rows = _store_rows(run_dir)
     steps = funnel(stats)
     reasons = rejections(stats)
-    histogram = stats["vote"]["consensus_histogram"]
+    histogram = stats.vote.consensus_histogram
     sessions = [(sid, wall, tokens) for sid, wall, tokens in rows["sessions"] if wall > 0]
     speed = svg.bar_chart(
         [f"session {sid}" for sid, _, _ in sessions],
@@ -130,10 +133,10 @@ def render(run_dir: Path) -> str:
                 config.get("backend", "?"),
                 config.get("questions", "?"),
                 config.get("votes", "?"),
-                stats["vote"]["kept"],
-                stats["tokens_generated"],
-                stats["wall_s"],
-                stats["tokens_per_s"],
+                stats.vote.kept,
+                stats.tokens_generated,
+                stats.wall_s,
+                stats.tokens_per_s,
             )
         ],
     )
@@ -141,8 +144,8 @@ def render(run_dir: Path) -> str:
         f"crescent generate: {run_dir.name}",
         summary,
         Raw(
-            f"<p>{text(questions_source(stats))}; stopped: {text(stats['stop_reason'])}; "
-            f"sessions: {text(stats.get('sessions'))}</p>"
+            f"<p>{text(stats.questions_source())}; stopped: {text(stats.stop_reason)}; "
+            f"sessions: {text(stats.sessions)}</p>"
         ),
         section(
             "Funnel",
@@ -166,9 +169,7 @@ def render(run_dir: Path) -> str:
         ),
         section(
             "Label filters",
-            table(
-                FILTER_COLUMNS, filter_rows(stats["vote"].get("label_policy") or {}, stats["vote"]["dropped"])
-            ),
+            table(FILTER_COLUMNS, filter_rows(stats.vote.label_policy or {}, stats.vote.dropped)),
         ),
         section(
             "Self-deduplication",
@@ -178,10 +179,10 @@ def render(run_dir: Path) -> str:
             "Consensus",
             figure(
                 svg.bar_chart(list(histogram), list(histogram.values()), title="Winning share of votes"),
-                f"questions with an answer; mean consensus {stats['vote']['mean_consensus']}",
+                f"questions with an answer; mean consensus {stats.vote.mean_consensus}",
             ),
         ),
-        section("Reasoning depth of the kept rows", _depth(stats["export"])),
+        section("Reasoning depth of the kept rows", _depth(stats.export)),
         section("Throughput", figure(speed, "from the run store's sessions table") if sessions else ""),
         section("Sample questions (model text, escaped)", _samples(rows["outcomes"])),
     )

@@ -10,21 +10,21 @@ stopped; a finished step is recognised by its output file and skipped.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crescent import runs
 from crescent.config import EvalConfig, GenerateConfig, ImproveConfig, TrainConfig
 from crescent.errors import CrescentError
 from crescent.eval.compare import compare_runs
+from crescent.results.compare import Comparison
+from crescent.results.eval import EvalResults
+from crescent.results.generate import GenerateStats
+from crescent.results.improve import Round, RoundComparison, RoundData, RoundEval, Rounds, RoundTrain
+from crescent.results.train import TrainStats
 from crescent.run_folder import RunFolder, fingerprint, read_record, resumes, write_record
-from crescent.store import write_atomic
 from crescent.train.rounds import CONFIG_FILE, label, round_models, trained_model
 from crescent.train.rows import PAIRS_FILE
-
-ROUNDS_FILE = "rounds.json"
 
 
 @dataclass
@@ -32,7 +32,7 @@ class ImproveResult:
     out: Path
     rounds_path: Path
     report_path: Path
-    rounds: list[dict[str, Any]]
+    rounds: list[Round]
 
     def stdout(self) -> str:
         return str(self.report_path)
@@ -40,13 +40,11 @@ class ImproveResult:
     def describe(self) -> str:
         lines = []
         for r in self.rounds:
-            vs = r.get("vs_round_0")
-            delta = f", vs round 0 {vs['difference']:+.3f} {vs['difference_ci95']}" if vs else ""
-            if vs and vs.get("worse_depths"):  # a gain overall can hide a significant loss at some depth
-                delta += f"; significantly worse at depth {', '.join(vs['worse_depths'])}"
-            lines.append(
-                f"round {r['round']}: accuracy {r['eval']['accuracy']:.3f} {r['eval']['ci95']}{delta}"
-            )
+            vs = r.vs_round_0
+            delta = f", vs round 0 {vs.difference:+.3f} {vs.difference_ci95}" if vs else ""
+            if vs and vs.worse_depths:  # a gain overall can hide a significant loss at some depth
+                delta += f"; significantly worse at depth {', '.join(vs.worse_depths)}"
+            lines.append(f"round {r.round}: accuracy {r.eval.accuracy:.3f} {r.eval.ci95}{delta}")
         return "\n".join(lines)
 
 
@@ -59,23 +57,22 @@ def improve(config: ImproveConfig) -> ImproveResult:
 
 def _rounds(config: ImproveConfig) -> ImproveResult:
     options = config.model_dump(mode="json")
-    rounds_path = config.out / ROUNDS_FILE
-    rounds = [_round_record(config, 0, eval_dir=_evaluate(config, config.student or config.model, 0))]
-    write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")  # progress is readable after every round
+    rounds = [_round_record(config, 0, _evaluate(config, config.student or config.model, 0))]
+    rounds_path = Rounds(rounds).to_dir(config.out)  # progress is readable after every round
     for r in range(1, config.rounds + 1):
         base = config.out / f"round-{r}"
         models = round_models(options, config.out, r)
-        data = _generate(config, models["teacher"], base / "data", r)
+        data, stats = _generate(config, models["teacher"], base / "data", r)
         if not data.stat().st_size:  # training on nothing would fail with a message about train's --data
             raise CrescentError(
-                f"round {r}: the teacher kept no rows in {data.parent} (its stats.json says why); "
+                f"round {r}: the teacher kept no rows in {data.parent} (its {stats.FILE} says why); "
                 "rerun in a new --out with more --generate.questions or looser label filters"
             )
-        trained = _train(config, models["student"], data, base / "train")
-        eval_dir = _evaluate(config, trained_model(trained), r)
-        record = _round_record(config, r, eval_dir=eval_dir, data_dir=base / "data", train_dir=trained)
-        rounds.append(record | {"teacher": label(models["teacher"]), "student": label(models["student"])})
-        write_atomic(rounds_path, json.dumps(rounds, indent=2) + "\n")
+        trained, train_stats = _train(config, models["student"], data, base / "train")
+        evaluated = _evaluate(config, trained_model(trained), r)
+        models_used = {"teacher": label(models["teacher"]), "student": label(models["student"])}
+        rounds.append(_round_record(config, r, evaluated, stats, train_stats, models_used))
+        Rounds(rounds).to_dir(config.out)
     from crescent.reports.html import write_page
     from crescent.reports.improve import render_rounds
 
@@ -114,7 +111,9 @@ def _section(section: Any, **filled: Any) -> dict[str, Any]:
     return values
 
 
-def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: int) -> Path:
+def _generate(
+    config: ImproveConfig, model: str | None, out: Path, round_index: int
+) -> tuple[Path, GenerateStats]:
     from crescent.pipeline.generate import generate
 
     backend, model = _engine(config.generate.backend, model)
@@ -130,12 +129,13 @@ def _generate(config: ImproveConfig, model: str | None, out: Path, round_index: 
         exclude=exclude,
         **_common(config),
     )
-    return generate(GenerateConfig(**values)).data_path
+    result = generate(GenerateConfig(**values))
+    return result.data_path, result.stats
 
 
-def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> Path:
-    if (out / "train_stats.json").exists():
-        return out
+def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> tuple[Path, TrainStats]:
+    if TrainStats.exists_in(out):
+        return out, TrainStats.from_dir(out)
     from crescent.train.run import train
 
     if config.train.method == "dpo":  # DPO trains on the preference pairs generate wrote beside data.jsonl
@@ -147,54 +147,37 @@ def _train(config: ImproveConfig, model: str | None, data: Path, out: Path) -> P
                 "or use --train.method sft"
             )
 
-    train(TrainConfig(**_section(config.train, model=model, data=data, out=out, **_common(config))))
-    return out
+    result = train(TrainConfig(**_section(config.train, model=model, data=data, out=out, **_common(config))))
+    return out, result.stats
 
 
-def _evaluate(config: ImproveConfig, model: str | None, round_index: int) -> Path:
+def _evaluate(config: ImproveConfig, model: str | None, round_index: int) -> tuple[Path, EvalResults]:
     from crescent.eval.run import evaluate
 
     out = config.out / f"round-{round_index}" / "eval"
     backend, model = _engine(config.eval.backend, model)
-    evaluate(EvalConfig(**_section(config.eval, out=out, model=model, backend=backend, **_common(config))))
-    return out
+    result = evaluate(
+        EvalConfig(**_section(config.eval, out=out, model=model, backend=backend, **_common(config)))
+    )
+    return out, result.results
 
 
 def _round_record(
     config: ImproveConfig,
     r: int,
-    *,
-    eval_dir: Path,
-    data_dir: Path | None = None,
-    train_dir: Path | None = None,
-) -> dict[str, Any]:
-    results = json.loads((eval_dir / "results.json").read_text())
-    record: dict[str, Any] = {
-        "round": r,
-        "eval": {
-            k: results.get(k)
-            for k in ("accuracy", "n", "ci95", "by_depth", "extraction_failure_rate", "wall_s")
-        },
-    }
-    if data_dir is not None:
-        stats = json.loads((data_dir / "stats.json").read_text())
-        record["data"] = {
-            "source": runs.questions_source(stats),
-            "rows": stats["export"]["rows"],
-            "accepted": stats["bait"]["accepted"],
-            "attempts": stats["bait"]["attempts"],
-            "mean_consensus": stats["vote"]["mean_consensus"],
-            "consensus_histogram": stats["vote"]["consensus_histogram"],
-            "depth_histogram": stats["export"].get("depth_histogram"),
-            "tokens_per_s": stats["tokens_per_s"],
-        }
-    if train_dir is not None:
-        stats = json.loads((train_dir / "train_stats.json").read_text())
-        record["train"] = {
-            k: stats.get(k) for k in ("final_loss", "loss_curve", "train_time_s", "tokens_per_s", "steps")
-        }
+    evaluated: tuple[Path, EvalResults],
+    data: GenerateStats | None = None,
+    trained: TrainStats | None = None,
+    models: dict[str, str] | None = None,
+) -> Round:
+    """One round's record, from the results its steps returned (round 0 only evaluates)."""
+    eval_dir, results = evaluated
+    record: dict[str, Any] = {"round": r, "eval": RoundEval.of(results)}
+    if data is not None:
+        record["data"] = RoundData.of(data)
+    if trained is not None:
+        record["train"] = RoundTrain.of(trained)
     if r > 0:
-        paired = compare_runs(config.out / "round-0" / "eval", eval_dir)
-        keys = ("n", "difference", "difference_ci95", "mcnemar_p", "by_depth", "worse_depths")
-        record["vs_round_0"] = {k: paired.get(k) for k in keys}
-    return record
+        paired = Comparison.model_validate(compare_runs(config.out / "round-0" / "eval", eval_dir))
+        record["vs_round_0"] = RoundComparison.of(paired)
+    return Round.model_validate(record | (models or {}))

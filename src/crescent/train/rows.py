@@ -14,9 +14,10 @@ from typing import Any
 
 from crescent.errors import CrescentError
 from crescent.pipeline.sources import read_jsonl
+from crescent.results.generate import GenerateStats
 
 ROLES = ("system", "user", "assistant")
-PAIRS_FILE = "pairs.jsonl"  # generate writes it next to data.jsonl; ``--method dpo`` trains on it
+PAIRS_FILE = GenerateStats.PAIRS  # generate writes it next to data.jsonl; ``--method dpo`` trains on it
 MAX_CONTENT_CHARS = (
     100_000  # training rows are untrusted text too: refuse absurd ones instead of tokenizing them
 )

@@ -32,9 +32,9 @@ from transformers import TrainerCallback
 from crescent import interrupts
 from crescent.config import TrainConfig, fields_with
 from crescent.errors import CrescentError
+from crescent.results.train import GgufSkipped, TrainStats
 from crescent.run_folder import RunFolder, fingerprint, read_record, resumes, write_record
 from crescent.runs import path_in_run
-from crescent.store import write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
@@ -57,19 +57,20 @@ class TrainResult:
     model_dir: Path
     gguf_path: Path | None
     stats_path: Path
-    stats: dict[str, Any]
+    stats: TrainStats
 
     def stdout(self) -> str:
         return str(self.model_dir)
 
     def describe(self) -> str:
         s = self.stats
-        resumed = f", resumed from {s['resumed_from']}" if s["resumed_from"] else ""
+        resumed = f", resumed from {s.resumed_from}" if s.resumed_from else ""
         line = (
-            f"done ({s['method']}, {s['weights']}{resumed}): {s['steps']} steps, loss {s['first_loss']} -> "
-            f"{s['final_loss']}, {s['tokens_per_s']} tok/s in {s['train_time_s']} s"
+            f"done ({s.method}, {s.weights}{resumed}): {s.steps} steps, loss {s.first_loss} -> "
+            f"{s.final_loss}, {s.tokens_per_s} tok/s in {s.train_time_s} s"
         )
-        return line if self.gguf_path else f"{line}\nno GGUF written: {s['gguf']['skipped']}"
+        skipped = s.gguf.skipped if isinstance(s.gguf, GgufSkipped) else None
+        return line if self.gguf_path else f"{line}\nno GGUF written: {skipped}"
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -120,9 +121,9 @@ def _train(
     gguf_path, gguf_note = _export(config, model, loaded)
     stats = _stats(config, trainer, model, meter, rows, resume_from, gguf_path, gguf_note)
     stats.update(method.method_stats(config, trainer, rows))
-    stats_path = out / "train_stats.json"
-    write_atomic(stats_path, json.dumps(stats, indent=2) + "\n")
-    return TrainResult(out, model_dir, gguf_path, stats_path, stats)
+    summary = TrainStats.from_json(stats)
+    stats_path = summary.to_dir(out)
+    return TrainResult(out, model_dir, gguf_path, stats_path, summary)
 
 
 def training_arguments(config: TrainConfig, args_class: type) -> dict[str, Any]:
