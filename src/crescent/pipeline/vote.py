@@ -2,7 +2,9 @@
 
 Votes are drawn in waves. With fixed voting one wave draws all K. With adaptive voting the first wave
 draws the fewest votes that could settle a question, and each later wave one more vote for the questions
-still open, until ``labels.settled`` says no further vote can change the outcome. Vote ``j`` of a
+still open, until ``labels.settled`` says no further vote can change the outcome. When fewer questions are
+open than there are decode slots, a wave draws more of their next votes at once (``VotePlan.fill_slots``),
+so the slots do not idle through a chain of one-vote waves; the labels are the same. Vote ``j`` of a
 question is always seeded the same way (from the run's seed, the question id and ``j``:
 ``SampleRequest.first_index``), so an adaptive run's votes are a prefix of a fixed run's, a run killed
 between waves resumes exactly where it stopped, and a finished run rerun with another ``--votes`` (or
