@@ -20,14 +20,15 @@ from pathlib import Path
 from crescent.pipeline.bait_tables import QuestionTable
 from crescent.pipeline.vote_tables import VoteTable
 from crescent.prompts import solve_prompt
+from crescent.results.generate import GenerateStats
 from crescent.runs import read_store
 
 
 def first_vote_rows(run_dir: Path, rows: int) -> list[dict]:
-    config = json.loads((run_dir / "stats.json").read_text())["config"]
+    config = GenerateStats.from_dir(run_dir).config
     # Read-only, through the tables' owners: an experiment's view of a finished run, never a writer of it.
     with read_store(run_dir) as db:
-        questions = QuestionTable(db).first(config["questions"])
+        questions = QuestionTable(db).first(config.questions)
         drawn = VoteTable(db).by_question()
     votes = {qid: [c.text for c in completions] for qid, completions in drawn.items()}
     out: list[dict] = []
@@ -39,7 +40,7 @@ def first_vote_rows(run_dir: Path, rows: int) -> list[dict]:
                 break
             if depth < len(votes.get(qid, [])):
                 solution = votes[qid][depth]
-                prompt = solve_prompt(question, config["solve_instruction"])
+                prompt = solve_prompt(question, config.solve_instruction or "")
                 out.append(
                     {
                         "id": qid,

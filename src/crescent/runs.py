@@ -17,7 +17,7 @@ from typing import Any
 
 from crescent.errors import CrescentError
 from crescent.results.audit import AuditSummary
-from crescent.results.base import SummaryFile, read_json
+from crescent.results.base import ConfigEcho, SummaryFile, read_json
 from crescent.results.eval import EvalResults
 from crescent.results.generate import PAIRS_CONFIG, GenerateStats
 from crescent.results.improve import Rounds
@@ -165,8 +165,8 @@ def _either(names: Any) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def model_label(config: dict[str, Any]) -> str:
+def model_label(config: ConfigEcho) -> str:
     """How a run's config names its model (``None`` is the embedded default, except for the test double)."""
-    if config.get("backend") == "fake":
+    if config.backend == "fake":
         return "fake backend (test double, no model)"
-    return str(config.get("model") or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")
+    return str(config.model or "embedded SmolLM2-135M-Instruct (Q4_1 GGUF)")

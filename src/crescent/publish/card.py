@@ -21,6 +21,7 @@ from crescent.pipeline.sources import read_jsonl
 from crescent.publish.dataset import PAIRS, data_file
 from crescent.publish.license import UNKNOWN, model_license
 from crescent.results.audit import AuditSummary
+from crescent.results.base import ConfigEcho
 from crescent.results.eval import EvalResults
 from crescent.results.generate import Export, GenerateStats, Pairs
 from crescent.runs import RunKind, model_label
@@ -74,8 +75,8 @@ def write_card(
     if export is None:
         raise ValueError(f"a {kind.name} run has no dataset card")
     summary = kind.result.from_dir(config.run_dir)
-    run_config: dict[str, Any] = getattr(summary, "config", {})
-    inherited = model_license(run_config.get("model"), run_config.get("backend", "llamacpp"))
+    run_config: ConfigEcho = getattr(summary, "config", ConfigEcho())
+    inherited = model_license(run_config.model, run_config.backend or "llamacpp")
     license_id = config.license or inherited or UNKNOWN
     if config.license:
         license_note = f"{license_id}, given with --license"
@@ -109,7 +110,7 @@ def write_card(
     model = model_label(run_config)
     source = md_table(
         ["model", "backend", "license", "rows", "split"],
-        [[model, run_config.get("backend", "?"), license_note, rows, split]],
+        [[model, run_config.backend or "?", license_note, rows, split]],
     )
     module, name = export.card_body.split(":")
     body = getattr(import_module(module), name)(summary, source, audit, config.run_dir)
@@ -118,7 +119,7 @@ def write_card(
         body,
         *([_pairs_text(pairs, extra[PAIRS])] if PAIRS in extra else []),
         "## Example rows\n\n" + "\n".join(pre(row) for row in examples),
-        "## Full config\n\n" + pre(yaml.safe_dump(run_config, sort_keys=False), cap=20_000),
+        "## Full config\n\n" + pre(yaml.safe_dump(run_config.as_json(), sort_keys=False), cap=20_000),
     ]
     header = "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n"
     write_atomic(config.to / "README.md", header + "\n\n".join(parts) + "\n")
@@ -240,7 +241,7 @@ def _paths_text(stats: GenerateStats) -> str:
     if not per_question:
         return "not recorded for this run"
     spread = ", ".join(f"{n} row{'s' * (n != '1')}: {q}" for n, q in per_question.items())
-    return f"--paths {stats.config.get('paths', 1)}; questions by rows: {spread}"
+    return f"--paths {stats.config.paths or 1}; questions by rows: {spread}"
 
 
 def _pairs_text(recorded: Pairs | None, rows: int) -> str:
@@ -304,8 +305,8 @@ def _audit_text(audit: AuditSummary | None) -> str:
     )
 
 
-def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: bool) -> str:
-    exclude = config.get("exclude") or []
+def _contamination(config: ConfigEcho, rejected: dict[str, int], seeded: bool) -> str:
+    exclude = config.exclude or []
     if not exclude:
         return (
             "No `--exclude` file was used: the questions were not checked against any benchmark. Check "
@@ -316,7 +317,7 @@ def _contamination(config: dict[str, Any], rejected: dict[str, int], seeded: boo
         "copied or shared a 13-gram with"  # a file source builds no embedding space to compare in
         if seeded
         else f"copied, shared a 13-gram with, or embedded within the dedup threshold "
-        f"({config.get('dedup_threshold')}) of"
+        f"({config.dedup_threshold}) of"
     )
     return (
         f"Candidates were rejected when they {how} a question in: "
@@ -343,7 +344,7 @@ def eval_body(results: EvalResults, source: str, audit: AuditSummary | None, run
         [
             f"# crescent eval predictions: {metric} {results.accuracy:.2%} on {results.n} items",
             "Every prompt, sampled output, extracted answer, gold answer and verdict of one "
-            f"`crescent eval` run on `{cell(config.get('data', '?'))}`.",
+            f"`crescent eval` run on `{cell(config.data or '?')}`.",
             "## Source\n\n" + source,
             "## Score\n\n" + scores,
             "## Accuracy by reasoning depth\n\nCalculation steps of each item's reference solution "

@@ -81,7 +81,7 @@ def render(run_dir: Path) -> str:
     chart = svg.interval_chart([(metric, results.accuracy, low, high)], title=f"{metric} (95% Wilson CI)")
     summary = table(
         ["model", "data", *score_columns(metric)],
-        [(model_label(config), config.get("data", "?"), *score_cells(results))],
+        [(model_label(config), config.data or "?", *score_cells(results))],
     )
     speed = table(
         ["tokens", "wall s", "tokens/s", "truncated outputs"],

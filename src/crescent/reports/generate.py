@@ -130,9 +130,9 @@ def render(run_dir: Path) -> str:
         [
             (
                 model_label(config),
-                config.get("backend", "?"),
-                config.get("questions", "?"),
-                config.get("votes", "?"),
+                config.backend or "?",
+                config.questions or "?",
+                config.votes or "?",
                 stats.vote.kept,
                 stats.tokens_generated,
                 stats.wall_s,
@@ -173,7 +173,10 @@ def render(run_dir: Path) -> str:
         ),
         section(
             "Self-deduplication",
-            _similarity_figure([s for s, _ in rows["similarity"]], config.get("dedup_threshold", 0.75)),
+            _similarity_figure(
+                [s for s, _ in rows["similarity"]],
+                config.dedup_threshold if config.dedup_threshold is not None else 0.75,
+            ),
         ),
         section(
             "Consensus",

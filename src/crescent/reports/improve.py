@@ -12,7 +12,7 @@ from typing import Any
 from crescent.pipeline.sources import read_jsonl
 from crescent.reports import svg
 from crescent.reports.html import Raw, figure, page, section, table, text
-from crescent.results.base import read_json
+from crescent.results.base import ConfigEcho, read_json
 from crescent.results.generate import GenerateStats
 from crescent.results.improve import Round, Rounds
 from crescent.runs import model_label
@@ -170,10 +170,10 @@ def _samples(run_dir: Path, rounds: list[Round]) -> str:
 def render_rounds(run_dir: Path, rounds: list[Round], options: dict[str, Any]) -> str:
     """``options`` is the improve config as JSON (missing keys show as '?')."""
     generate, evaluate = options.get("generate", {}), options.get("eval", {})
-    model = model_label({"model": options.get("model")})
+    model = model_label(ConfigEcho(model=options.get("model")))
     who = (
         f"teacher (writes the data): {text(model)}; student (trained on it): "
-        f"{text(model_label({'model': options['student']}))}"
+        f"{text(model_label(ConfigEcho(model=options['student'])))}"
         if options.get("student")
         else f"model (teaches itself): {text(model)}"
     )

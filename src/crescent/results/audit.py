@@ -3,11 +3,9 @@ variations (``eval/audit.py`` writes it; the audit page and the dataset card rea
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from crescent.results.base import Number, Record, Summary
+from crescent.results.base import ConfigEcho, Number, Record, Summary
 
 
 class LabelScore(Record):
@@ -61,4 +59,4 @@ class AuditSummary(Summary):
     greedy_accuracy: Number | None = None  # None: --greedy was not run
     by_votes: list[VotesScore] | None = None  # fixed voting only
     adaptive_replay: AdaptiveReplay | None = None  # fixed voting only
-    config: dict[str, Any] = Field(default_factory=dict)  # the run's AuditConfig as JSON
+    config: ConfigEcho = Field(default_factory=ConfigEcho)  # the run's AuditConfig as JSON

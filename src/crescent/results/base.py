@@ -54,6 +54,24 @@ class Record(BaseModel):
         return self.model_dump(mode="python", exclude_unset=True)
 
 
+class ConfigEcho(Record):
+    """The options a run was made with, as its summary echoes them (the command's config as JSON).
+
+    Typed here are the ones reports and cards read; a summary written before an option existed lacks it
+    (``None``), and every other option rides along untouched.
+    """
+
+    model: str | None = None  # None: the embedded default
+    backend: str | None = None
+    data: str | None = None
+    exclude: list[str] | None = None
+    questions: int | None = None
+    votes: int | None = None
+    dedup_threshold: Number | None = None
+    paths: int | None = None
+    solve_instruction: str | None = None
+
+
 class SummaryFile:
     """``to_dir``/``from_dir`` for a run kind's summary: ``FILE`` in the run folder, written as
     ``json.dumps(..., indent=2)`` plus a newline, ``ASCII`` as each command has always written it."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from crescent.results.base import Number, Summary
+from crescent.results.base import ConfigEcho, Number, Summary
 
 
 class ContaminationSummary(Summary):
@@ -19,4 +19,4 @@ class ContaminationSummary(Summary):
     threshold: Number | None = None  # None: embeddings were off
     embeddings: bool = True
     fingerprint: dict[str, Any] | None = None  # None: written by a crescent from before resume checks
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: ConfigEcho = Field(default_factory=ConfigEcho)

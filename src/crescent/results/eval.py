@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from crescent.results.base import Number, Record, Summary
+from crescent.results.base import ConfigEcho, Number, Record, Summary
 
 
 class DepthAccuracy(Record):
@@ -42,4 +42,4 @@ class EvalResults(Summary):
     data_sha256: str | None = None
     skipped: list[dict[str, Any]] = Field(default_factory=list)
     backend_usage_this_session: dict[str, Any] | None = None  # the engine's own counters (benchmarks)
-    config: dict[str, Any] = Field(default_factory=dict)  # the run's EvalConfig as JSON
+    config: ConfigEcho = Field(default_factory=ConfigEcho)  # the run's EvalConfig as JSON

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from crescent.results.base import Number, Record, Summary
+from crescent.results.base import ConfigEcho, Number, Record, Summary
 
 SOURCE_BAIT, SOURCE_FILE = "bait", "file"
 PAIRS_CONFIG = "pairs"  # the dataset config of the preference pairs when a run is exported
@@ -72,7 +72,7 @@ class GenerateStats(Summary):
     wall_s: Number
     tokens_per_s: Number
     sessions: int | None = None
-    config: dict[str, Any] = Field(default_factory=dict)  # the run's GenerateConfig as JSON
+    config: ConfigEcho = Field(default_factory=ConfigEcho)  # the run's GenerateConfig as JSON
     export: Export
     pairs: Pairs | None = None
     self_check: dict[str, int] | None = None  # asked, yes, no, unclear: only when --self-check ran

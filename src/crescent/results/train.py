@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
-from crescent.results.base import Number, Record, Summary
+from crescent.results.base import ConfigEcho, Number, Record, Summary
 
 
 class LossPoint(Record):
@@ -33,4 +31,4 @@ class TrainStats(Summary):
     gguf: str | GgufSkipped | None = None  # the GGUF's path in the run, or why none was written
     train_time_s: Number | None = None
     tokens_per_s: Number | None = None
-    config: dict[str, Any] = Field(default_factory=dict)  # the run's TrainConfig as JSON
+    config: ConfigEcho = Field(default_factory=ConfigEcho)  # the run's TrainConfig as JSON

@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from crescent.results.base import ConfigEcho
 from crescent.runs import model_label
 
 CONFIG_FILE = "improve_config.json"  # the run's options (its fingerprint): written first, read on resume
@@ -56,4 +57,4 @@ def trained_model(train_dir: Path) -> str:
 
 
 def label(model: str | None) -> str:
-    return model_label({"model": model})
+    return model_label(ConfigEcho(model=model))
