@@ -4,7 +4,9 @@ Votes are drawn in waves. With fixed voting one wave draws all K. With adaptive 
 draws the fewest votes that could settle a question, and each later wave one more vote for the questions
 still open, until ``labels.settled`` says no further vote can change the outcome. When fewer questions are
 open than there are decode slots, a wave draws more of their next votes at once (``VotePlan.fill_slots``),
-so the slots do not idle through a chain of one-vote waves; the labels are the same. Vote ``j`` of a
+so the slots do not idle through a chain of one-vote waves. Each question is still decided by the same rule
+on the same prefix of its votes; the votes' text can differ from a run without the fill, as it can with any
+change of batch composition (``backends/llamacpp_batch.py``, "Reproducibility"). Vote ``j`` of a
 question is always seeded the same way (from the run's seed, the question id and ``j``:
 ``SampleRequest.first_index``), so an adaptive run's votes are a prefix of a fixed run's, a run killed
 between waves resumes exactly where it stopped, and a finished run rerun with another ``--votes`` (or
@@ -88,9 +90,9 @@ class VotePlan:
         Adaptive voting adds one vote per open question and wave, and each wave waits for its longest
         answer: with fewer open questions than slots, most slots would idle through a chain of short
         waves. Drawing the next votes now instead costs little (decoding 16 sequences costs about what 4
-        do) and changes no label: a question is still decided on the prefix ``votes_used`` says, and a
-        vote it did not need stays stored (a later ``--votes`` top-up uses it).
-        """
+        do): a question is still decided on the prefix ``votes_used`` says, and a vote it did not need stays
+        stored (a later ``--votes`` top-up uses it). Measured on README command 1 (Qwen2.5-Coder-0.5B, 15
+        questions, K = 5 adaptive, back to back): 302 s without, 249 s with."""
         if not self.adaptive or open_questions <= 0:
             return 0
         return min(self.votes - drawn, -(-self.batch_size // open_questions))
