@@ -1,8 +1,9 @@
-"""The run store's schema version: runs written by the previous release open, migrate and resume.
+"""The run store's schema version: runs written by earlier releases open, migrate and resume.
 
-``tests/fixtures/store_v1`` holds run stores written by crescent 0.1 (commit 07abbc1, the fake backend):
-a generate run of 6 questions (``--votes 3 --batch-size 4``) and an eval of the first 4 items of
-``bench.jsonl``.
+``tests/fixtures/store_vN`` holds run stores of schema version N, each written with the fake backend by the
+first commit of that version: v1 by crescent 0.1 (07abbc1), v2 by a7b2164 (versions and migrations), v3 by
+67eb639 (steps own their counters). Each has a generate run of 6 questions (``--votes 3 --batch-size 4``) and
+an eval of the first 4 items of ``bench.jsonl``.
 """
 
 from __future__ import annotations
@@ -23,14 +24,22 @@ from crescent.migrations import MIGRATIONS, SCHEMA_VERSION
 from crescent.pipeline.generate import generate
 from crescent.store import RunStore
 
-FIXTURES = Path(__file__).parent / "fixtures" / "store_v1"
+VERSIONS = (1, 2, 3)
 
 
-def _old_run(tmp_path: Path, name: str) -> Path:
+def _fixtures(version: int) -> Path:
+    return Path(__file__).parent / "fixtures" / f"store_v{version}"
+
+
+def _old_run(tmp_path: Path, name: str, version: int = 1) -> Path:
     out = tmp_path / name
     out.mkdir()
-    shutil.copy(FIXTURES / f"{name}.sqlite", out / "run.sqlite")
+    shutil.copy(_fixtures(version) / f"{name}.sqlite", out / "run.sqlite")
     return out
+
+
+def _written_version(version: int) -> str | None:
+    return None if version == 1 else str(version)  # version 1 recorded none
 
 
 def _meta(out: Path, key: str) -> str | None:
@@ -40,9 +49,10 @@ def _meta(out: Path, key: str) -> str | None:
     return row and row[0]
 
 
-def test_a_version_1_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: Path) -> None:
-    old = _old_run(tmp_path, "generate")
-    assert _meta(old, "schema_version") is None
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_older_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: Path, version: int) -> None:
+    old = _old_run(tmp_path, "generate", version)
+    assert _meta(old, "schema_version") == _written_version(version)
     options = dict(backend="fake", votes=3, batch_size=4, quiet=True)
     resumed = generate(GenerateConfig(out=old, questions=10, **options))
     assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
@@ -51,8 +61,9 @@ def test_a_version_1_generate_run_resumes_as_if_it_had_never_stopped(tmp_path: P
     assert resumed.data_path.read_text() == fresh.data_path.read_text()  # votes kept, labels redone
 
 
-def test_a_version_1_generate_run_tops_up_to_more_votes(tmp_path: Path) -> None:
-    old = _old_run(tmp_path, "generate")
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_older_generate_run_tops_up_to_more_votes(tmp_path: Path, version: int) -> None:
+    old = _old_run(tmp_path, "generate", version)
     before = (
         sqlite3.connect(old / "run.sqlite").execute("SELECT question_id, idx, text FROM votes").fetchall()
     )
@@ -65,9 +76,12 @@ def test_a_version_1_generate_run_tops_up_to_more_votes(tmp_path: Path) -> None:
     assert topped.pairs_path.read_text() == fresh.pairs_path.read_text()
 
 
-def test_a_version_1_eval_resumes(tmp_path: Path) -> None:
-    old = _old_run(tmp_path, "eval")
-    result = evaluate(EvalConfig(out=old, data=FIXTURES / "bench.jsonl", limit=8, backend="fake", quiet=True))
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_older_eval_resumes(tmp_path: Path, version: int) -> None:
+    old = _old_run(tmp_path, "eval", version)
+    assert _meta(old, "schema_version") == _written_version(version)
+    data = _fixtures(version) / "bench.jsonl"
+    result = evaluate(EvalConfig(out=old, data=data, limit=8, backend="fake", quiet=True))
     assert result.results.n == 8 and result.results.resumed
     assert _meta(old, "schema_version") == str(SCHEMA_VERSION)
 
