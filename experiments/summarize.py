@@ -16,6 +16,10 @@ import sys
 from pathlib import Path
 
 from crescent.eval.compare import compare_runs
+from crescent.results.audit import AuditSummary
+from crescent.results.eval import EvalResults
+from crescent.results.generate import GenerateStats
+from crescent.results.train import TrainStats
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = {
@@ -77,11 +81,11 @@ def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], tra
     if not (runs / after / "predictions.jsonl").exists():
         return None
     paired = compare_runs(runs / before, runs / after)
-    parts = [
-        json.loads((runs / d / "stats.json").read_text())
-        for d in ((data,) if isinstance(data, str) else data)
-    ]
-    stats = parts[0] if len(parts) == 1 else _add_up(parts)
+    parts = [GenerateStats.from_dir(runs / d) for d in ((data,) if isinstance(data, str) else data)]
+    dropped: dict[str, int] = {}
+    for part in parts:  # several generate runs whose rows were trained on together: their counts add up
+        for reason, count in part.vote.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
     entry = {
         "before": paired["accuracy_a"],
         "after": paired["accuracy_b"],
@@ -91,32 +95,20 @@ def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], tra
         "n": paired["n"],
         "before_ci95": paired["ci95_a"],
         "after_ci95": paired["ci95_b"],
-        "train_rows": stats["export"]["rows"],
-        "questions": stats["bait"]["accepted"],
-        "label_policy": stats["vote"].get("label_policy"),
-        "dropped": stats["vote"]["dropped"],
+        "train_rows": sum(p.export.rows for p in parts),
+        "questions": sum(p.bait.accepted for p in parts),
+        "label_policy": parts[0].vote.label_policy,
+        "dropped": dropped if len(parts) == 1 else dict(sorted(dropped.items())),
     }
-    train_stats = runs / train / "train_stats.json"
-    if train_stats.exists():
-        t = json.loads(train_stats.read_text())
-        entry["train"] = {k: t.get(k) for k in ("steps", "final_loss", "train_time_s", "tokens_per_s")}
+    if TrainStats.exists_in(runs / train):
+        t = TrainStats.from_dir(runs / train)
+        entry["train"] = {
+            "steps": t.steps,
+            "final_loss": t.final_loss,
+            "train_time_s": t.train_time_s,
+            "tokens_per_s": t.tokens_per_s,
+        }
     return entry
-
-
-def _add_up(parts: list[dict]) -> dict:
-    """The counts of several generate runs whose rows were trained on together."""
-    dropped: dict[str, int] = {}
-    for part in parts:
-        for reason, count in part["vote"]["dropped"].items():
-            dropped[reason] = dropped.get(reason, 0) + count
-    return {
-        "export": {"rows": sum(p["export"]["rows"] for p in parts)},
-        "bait": {"accepted": sum(p["bait"]["accepted"] for p in parts)},
-        "vote": {
-            "label_policy": parts[0]["vote"].get("label_policy"),
-            "dropped": dict(sorted(dropped.items())),
-        },
-    }
 
 
 def _paired(runs: Path, a: str, b: str) -> dict | None:
@@ -136,9 +128,9 @@ def _paired(runs: Path, a: str, b: str) -> dict | None:
     }
 
 
-# Each kind of run's summary file and the key holding its wall time (all sessions of a resumed run).
-WALL_TIME = (("stats.json", "wall_s"), ("results.json", "wall_s"), ("audit.json", "wall_s"),
-             ("train_stats.json", "train_time_s"))  # fmt: skip
+# Each kind of run's summary and the field holding its wall time (all sessions of a resumed run).
+WALL_TIME = ((GenerateStats, "wall_s"), (EvalResults, "wall_s"), (AuditSummary, "wall_s"),
+             (TrainStats, "train_time_s"))  # fmt: skip
 
 
 def compute_hours(runs: Path) -> dict[str, float]:
@@ -146,8 +138,8 @@ def compute_hours(runs: Path) -> dict[str, float]:
     what the experiment cost), largest first. Model loading, GGUF export and merges are left out."""
     hours = {}
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):
-        for name, key in WALL_TIME:
-            if (run / name).exists() and (wall := json.loads((run / name).read_text()).get(key)):
+        for kind, field in WALL_TIME:
+            if kind.exists_in(run) and (wall := getattr(kind.from_dir(run), field, None)):
                 hours[run.name] = round(wall / 3600, 2)
                 break
     return dict(sorted(hours.items(), key=lambda item: -item[1]))
