@@ -14,11 +14,12 @@ mkdir -p "$OUT"
 step() {  # step NAME COMMAND...: run once; a marker file records completion
   local name=$1; shift
   # A step whose finished outputs are committed (experiments/results/NAME/results.json) is done on a fresh
-  # machine too; a committed partial store (NAME-partial/run.sqlite) is where that step resumes.
+  # machine too; a committed partial run (NAME-partial/: its run.sqlite, or one folder per sub-run) is where
+  # that step resumes.
   if [ ! -f "$OUT/.$name.done" ] && [ -f "experiments/results/$name/results.json" ]; then
     mkdir -p "$OUT/$name" && cp experiments/results/"$name"/* "$OUT/$name/" && touch "$OUT/.$name.done"
-  elif [ ! -e "$OUT/$name/run.sqlite" ] && [ -f "experiments/results/$name-partial/run.sqlite" ]; then
-    mkdir -p "$OUT/$name" && cp "experiments/results/$name-partial/run.sqlite" "$OUT/$name/"
+  elif [ ! -e "$OUT/$name" ] && [ -d "experiments/results/$name-partial" ]; then
+    mkdir -p "$OUT" && cp -r "experiments/results/$name-partial" "$OUT/$name"
   fi
   if [ -f "$OUT/.$name.done" ]; then echo "== $name: done"; return; fi
   echo "== $name: $(date -u +%H:%M:%S)"; "$@"; touch "$OUT/.$name.done"
