@@ -46,3 +46,16 @@ def test_vote_request_is_stable_per_question() -> None:
     assert a.seed != vote_request("q-2", "How many?", "Solve.", votes=5, seed=0).seed
     later = vote_request("q-1", "How many?", "Solve.", votes=2, seed=0, first_index=3)
     assert later.seed == a.seed and later.first_index == 3
+
+
+def test_few_open_questions_draw_their_next_votes_at_once_to_fill_the_slots() -> None:
+    from crescent.config import VotingConfig
+    from crescent.pipeline.vote import VotePlan
+
+    plan = VotePlan.from_config(VotingConfig(votes=5, adaptive_votes=True, batch_size=16))
+    assert plan.next_wave(3) == 1
+    assert plan.fill_slots(drawn=3, open_questions=40) == 1  # slots full anyway: one vote a wave
+    assert plan.fill_slots(drawn=3, open_questions=8) == 2  # 8 questions x 2 votes fill 16 slots
+    assert plan.fill_slots(drawn=3, open_questions=2) == 2  # never past K
+    fixed = VotePlan.from_config(VotingConfig(votes=5, batch_size=16))
+    assert fixed.fill_slots(drawn=0, open_questions=2) == 0  # fixed voting draws K in one wave already
