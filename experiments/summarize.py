@@ -179,7 +179,8 @@ def main(runs: Path) -> None:
                 (kept / run.name).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run / name, kept / run.name / name)
         if (run / "adapter" / "adapter_config.json").exists():
-            # the LoRA adapter (tens of MB): with the base model, `crescent merge` rebuilds the evaluated GGUF
+            # the LoRA adapter (bfloat16, 17 MB at r = 16 on Qwen-0.5B): with the base model,
+            # `crescent merge` rebuilds the evaluated GGUF
             shutil.copytree(run / "adapter", kept / run.name / "adapter", dirs_exist_ok=True)
     print(json.dumps(effect, indent=2))
     for name, e in effect.items():

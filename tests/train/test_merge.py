@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from safetensors import safe_open
 from typer.testing import CliRunner
 
 from crescent.backends.hf_loading import load_model
@@ -41,6 +42,9 @@ def test_merge_rebuilds_trains_gguf_with_the_bases_quantization(
     run = train(config.model_copy(update={"gguf": True, "gguf_dtype": "q8_0"}))
     adapter = run.out / "adapter"
     assert sum(f.stat().st_size for f in adapter.iterdir()) < run.gguf_path.stat().st_size
+    with safe_open(adapter / "adapter_model.safetensors", "pt") as weights:  # half the size of float32
+        dtypes = {str(weights.get_tensor(k).dtype) for k in weights.keys()}  # noqa: SIM118 (not a dict)
+    assert dtypes == {"torch.bfloat16"}
 
     merged = tmp_path / "merged.gguf"
     result = CliRunner().invoke(

@@ -1,10 +1,10 @@
 """``crescent merge``: a base model + a committed LoRA adapter -> the GGUF that was evaluated.
 
-A LoRA run's ``model.gguf`` is hundreds of MB; its ``adapter/`` is a few. Committing the adapter and
-rebuilding the GGUF on demand lets anyone check an evaluated model on other benchmarks. The rebuild is
-train's own path: the base is loaded as train loads it, the adapter merged as train merges it, and the
-GGUF written by :func:`crescent.train.gguf_export.export_gguf`, quantized like the base GGUF, so the file
-matches the ``model.gguf`` of a run trained with that same ``--gguf-dtype``.
+A LoRA run's ``model.gguf`` is hundreds of MB; its ``adapter/`` tens (17 MB at r = 16 on Qwen-0.5B).
+Committing the adapter and rebuilding the GGUF on demand lets anyone check an evaluated model on other
+benchmarks. The rebuild is train's own path: the base is loaded as train loads it, the adapter merged as train
+merges it, and the GGUF written by :func:`crescent.train.gguf_export.export_gguf`, quantized like the base
+GGUF, so the file matches the ``model.gguf`` of a run trained with that same ``--gguf-dtype``.
 
 Without an adapter, the base model alone takes the same path (load, dequantize, re-export): the model a
 trained run must beat. A base GGUF re-quantized from its own dequantized weights is not bit-identical to

@@ -7,8 +7,8 @@ loading, the training arguments, LoRA, checkpoints and resume, saving, GGUF expo
 module's, once.
 
 The run folder holds ``checkpoints/`` (every ``save_steps``; a rerun resumes from the newest one, if the
-config that shapes the training is unchanged), then ``adapter/`` (LoRA only: the trained adapter alone, a
-few MB to commit; ``crescent merge`` rebuilds ``model.gguf`` from it and the base model), ``model/`` (HF
+config that shapes the training is unchanged), then ``adapter/`` (LoRA only: the trained adapter alone, in
+bfloat16, to commit; ``crescent merge`` rebuilds ``model.gguf`` from it and the base model), ``model/`` (HF
 folder; a LoRA adapter is merged first), ``model.gguf`` (for the llama.cpp backend) and
 ``train_stats.json``.
 """
@@ -113,7 +113,8 @@ def _train(
     if config.lora:
         with warnings.catch_warnings():  # peft looks for a config.json beside a GGUF base; none is needed
             warnings.filterwarnings("ignore", message="Could not find a config file")
-            model.save_pretrained(str(out / ADAPTER_DIR))  # before merging: the few MB worth committing
+            # before merging: the adapter, worth committing; merged from exactly what the file holds
+            model.save_pretrained(str(out / ADAPTER_DIR), state_dict=_round_adapter(model))
         model = model.merge_and_unload()
     model_dir = out / "model"
     model.save_pretrained(str(model_dir))
@@ -124,6 +125,24 @@ def _train(
     summary = TrainStats.from_json(stats)
     stats_path = summary.to_dir(out)
     return TrainResult(out, model_dir, gguf_path, stats_path, summary)
+
+
+def _round_adapter(model: Any) -> dict[str, Any]:
+    """Round the trained LoRA weights to bfloat16 in place, and return them in bfloat16 for the adapter file.
+
+    The committed adapter is then half the size (17 MB, not 34, for r = 16 on Qwen-0.5B), and the model that
+    is exported and evaluated is merged from exactly the values the file holds, so ``crescent merge`` still
+    rebuilds it tensor for tensor. bfloat16 moves each LoRA weight by at most 2^-8 of itself, far below what
+    the 4- or 8-bit export of the merged model rounds away."""
+    import torch
+
+    rounded = {}
+    for name, param in model.named_parameters():
+        if "lora_" in name:
+            half = param.data.to(torch.bfloat16)
+            param.data.copy_(half)
+            rounded[name] = half
+    return rounded
 
 
 def training_arguments(config: TrainConfig, args_class: type) -> dict[str, Any]:
