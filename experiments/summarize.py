@@ -71,6 +71,7 @@ KEPT_FILES = (
     "results.json",
     "predictions.jsonl",
     "data.jsonl",
+    "pairs.jsonl",
     "stats.json",
     "train_stats.json",
     "audit.json",
