@@ -34,8 +34,10 @@ humaneval() {  # humaneval MODEL DIR: pass@1, greedy, code run in the sandbox
     --out "$OUT/$2"
 }
 lora() {  # lora BASE DATA DIR [train options...]: the one student/self recipe of both experiments
+  # A checkpoint every 10 steps: a training of 30-60 steps takes 1-1.5 h on 2 cores, and a stopped one resumes
+  # from its newest checkpoint (train keeps two), so a session that ends mid-training loses at most 10 steps.
   "$CRESCENT" train --model "$1" --data "$2" --lora --epochs 2 --batch-size 2 --grad-accum 4 --max-length 640 \
-    --gguf-dtype q4_k_m "${THREADS[@]}" --quiet --out "$OUT/$3" "${@:4}"
+    --gguf-dtype q4_k_m --save-steps 10 "${THREADS[@]}" --quiet --out "$OUT/$3" "${@:4}"
 }
 export_control() {  # the base model through train's export path with zero training steps: what a gain must beat
   mkdir -p "$OUT/qwen05-export0"
