@@ -76,6 +76,7 @@ KEPT_FILES = (
     "train_stats.json",
     "audit.json",
 )
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], train: str) -> dict | None:
@@ -181,8 +182,11 @@ def main(runs: Path) -> None:
                 shutil.copy2(run / name, kept / run.name / name)
         if (run / "adapter" / "adapter_config.json").exists():
             # the LoRA adapter (bfloat16, 17 MB at r = 16 on Qwen-0.5B): with the base model,
-            # `crescent merge` rebuilds the evaluated GGUF
-            shutil.copytree(run / "adapter", kept / run.name / "adapter", dirs_exist_ok=True)
+            # `crescent merge` rebuilds the evaluated GGUF. Only the files merge reads: peft's README.md
+            # beside them is a blank model-card template naming a local cache folder as the base model.
+            (kept / run.name / "adapter").mkdir(parents=True, exist_ok=True)
+            for name in ADAPTER_FILES:
+                shutil.copy2(run / "adapter" / name, kept / run.name / "adapter" / name)
     print(json.dumps(effect, indent=2))
     for name, e in effect.items():
         if isinstance(e, dict) and {"before", "after", "diff", "ci95", "n"} <= e.keys():
