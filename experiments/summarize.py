@@ -135,16 +135,19 @@ WALL_TIME = ((GenerateStats, "wall_s"), (EvalResults, "wall_s"), (AuditSummary, 
              (TrainStats, "train_time_s"))  # fmt: skip
 
 
+def _wall_s(run: Path) -> float:
+    """A run's own wall time; for a folder of runs (bait-measure's store per prompt), theirs summed."""
+    for kind, field in WALL_TIME:
+        if kind.exists_in(run):
+            return getattr(kind.from_dir(run), field, None) or 0.0
+    return sum(_wall_s(sub) for sub in run.iterdir() if sub.is_dir())
+
+
 def compute_hours(runs: Path) -> dict[str, float]:
     """Where the machine's hours went: each finished run's own wall time (on 2 shared cores, wall time is
-    what the experiment cost), largest first. Model loading, GGUF export and merges are left out."""
-    hours = {}
-    for run in sorted(p for p in runs.iterdir() if p.is_dir()):
-        for kind, field in WALL_TIME:
-            if kind.exists_in(run) and (wall := getattr(kind.from_dir(run), field, None)):
-                hours[run.name] = round(wall / 3600, 2)
-                break
-    return dict(sorted(hours.items(), key=lambda item: -item[1]))
+    what the experiment cost). Model loading, GGUF export and merges are left out."""
+    walls = {run.name: _wall_s(run) for run in sorted(runs.iterdir()) if run.is_dir()}
+    return {name: round(wall / 3600, 2) for name, wall in walls.items() if wall}
 
 
 def main(runs: Path) -> None:
@@ -172,7 +175,8 @@ def main(runs: Path) -> None:
             "rows_plain": effect["ablation_plain_majority"]["train_rows"],
             "rows_filtered": effect["distillation"]["train_rows"],
         }
-    effect["compute_hours"] = {**effect.get("compute_hours", {}), **compute_hours(runs)}
+    hours = {**effect.get("compute_hours", {}), **compute_hours(runs)}
+    effect["compute_hours"] = dict(sorted(hours.items(), key=lambda item: -item[1]))  # largest first
     target.write_text(json.dumps(effect, indent=2) + "\n")
     kept = ROOT / "experiments" / "results"
     for run in sorted(p for p in runs.iterdir() if p.is_dir()):

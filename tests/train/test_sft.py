@@ -101,7 +101,9 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
     out = tmp_path / "run"
     first = train(tiny_config(tiny_model_dir, chat_data, out, max_steps=2, save_steps=2, lr=1e-3))
     assert first.stats.resumed_from is None
-    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    clock = out / "checkpoints" / "checkpoint-2" / "crescent_time.json"
+    assert 0 < json.loads(clock.read_text())["train_time_s"] <= first.stats.train_time_s
+    clock.write_text('{"train_time_s": 1000.0}')  # as if the first session had been long: the clock goes on
 
     moved = tmp_path / "elsewhere" / "same-data.jsonl"  # the data is compared by content, not path
     moved.parent.mkdir()
@@ -136,6 +138,7 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["resumed_from"] == "checkpoint-2"
     assert stats["steps"] == 3 and stats["steps_this_session"] == 1
+    assert stats["train_time_s"] > 1000.0  # both sessions' time
     assert [p["step"] for p in stats["loss_curve"]] == [1, 2, 3]  # the history survives the resume
 
     with pytest.raises(ConfigMismatch, match="lr"):

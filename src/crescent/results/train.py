@@ -29,6 +29,6 @@ class TrainStats(Summary):
     final_loss: Number | None = None
     resumed_from: str | None = None  # the checkpoint folder this session resumed from
     gguf: str | GgufSkipped | None = None  # the GGUF's path in the run, or why none was written
-    train_time_s: Number | None = None
-    tokens_per_s: Number | None = None
+    train_time_s: Number | None = None  # wall time of every session whose checkpoint recorded it
+    tokens_per_s: Number | None = None  # this session's rate
     config: ConfigEcho = Field(default_factory=ConfigEcho)  # the run's TrainConfig as JSON

@@ -35,6 +35,7 @@ from crescent.errors import CrescentError
 from crescent.results.train import GgufSkipped, TrainStats
 from crescent.run_folder import RunFolder, fingerprint, read_record, resumes, write_record
 from crescent.runs import path_in_run
+from crescent.store import write_atomic
 from crescent.threads import default_threads
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def _train(
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    meter = _Meter()
+    meter = _Meter(resume_from)
     trainer.add_callback(meter)
     trainer.add_callback(StopOnNonFiniteLoss())
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -290,12 +291,32 @@ class StopOnNonFiniteLoss(TrainerCallback):
 
 
 class _Meter(TrainerCallback):
-    """Wall time and tokens of this session only: a resumed run's state also counts its checkpoint's."""
+    """Wall time of all sessions, tokens of this session (a resumed run's state also counts its checkpoint's).
 
-    def __init__(self) -> None:
+    The trainer's state keeps no wall time, so each checkpoint gets ``TIME_FILE`` with the seconds spent up
+    to it, and a resumed run starts its clock there: a training cut by a session's end then still reports
+    what it cost in all.
+    """
+
+    TIME_FILE = "crescent_time.json"
+
+    def __init__(self, resume_from: Path | None = None) -> None:
         self.started = self.ended = time.perf_counter()
         self.tokens_start = self.tokens_end = 0
         self.steps_start = 0
+        self.earlier_s = 0.0  # a checkpoint from before this file existed: its sessions' time is unknown
+        if resume_from is not None and (resume_from / self.TIME_FILE).is_file():
+            self.earlier_s = float(json.loads((resume_from / self.TIME_FILE).read_text())["train_time_s"])
+
+    @property
+    def seconds(self) -> float:
+        return self.earlier_s + self.ended - self.started
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.ended = time.perf_counter()
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"  # the trainer's naming
+        if folder.is_dir():
+            write_atomic(folder / self.TIME_FILE, json.dumps({"train_time_s": round(self.seconds, 2)}))
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.perf_counter()
@@ -333,9 +354,9 @@ def _stats(
         "loss_curve": curve,
         "first_loss": curve[0]["loss"] if curve else None,
         "final_loss": curve[-1]["loss"] if curve else None,
-        "train_time_s": round(seconds, 2),
+        "train_time_s": round(meter.seconds, 2),  # all sessions
         "tokens_seen": state.num_input_tokens_seen,
-        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else 0.0,  # this session
         "parameters": sum(p.numel() for p in model.parameters()),
         "resumed_from": resume_from.name if resume_from else None,
         "gguf": path_in_run(gguf_path, config.out) if gguf_path else {"skipped": gguf_note},
