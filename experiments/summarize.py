@@ -117,6 +117,7 @@ def _paired(runs: Path, a: str, b: str) -> dict | None:
     if not all((runs / d / "predictions.jsonl").exists() for d in (a, b)):
         return None
     paired = compare_runs(runs / a, runs / b)
+    by_depth = paired.get("by_depth") or []
     return {
         "a": a,
         "b": b,
@@ -126,7 +127,8 @@ def _paired(runs: Path, a: str, b: str) -> dict | None:
         "ci95": paired["difference_ci95"],
         "mcnemar_p": paired["mcnemar_p"],
         "n": paired["n"],
-        "by_depth": paired.get("by_depth"),
+        # None where no item has a depth (HumanEval's code problems state no arithmetic steps)
+        "by_depth": by_depth if any(d["depth"] != "unknown" for d in by_depth) else None,
     }
 
 
