@@ -101,6 +101,7 @@ def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], tra
         "questions": sum(p.bait.accepted for p in parts),
         "label_policy": parts[0].vote.label_policy,
         "dropped": dropped if len(parts) == 1 else dict(sorted(dropped.items())),
+        "by_depth": _depths(paired),
     }
     if TrainStats.exists_in(runs / train):
         t = TrainStats.from_dir(runs / train)
@@ -113,11 +114,17 @@ def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], tra
     return entry
 
 
+def _depths(paired: dict) -> list[dict] | None:
+    """The paired figures per reasoning depth; None where no item has a depth (HumanEval's code problems
+    state no arithmetic steps)."""
+    by_depth = paired.get("by_depth") or []
+    return by_depth if any(d["depth"] != "unknown" for d in by_depth) else None
+
+
 def _paired(runs: Path, a: str, b: str) -> dict | None:
     if not all((runs / d / "predictions.jsonl").exists() for d in (a, b)):
         return None
     paired = compare_runs(runs / a, runs / b)
-    by_depth = paired.get("by_depth") or []
     return {
         "a": a,
         "b": b,
@@ -127,8 +134,7 @@ def _paired(runs: Path, a: str, b: str) -> dict | None:
         "ci95": paired["difference_ci95"],
         "mcnemar_p": paired["mcnemar_p"],
         "n": paired["n"],
-        # None where no item has a depth (HumanEval's code problems state no arithmetic steps)
-        "by_depth": by_depth if any(d["depth"] != "unknown" for d in by_depth) else None,
+        "by_depth": _depths(paired),
     }
 
 
