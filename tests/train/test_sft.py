@@ -103,6 +103,9 @@ def test_resumes_from_last_checkpoint_and_refuses_changed_options(
     assert first.stats.resumed_from is None
     clock = out / "checkpoints" / "checkpoint-2" / "crescent_time.json"
     assert 0 < json.loads(clock.read_text())["train_time_s"] <= first.stats.train_time_s
+    clock.write_text('{"train_time_s": 10')  # damaged: the resume stops with the file's name, before training
+    with pytest.raises(CrescentError, match=r"checkpoint-2/crescent_time.json is unreadable.*delete it"):
+        train(tiny_config(tiny_model_dir, chat_data, out, max_steps=3, save_steps=2, lr=1e-3))
     clock.write_text('{"train_time_s": 1000.0}')  # as if the first session had been long: the clock goes on
 
     moved = tmp_path / "elsewhere" / "same-data.jsonl"  # the data is compared by content, not path

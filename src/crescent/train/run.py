@@ -306,7 +306,14 @@ class _Meter(TrainerCallback):
         self.steps_start = 0
         self.earlier_s = 0.0  # a checkpoint from before this file existed: its sessions' time is unknown
         if resume_from is not None and (resume_from / self.TIME_FILE).is_file():
-            self.earlier_s = float(json.loads((resume_from / self.TIME_FILE).read_text())["train_time_s"])
+            path = resume_from / self.TIME_FILE
+            try:
+                self.earlier_s = float(json.loads(path.read_text(encoding="utf-8"))["train_time_s"])
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise CrescentError(
+                    f"{path} is unreadable ({exc!r}); delete it to resume, and train_time_s will count "
+                    "from this session"
+                ) from exc
 
     @property
     def seconds(self) -> float:
