@@ -65,6 +65,7 @@ HEAD_TO_HEAD = {
     "distillation_seed_vs_export_control": ("qwen05-export0-eval", "distill-seed-eval"),
     "sft_vs_format_control": ("arm-c-eval", "arm-a-eval"),
     "dpo_vs_format_control": ("arm-c-eval", "arm-b-eval"),
+    "dpo_vs_sft": ("arm-a-eval", "arm-b-eval"),
     "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
 }
 KEPT_FILES = (
