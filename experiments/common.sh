@@ -55,4 +55,14 @@ export_control() {  # the base model through train's export path with zero train
   step qwen05-export0-eval gsm_eval "$OUT/qwen05-export0/model.gguf" qwen05-export0-eval
   step qwen05-export0-humaneval humaneval "$OUT/qwen05-export0/model.gguf" qwen05-export0-humaneval
 }
+rescore() {  # rescore SOURCE NAME AUDIT_OPTIONS...: a finished audit's votes scored again under other options
+  # On a copy of SOURCE's store, so SOURCE's own audit.json stays as it ran; no vote is drawn again (the options
+  # that pick the items and votes must be SOURCE's). RESCORED_FROM names SOURCE, so summarize.py counts the
+  # votes' hours once.
+  if [ ! -f "$OUT/$2/run.sqlite" ]; then
+    "$PYTHON" experiments/snapshot_store.py "$OUT/$1/run.sqlite" "$OUT/$2/run.sqlite"
+    echo "$1" > "$OUT/$2/rescored_from"
+  fi
+  "$CRESCENT" audit "${@:3}" --out "$OUT/$2"
+}
 rows_of() { wc -l < "$1" | tr -d ' '; }

@@ -34,8 +34,10 @@ for arm in a b c; do
   step "arm-$arm-humaneval" humaneval "$OUT/arm-$arm-train/model.gguf" "arm-$arm-humaneval"
 done
 # The labels' precision and tie rate at K = 1..8 (audit.json by_votes), on gold-answered GSM8K-train items;
-# last, since no arm depends on it.
-step qwen05-audit8 "$CRESCENT" audit --model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 \
-  --vote-max-tokens 400 --self-check "${THREADS[@]}" --quiet --out "$OUT/qwen05-audit8"
+# last, since no arm depends on it. Scored twice from the same 800 votes: with the self-check, then without it,
+# since this model's self-check says "No" to 99 of 100 real problems and so drops every label.
+audit8=(--model "$QWEN" --data "$GSM/train.jsonl" --limit 100 --votes 8 --vote-max-tokens 400 "${THREADS[@]}" --quiet)
+step qwen05-audit8 "$CRESCENT" audit "${audit8[@]}" --self-check --out "$OUT/qwen05-audit8"
+step qwen05-audit8-rescored rescore qwen05-audit8 qwen05-audit8-rescored "${audit8[@]}" --no-self-check
 export_control
 "$PYTHON" experiments/summarize.py "$OUT"

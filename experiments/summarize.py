@@ -68,6 +68,8 @@ HEAD_TO_HEAD = {
     "dpo_vs_sft": ("arm-a-eval", "arm-b-eval"),
     "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
 }
+# Written by experiments/common.sh `rescore` into a rescored audit: the run whose votes it scored again.
+RESCORED_FROM = "rescored_from"
 KEPT_FILES = (
     "results.json",
     "predictions.jsonl",
@@ -76,6 +78,7 @@ KEPT_FILES = (
     "stats.json",
     "train_stats.json",
     "audit.json",
+    RESCORED_FROM,
 )
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -156,6 +159,10 @@ def compute_hours(runs: Path) -> dict[str, float]:
     """Where the machine's hours went: each finished run's own wall time (on 2 shared cores, wall time is
     what the experiment cost). Model loading, GGUF export and merges are left out."""
     walls = {run.name: _wall_s(run) for run in sorted(runs.iterdir()) if run.is_dir()}
+    for name in list(walls):
+        if (runs / name / RESCORED_FROM).exists():  # a copy of SOURCE's store: its wall time has SOURCE's
+            source = (runs / name / RESCORED_FROM).read_text().strip()
+            walls[name] = max(0.0, walls[name] - walls.get(source, 0.0))
     return {name: round(wall / 3600, 2) for name, wall in walls.items() if wall}
 
 

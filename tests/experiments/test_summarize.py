@@ -26,3 +26,19 @@ def test_compute_hours_counts_each_run_and_sums_a_folder_of_runs(tmp_path: Path)
     (tmp_path / "unfinished").mkdir()  # no summary yet: no hours
 
     assert summarize.compute_hours(tmp_path) == {"arm-a-train": 0.5, "bait-measure": 3.0}
+
+
+def _audit_run(folder: Path, seconds: float) -> None:
+    folder.mkdir(parents=True)
+    score = {"kept": 1, "correct": 1, "coverage": 1.0, "precision": 1.0, "precision_ci95": [0.2, 1.0]}
+    audit = {"n": 1, "votes": 8, "default": score, "plain_majority": score, "wall_s": seconds}
+    (folder / "audit.json").write_text(json.dumps(audit))
+
+
+def test_compute_hours_counts_a_rescored_audits_votes_once(tmp_path: Path) -> None:
+    """A rescore works on a copy of its source's store, so its wall time starts from the source's."""
+    _audit_run(tmp_path / "audit8", 3600)
+    _audit_run(tmp_path / "audit8-rescored", 3600 + 720)
+    (tmp_path / "audit8-rescored" / summarize.RESCORED_FROM).write_text("audit8\n")
+
+    assert summarize.compute_hours(tmp_path) == {"audit8": 1.0, "audit8-rescored": 0.2}
