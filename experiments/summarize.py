@@ -109,6 +109,9 @@ def _entry(runs: Path, before: str, after: str, data: str | tuple[str, ...], tra
     }
     if TrainStats.exists_in(runs / train):
         t = TrainStats.from_dir(runs / train)
+        # What the model trained on, not what the data run wrote: DPO reads the pairs, and a distillation arm
+        # the first rows of its data (equal rows across arms).
+        entry["train_rows"] = t.rows if t.rows is not None else entry["train_rows"]
         entry["train"] = {
             "steps": t.steps,
             "final_loss": t.final_loss,
