@@ -61,6 +61,7 @@ HEAD_TO_HEAD = {
     "export_control_humaneval": ("qwen05-humaneval0", "qwen05-export0-humaneval"),
     "sft_vs_export_control": ("qwen05-export0-eval", "arm-a-eval"),
     "dpo_vs_export_control": ("qwen05-export0-eval", "arm-b-eval"),
+    "format_control_vs_export_control": ("qwen05-export0-eval", "arm-c-eval"),
     "distillation_crescent_vs_export_control": ("qwen05-export0-eval", "distill-crescent-eval"),
     "distillation_seed_vs_export_control": ("qwen05-export0-eval", "distill-seed-eval"),
     "sft_vs_format_control": ("arm-c-eval", "arm-a-eval"),
