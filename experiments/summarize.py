@@ -68,6 +68,7 @@ HEAD_TO_HEAD = {
     "dpo_vs_format_control": ("arm-c-eval", "arm-b-eval"),
     "dpo_vs_sft": ("arm-a-eval", "arm-b-eval"),
     "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
+    "teacher_vs_student": ("qwen05-eval0", "teacher-eval0"),  # on the teacher's 200 items: the gap to distil
 }
 # Written by experiments/common.sh `rescore` into a rescored audit: the run whose votes it scored again.
 RESCORED_FROM = "rescored_from"
