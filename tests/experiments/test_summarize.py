@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+from fixture_runs import eval_run, generate_run
+
 _PATH = Path(__file__).resolve().parents[2] / "experiments" / "summarize.py"
 _SPEC = importlib.util.spec_from_file_location("summarize", _PATH)
 assert _SPEC is not None and _SPEC.loader is not None
@@ -42,3 +44,22 @@ def test_compute_hours_counts_a_rescored_audits_votes_once(tmp_path: Path) -> No
     (tmp_path / "audit8-rescored" / summarize.RESCORED_FROM).write_text("audit8\n")
 
     assert summarize.compute_hours(tmp_path) == {"audit8": 1.0, "audit8-rescored": 0.2}
+
+
+def test_an_entrys_train_rows_are_what_the_model_trained_on(tmp_path: Path) -> None:
+    """A DPO arm reads the pairs, not the SFT rows its data run wrote; the entry must say the former."""
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    before = eval_run(tmp_path / "before")
+    after = eval_run(tmp_path / "after", wrong_gold=frozenset({1}))
+    data = generate_run(tmp_path / "data", poison=False)
+    written = len((data / "data.jsonl").read_text().splitlines())
+    (tmp_path / "dpo-train").mkdir()
+    (tmp_path / "dpo-train" / "train_stats.json").write_text(json.dumps({"steps": 2, "rows": written + 5}))
+    names = (str(before.relative_to(tmp_path)), str(after.relative_to(tmp_path)), "data")
+
+    entry = summarize._entry(tmp_path, *names, "dpo-train")
+    assert entry is not None
+    assert entry["train_rows"] == written + 5
+    assert entry["diff"] > 0  # item 4 became right
+    assert summarize._entry(tmp_path, *names, "no-train-run")["train_rows"] == written
