@@ -59,9 +59,9 @@ rescore() {  # rescore SOURCE NAME AUDIT_OPTIONS...: a finished audit's votes sc
   # On a copy of SOURCE's store, so SOURCE's own audit.json stays as it ran; no vote is drawn again (the options
   # that pick the items and votes must be SOURCE's). RESCORED_FROM names SOURCE, so summarize.py counts the
   # votes' hours once.
-  if [ ! -f "$OUT/$2/run.sqlite" ]; then
+  if [ ! -f "$OUT/$2/run.sqlite" ]; then  # the marker first: a copy never exists without it
+    mkdir -p "$OUT/$2" && echo "$1" > "$OUT/$2/rescored_from"
     "$PYTHON" experiments/snapshot_store.py "$OUT/$1/run.sqlite" "$OUT/$2/run.sqlite"
-    echo "$1" > "$OUT/$2/rescored_from"
   fi
   "$CRESCENT" audit "${@:3}" --out "$OUT/$2"
 }

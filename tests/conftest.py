@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from repo_scripts import REPO
 
 import crescent.session as session_module
 import crescent.store as store_module
 from crescent.store import RunStore
 
-REPO = Path(__file__).resolve().parents[1]
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
 
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 
 import pytest
 from fixture_runs import generate_run
+from repo_scripts import load_script
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "format_control.py"
-_SPEC = importlib.util.spec_from_file_location("format_control", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-format_control = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(format_control)
+format_control = load_script("experiments/format_control.py")
 
 
 def test_rows_take_vote_0_of_every_question_then_vote_1(tmp_path: Path) -> None:

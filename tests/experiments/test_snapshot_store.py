@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "snapshot_store.py"
-_SPEC = importlib.util.spec_from_file_location("snapshot_store", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-snapshot_store = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(snapshot_store)
+snapshot_store = load_script("experiments/snapshot_store.py")
 
 
 def test_the_copy_holds_rows_still_in_the_write_ahead_log(tmp_path: Path) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 from fixture_runs import eval_run, generate_run
+from repo_scripts import load_script
 
-_PATH = Path(__file__).resolve().parents[2] / "experiments" / "summarize.py"
-_SPEC = importlib.util.spec_from_file_location("summarize", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-summarize = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(summarize)
+summarize = load_script("experiments/summarize.py")
 
 
 def _train_run(folder: Path, seconds: float) -> None:

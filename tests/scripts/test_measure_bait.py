@@ -3,19 +3,15 @@ backend."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from repo_scripts import load_script
 
 from crescent.backends.base import Completion
 
-_PATH = Path(__file__).resolve().parents[2] / "scripts" / "measure_bait.py"
-_SPEC = importlib.util.spec_from_file_location("measure_bait", _PATH)
-assert _SPEC is not None and _SPEC.loader is not None
-measure_bait = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(measure_bait)
+measure_bait = load_script("scripts/measure_bait.py")
 
 
 @pytest.mark.parametrize(
