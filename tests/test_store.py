@@ -22,7 +22,7 @@ from crescent.errors import CrescentError
 from crescent.eval.run import evaluate
 from crescent.migrations import MIGRATIONS, SCHEMA_VERSION
 from crescent.pipeline.generate import generate
-from crescent.store import RunStore
+from crescent.store import RunStore, snapshot_store
 
 VERSIONS = (1, 2, 3)
 
@@ -184,3 +184,47 @@ def test_the_migrations_are_one_list_in_version_order() -> None:
     versions = [m.version for m in MIGRATIONS]
     assert versions == sorted(versions) and versions[-1] == SCHEMA_VERSION
     assert all(m.kinds for m in MIGRATIONS)
+
+
+# --- snapshot_store: a whole, self-contained copy of a store that is still being written. -------------
+
+
+def test_a_snapshot_holds_rows_still_in_the_write_ahead_log(tmp_path: Path) -> None:
+    source = tmp_path / "run.sqlite"
+    live = sqlite3.connect(source)
+    live.execute("PRAGMA journal_mode=WAL")
+    live.execute("PRAGMA wal_autocheckpoint=0")  # every row stays in run.sqlite-wal, as in a busy run
+    live.execute("CREATE TABLE votes (id INTEGER)")
+    live.executemany("INSERT INTO votes VALUES (?)", [(i,) for i in range(50)])
+    live.commit()
+
+    dest = tmp_path / "copy" / "run.sqlite"
+    snapshot_store(source, dest)
+    live.close()
+
+    copy = sqlite3.connect(dest)
+    assert copy.execute("SELECT count(*) FROM votes").fetchone() == (50,)
+    assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    assert not (tmp_path / "copy" / "run.sqlite-wal").exists()
+    assert not (tmp_path / "copy" / "run.sqlite.partial").exists()
+
+
+def test_a_snapshot_replaces_an_older_snapshot_but_never_a_file_of_another_kind(tmp_path: Path) -> None:
+    source = tmp_path / "run.sqlite"
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE t (x)")
+    db.commit()
+    dest = tmp_path / "snap.sqlite"
+    snapshot_store(source, dest)
+    db.execute("INSERT INTO t VALUES (1)")
+    db.commit()
+    snapshot_store(source, dest)
+    assert sqlite3.connect(dest).execute("SELECT count(*) FROM t").fetchone() == (1,)
+
+    precious = tmp_path / "notes.txt"
+    precious.write_text("mine")
+    with pytest.raises(CrescentError, match=r"notes\.txt exists and is not a SQLite store"):
+        snapshot_store(source, precious)
+    assert precious.read_text() == "mine"
+    with pytest.raises(CrescentError, match=r"missing\.sqlite: no such store"):
+        snapshot_store(tmp_path / "missing.sqlite", tmp_path / "out.sqlite")

@@ -224,6 +224,40 @@ def migrate(store: RunStore, migrations: Sequence[Migration]) -> None:
         store.set_meta("schema_version", latest)
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def snapshot_store(source: Path, dest: Path) -> None:
+    """Write a consistent, self-contained copy of the store ``source`` at ``dest``, even while a run is
+    still writing to it.
+
+    Why not ``cp``: in WAL mode the newest pages live in ``run.sqlite-wal`` until a checkpoint, so a copied
+    ``run.sqlite`` alone can lack hours of votes. SQLite's backup API reads a consistent snapshot through
+    the WAL; the copy is switched to a rollback journal (one file, fit for git) and moved into place
+    atomically, so a reader never sees half a copy. Only an older snapshot is replaced, never a file of
+    another kind.
+    """
+    if not source.is_file():
+        raise CrescentError(f"{source}: no such store; give the run.sqlite of a started run")
+    if dest.exists():
+        with dest.open("rb") as file:
+            if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise CrescentError(f"{dest} exists and is not a SQLite store; name a new path")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.with_name(dest.name + ".partial")
+    partial.unlink(missing_ok=True)
+    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    writer = sqlite3.connect(partial)
+    try:
+        reader.backup(writer)
+        writer.execute("PRAGMA journal_mode=DELETE")
+        writer.commit()
+    finally:
+        writer.close()
+        reader.close()
+    partial.replace(dest)
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temp file and rename, so a crash never leaves a half-written output."""
     tmp = path.with_name(path.name + ".tmp")

@@ -1,4 +1,5 @@
-"""experiments/snapshot_store.py: a whole, self-contained copy of a store that is still being written."""
+"""experiments/snapshot_store.py: the command line over crescent.store.snapshot_store (tested in
+tests/test_store.py)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,22 @@ from repo_scripts import load_script
 snapshot_store = load_script("experiments/snapshot_store.py")
 
 
-def test_the_copy_holds_rows_still_in_the_write_ahead_log(tmp_path: Path) -> None:
+def test_the_script_copies_a_store(tmp_path: Path) -> None:
     source = tmp_path / "run.sqlite"
-    live = sqlite3.connect(source)
-    live.execute("PRAGMA journal_mode=WAL")
-    live.execute("PRAGMA wal_autocheckpoint=0")  # every row stays in run.sqlite-wal, as in a busy run
-    live.execute("CREATE TABLE votes (id INTEGER)")
-    live.executemany("INSERT INTO votes VALUES (?)", [(i,) for i in range(50)])
-    live.commit()
-
-    dest = tmp_path / "copy" / "run.sqlite"
-    snapshot_store.snapshot(source, dest)
-    live.close()
-
-    copy = sqlite3.connect(dest)
-    assert copy.execute("SELECT count(*) FROM votes").fetchone() == (50,)
-    assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-    assert not (tmp_path / "copy" / "run.sqlite-wal").exists()
+    db = sqlite3.connect(source)
+    db.execute("CREATE TABLE votes (id INTEGER)")
+    db.execute("INSERT INTO votes VALUES (7)")
+    db.commit()
+    dest = tmp_path / "partial" / "run.sqlite"
+    snapshot_store.main([str(source), str(dest)])
+    assert sqlite3.connect(dest).execute("SELECT id FROM votes").fetchall() == [(7,)]
 
 
-def test_a_file_that_is_not_a_store_is_never_overwritten(tmp_path: Path) -> None:
+def test_a_bad_path_is_a_one_line_exit_that_names_it_and_keeps_the_file(tmp_path: Path) -> None:
     source = tmp_path / "run.sqlite"
     sqlite3.connect(source).execute("CREATE TABLE t (x)").connection.commit()
     precious = tmp_path / "notes.txt"
     precious.write_text("mine")
-    with pytest.raises(SystemExit, match=r"notes\.txt exists and is not a SQLite store"):
-        snapshot_store.snapshot(source, precious)
+    with pytest.raises(SystemExit, match=r"^snapshot_store: .*notes\.txt exists and is not a SQLite store"):
+        snapshot_store.main([str(source), str(precious)])
     assert precious.read_text() == "mine"
