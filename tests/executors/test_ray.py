@@ -180,11 +180,16 @@ def _fake_config(out: Path) -> GenerateConfig:
 
 
 def _check_invariants(result: Any, config: GenerateConfig, backend: Backend) -> list[str]:
-    """Unique ids, the count asked for, and no accepted pair at/above the dedup threshold (recomputed)."""
+    """Unique ids, the count asked for (or the whole attempt budget spent short of it), and no accepted pair
+    at/above the dedup threshold (recomputed)."""
     rows = [json.loads(line) for line in result.data_path.read_text().splitlines()]
     assert len({r["id"] for r in rows}) == len(rows)
-    assert result.stats.bait.accepted == config.questions
-    assert 0 < len(rows) <= config.questions
+    bait = result.stats.bait
+    if result.stats.stop_reason == "target_reached":
+        assert bait.accepted == config.questions
+    else:
+        assert result.stats.stop_reason == "budget_exhausted" and bait.attempts == config.max_attempts
+    assert 0 < len(rows) <= bait.accepted <= config.questions
     db = sqlite3.connect(config.out / "run.sqlite")
     questions = [q for (q,) in db.execute("SELECT question FROM questions ORDER BY attempt")]
     (mean_json,) = db.execute("SELECT value FROM meta WHERE key = 'embedding_mean'").fetchone()
@@ -221,7 +226,9 @@ def test_generate_with_an_actor_killed_mid_run_matches_local(executor: Any, tmp_
 @pytest.mark.slow
 @needs_ray
 def test_generate_with_the_embedded_model_on_two_actors(ray_cluster: None, tmp_path: Path) -> None:
-    # Two bait batches at most (one per actor): enough for 3 questions with seed 0, and short on 2 busy cores.
+    # Four bait batches at most (two per actor): short on 2 busy cores. How many of them are clean questions
+    # depends on the CPU's float kernels (8 attempts gave 3 here, 2 on a CI machine), so reaching 3 is not
+    # asserted; every accepted question must be voted on.
     config = GenerateConfig(
         out=tmp_path / "run",
         questions=3,
@@ -231,7 +238,7 @@ def test_generate_with_the_embedded_model_on_two_actors(ray_cluster: None, tmp_p
         bait_max_tokens=48,
         vote_max_tokens=40,
         batch_size=4,
-        max_attempts=8,
+        max_attempts=16,
         quiet=True,
         # 40-token votes of a 135M model: keep any answer, so the executor's export has rows to check
         min_consensus=0.0,
@@ -242,4 +249,4 @@ def test_generate_with_the_embedded_model_on_two_actors(ray_cluster: None, tmp_p
     )
     result = generate(config)
     _check_invariants(result, config, create_backend(config))
-    assert result.stats.vote.questions == config.questions
+    assert result.stats.vote.questions == result.stats.bait.accepted > 0
