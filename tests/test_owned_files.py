@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,9 @@ from fixture_runs import eval_run, generate_run
 from crescent.config import CompareConfig
 from crescent.errors import CrescentError
 from crescent.eval.compare import compare
-from crescent.owned_files import check_replaceable
+from crescent.owned_files import check_replaceable, temp_beside
 from crescent.reports import write_run_report
+from crescent.store import write_atomic
 
 
 def test_only_a_file_with_the_signature_may_be_replaced(tmp_path: Path) -> None:
@@ -50,3 +53,31 @@ def test_compare_out_refreshes_a_comparison_and_never_overwrites_run_files(tmp_p
         with pytest.raises(CrescentError, match="not a comparison crescent wrote"):
             compare(CompareConfig(baseline=run, candidate=run, out=run / victim))
         assert (run / victim).read_bytes() == before
+
+
+def test_writing_through_a_temp_file_never_touches_a_users_file_of_a_temp_like_name(tmp_path: Path) -> None:
+    """``data.jsonl.tmp`` was once crescent's fixed temp name: a user's file so named must survive."""
+    for name in ("out.json.tmp", "out.json.partial", ".out.json.tmp"):
+        (tmp_path / name).write_text("user notes")
+    write_atomic(tmp_path / "out.json", "{}")
+    assert (tmp_path / "out.json").read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["out.json", "out.json.tmp", "out.json.partial", ".out.json.tmp"]
+    )
+    assert all((tmp_path / n).read_text() == "user notes" for n in ("out.json.tmp", ".out.json.tmp"))
+
+
+def test_a_temp_file_is_removed_when_the_write_fails_and_the_output_keeps_umask_permissions(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(RuntimeError), temp_beside(tmp_path / "out.json") as temp:
+        assert temp.parent == tmp_path and temp.exists() and temp.name != "out.json"
+        temp.write_text("half")
+        raise RuntimeError("disk full")
+    assert list(tmp_path.iterdir()) == []
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "out.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644

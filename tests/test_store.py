@@ -206,7 +206,17 @@ def test_a_snapshot_holds_rows_still_in_the_write_ahead_log(tmp_path: Path) -> N
     assert copy.execute("SELECT count(*) FROM votes").fetchone() == (50,)
     assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
     assert not (tmp_path / "copy" / "run.sqlite-wal").exists()
-    assert not (tmp_path / "copy" / "run.sqlite.partial").exists()
+    assert [p.name for p in (tmp_path / "copy").iterdir()] == ["run.sqlite"]  # no temp file left behind
+
+
+def test_a_snapshot_leaves_a_users_file_named_like_a_temp_file_alone(tmp_path: Path) -> None:
+    source = tmp_path / "run.sqlite"
+    sqlite3.connect(source).execute("CREATE TABLE t (x)").connection.commit()
+    notes = tmp_path / "copy" / "run.sqlite.partial"
+    notes.parent.mkdir()
+    notes.write_text("user notes")
+    snapshot_store(source, tmp_path / "copy" / "run.sqlite")
+    assert notes.read_text() == "user notes"
 
 
 def test_a_snapshot_replaces_an_older_snapshot_but_never_a_file_of_another_kind(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 
 from crescent.errors import CrescentError
 from crescent.locking import LOCK_NAME, create_folder
+from crescent.owned_files import temp_beside
 
 STORE_NAME = "run.sqlite"
 _META_SCHEMA = """
@@ -244,26 +245,22 @@ def snapshot_store(source: Path, dest: Path) -> None:
             if file.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
                 raise CrescentError(f"{dest} exists and is not a SQLite store; name a new path")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".partial")
-    partial.unlink(missing_ok=True)
-    reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    writer = sqlite3.connect(partial)
-    try:
-        reader.backup(writer)
-        writer.execute("PRAGMA journal_mode=DELETE")
-        writer.commit()
-    finally:
-        writer.close()
-        reader.close()
-    partial.replace(dest)
+    with temp_beside(dest, suffix=".partial") as partial:
+        reader = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        writer = sqlite3.connect(partial)
+        try:
+            reader.backup(writer)
+            writer.execute("PRAGMA journal_mode=DELETE")
+            writer.commit()
+        finally:
+            writer.close()
+            reader.close()
+        partial.replace(dest)
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file and rename, so a crash never leaves a half-written output."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
+    """Write via a temp file and rename, so a crash never leaves a half-written output (and a full disk
+    no half-written temp file: ``temp_beside`` removes it)."""
+    with temp_beside(path) as tmp:
         tmp.write_text(text)
         tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written temp file behind
-        raise

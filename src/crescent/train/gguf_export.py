@@ -29,6 +29,7 @@ import numpy as np
 from crescent.config import GGUFDtype
 from crescent.errors import CrescentError
 from crescent.models import default_model_path
+from crescent.owned_files import temp_beside
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -73,19 +74,18 @@ def export_gguf(
     """Write ``model`` to ``out`` atomically; ``model_dir`` (its saved HF folder) enables the converter."""
     out = Path(out)
     if dtype in _QUANTIZED:
-        f16 = out.with_name(out.stem + ".f16.gguf")
-        export_gguf(
-            model, f16, tokenizer=tokenizer, source_gguf=source_gguf, model_dir=model_dir, dtype="f16"
-        )
-        quantize_gguf(f16, out, dtype)
-        f16.unlink()
+        with temp_beside(out, suffix=".f16.gguf") as f16:
+            export_gguf(
+                model, f16, tokenizer=tokenizer, source_gguf=source_gguf, model_dir=model_dir, dtype="f16"
+            )
+            quantize_gguf(f16, out, dtype)
         return out
     problem = unsupported_reason(model)
     if problem is None:
         template = choose_template(model, tokenizer, source_gguf)
-        tmp = out.with_name(out.name + ".tmp")
-        write_llama_gguf(model, tmp, template=template, dtype=dtype)
-        os.replace(tmp, out)
+        with temp_beside(out) as tmp:
+            write_llama_gguf(model, tmp, template=template, dtype=dtype)
+            os.replace(tmp, out)
         return out
     converter = find_converter()
     if converter is None or model_dir is None:
@@ -109,11 +109,11 @@ def quantize_gguf(source: Path, out: Path, dtype: GGUFType) -> Path:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, _QUANTIZED[dtype])
     params.nthread = os.cpu_count() or 1
-    tmp = out.with_name(out.name + ".tmp")
-    status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
-    if status != 0 or not tmp.is_file():
-        raise CrescentError(f"llama.cpp could not quantize {source} to {dtype} (status {status})")
-    os.replace(tmp, out)
+    with temp_beside(out) as tmp:
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+        if status != 0 or not (tmp.is_file() and tmp.stat().st_size):
+            raise CrescentError(f"llama.cpp could not quantize {source} to {dtype} (status {status})")
+        os.replace(tmp, out)
     return out
 
 
@@ -269,20 +269,20 @@ def find_converter() -> Path | None:
 
 
 def _run_converter(converter: Path, model_dir: Path, out: Path, dtype: GGUFType) -> Path:
-    tmp = out.with_name(out.name + ".tmp")
     command = (
         [str(converter)]
         if os.access(converter, os.X_OK) and converter.suffix != ".py"
         else [sys.executable, str(converter)]
     )
-    result = subprocess.run(
-        [*command, str(model_dir), "--outfile", str(tmp), "--outtype", dtype],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not tmp.is_file():
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise CrescentError(f"{converter.name} failed on {model_dir}: {last[0][:300]}")
-    os.replace(tmp, out)
+    with temp_beside(out) as tmp:
+        result = subprocess.run(
+            [*command, str(model_dir), "--outfile", str(tmp), "--outtype", dtype],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0 or not (tmp.is_file() and tmp.stat().st_size):
+            last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise CrescentError(f"{converter.name} failed on {model_dir}: {last[0][:300]}")
+        os.replace(tmp, out)
     return out
