@@ -1,10 +1,13 @@
-"""``report --out`` and ``eval compare --out`` replace only an earlier output of their own kind."""
+"""``report --out`` and ``eval compare --out`` replace only an earlier output of their own kind; temp files
+beside an output are crescent's own and never outlive a killed writer for long."""
 
 from __future__ import annotations
 
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +84,42 @@ def test_a_temp_file_is_removed_when_the_write_fails_and_the_output_keeps_umask_
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644
+
+
+def test_a_killed_writers_temp_file_is_swept_by_the_next_write_and_nothing_else_is(tmp_path: Path) -> None:
+    """kill -9 mid-write leaves the temp file behind (gigabytes for a model export): the next write to the
+    same output removes it, and leaves a live writer's temp and every other file alone."""
+    out = tmp_path / "out.json"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from crescent.owned_files import temp_beside\n"
+            "with temp_beside(sys.argv[1]) as t:\n"
+            "    t.write_text('half'); print(t.name, flush=True); time.sleep(120)",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    leftover = tmp_path / writer.stdout.readline().strip()
+    writer.kill()
+    writer.wait()
+    assert leftover.read_text() == "half" and "crescent" in leftover.name
+
+    live = tmp_path / leftover.name.replace(f"-{writer.pid}-", f"-{os.getpid()}-")
+    live.write_text("a live writer's")
+    others = {
+        ".out.json.crescent-elsewhere-1-0123456789ab.tmp": "another host's",
+        leftover.name.replace(".tmp", ".partial"): "another suffix",
+        leftover.name.replace("out.json", "notes.txt"): "another output",
+        leftover.name + ".bak": "a user's copy",
+    }
+    for name, text in others.items():
+        (tmp_path / name).write_text(text)
+
+    write_atomic(out, "{}")
+
+    assert not leftover.exists() and out.read_text() == "{}"
+    assert live.read_text() == "a live writer's"
+    assert all((tmp_path / name).read_text() == text for name, text in others.items())

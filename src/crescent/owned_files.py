@@ -6,13 +6,17 @@ kind of output carries a signature near its start (a ``<meta name="generator">``
 an earlier output of that very kind, which the user asked to refresh.
 
 Outputs are written beside their final path first and moved into place (``temp_beside``), and that temp
-file must be crescent's own too.
+file must be crescent's own too. A writer killed with ``kill -9`` leaves its temp file behind (for a model
+export, gigabytes); the next write to the same output removes it, because the name says which process on
+which host made it and that process is gone.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +24,7 @@ from pathlib import Path
 from crescent.errors import CrescentError
 
 HEAD_BYTES = 4096  # every signature sits in the first lines of its file
+TEMP_TAG = "crescent"  # in every temp name, so a leftover says who wrote it
 
 
 def check_replaceable(path: Path, signature: str, option: str, what: str) -> None:
@@ -41,6 +46,49 @@ def check_replaceable(path: Path, signature: str, option: str, what: str) -> Non
         )
 
 
+def _host() -> str:
+    """This host's name as it may appear in a file name (no dots or dashes: they separate the fields)."""
+    return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32] or "host"
+
+
+def _temp_name(path: Path, suffix: str, pid: int, token: str) -> str:
+    return f".{path.name}.{TEMP_TAG}-{_host()}-{pid}-{token}{suffix}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_dead_temps(path: Path, suffix: str = ".tmp") -> list[Path]:
+    """Remove the temp files that killed writers of ``path`` left beside it; return what was removed.
+
+    Only names of ``temp_beside``'s exact shape for this output and suffix, made on this host by a process
+    that no longer runs: a live writer's file (this process's included) and anything of another shape are
+    never touched. A reused pid only keeps a leftover a while longer.
+    """
+    path = Path(path)
+    shape = re.compile(
+        re.escape(f".{path.name}.{TEMP_TAG}-{_host()}-") + r"(\d+)-[0-9a-f]{12}" + re.escape(suffix) + r"\Z"
+    )
+    removed = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    for sibling in siblings:
+        match = shape.match(sibling.name)
+        if match and not _alive(int(match.group(1))) and sibling.is_file() and not sibling.is_symlink():
+            sibling.unlink(missing_ok=True)
+            removed.append(sibling)
+    return removed
+
+
 @contextmanager
 def temp_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     """A new, empty file in ``path``'s folder for an output to be written to and then moved onto ``path``;
@@ -49,11 +97,13 @@ def temp_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
     Why not ``path + ".tmp"``: a fixed name may be a user's file, and writing to it (or cleaning it up)
     would destroy it. The name here is random and created with ``O_EXCL``, so it named no file before, and
     mode 0o666 lets the umask decide the final file's permissions as for any other output (``mkstemp``
-    would leave every output 0600).
+    would leave every output 0600). It also carries this host and pid, so that a leftover of a killed
+    writer is recognised and swept by the next write (``sweep_dead_temps``).
     """
     path = Path(path)
+    sweep_dead_temps(path, suffix)
     while True:
-        temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{suffix}")
+        temp = path.with_name(_temp_name(path, suffix, os.getpid(), secrets.token_hex(6)))
         try:
             os.close(os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             break
