@@ -226,3 +226,13 @@ def test_summary_file_names_are_written_only_in_their_typed_result() -> None:
 def test_the_scan_sees_a_bypass() -> None:
     assert SUMMARY_LITERAL.search("""summary = json.loads((run / "stats.json").read_text())""")
     assert SUMMARY_LITERAL.search("""path = out / 'train_stats.json'""")
+
+
+def test_a_training_is_read_by_its_mean_loss_per_epoch_not_its_first_and_last_step() -> None:
+    """201 rows at 8 a step: the last step is a batch of one row, so ``final_loss`` alone misleads."""
+    curve = [{"step": i + 1, "loss": loss} for i, loss in enumerate([0.3, 0.2, 0.1, 0.2, 0.1, 0.9])]
+    stats = TrainStats.model_validate({"steps": 6, "epochs": 2.0, "loss_curve": curve})
+    assert stats.loss_by_epoch == [0.2, 0.4]
+    assert TrainStats.model_validate({"steps": 6, "loss_curve": curve}).loss_by_epoch == []  # epochs unknown
+    committed = TrainStats.from_dir(ROOT / "experiments/results/distill-crescent-train")
+    assert committed.loss_by_epoch == [0.2103, 0.13477] and committed.final_loss == 0.22741

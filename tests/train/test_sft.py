@@ -15,6 +15,7 @@ from crescent.backends.hf_loading import load_model
 from crescent.cli import app
 from crescent.config import TrainConfig
 from crescent.errors import ConfigMismatch, CrescentError
+from crescent.results.train import TrainStats
 from crescent.train.rows import read_chat_rows
 from crescent.train.run import describe_checkpoints, last_complete_checkpoint, train
 from crescent.train.supervised import make_trainer
@@ -82,6 +83,8 @@ def test_training_changes_weights_and_lowers_loss(
     assert stats["final_loss"] < 0.8 * stats["first_loss"]
     assert stats["tokens_seen"] > 0 and stats["tokens_per_s"] > 0
     assert stats["config"]["lora"] is lora
+    by_epoch = TrainStats.from_dir(result.out).loss_by_epoch
+    assert by_epoch and f"mean loss by epoch {' -> '.join(map(str, by_epoch))}," in result.describe()
     before, after = weights(tiny_model_dir), weights(result.model_dir)
     assert before.keys() == after.keys()  # a LoRA adapter is merged: plain Llama tensors, nothing extra
     q = "model.layers.0.self_attn.q_proj.weight"

@@ -66,9 +66,10 @@ class TrainResult:
     def describe(self) -> str:
         s = self.stats
         resumed = f", resumed from {s.resumed_from}" if s.resumed_from else ""
+        by_epoch = " -> ".join(str(loss) for loss in s.loss_by_epoch) or "—"
         line = (
-            f"done ({s.method}, {s.weights}{resumed}): {s.steps} steps, loss {s.first_loss} -> "
-            f"{s.final_loss}, {s.tokens_per_s} tok/s in {s.train_time_s} s"
+            f"done ({s.method}, {s.weights}{resumed}): {s.steps} steps, mean loss by epoch {by_epoch}, "
+            f"{s.tokens_per_s} tok/s in {s.train_time_s} s"
         )
         skipped = s.gguf.skipped if isinstance(s.gguf, GgufSkipped) else None
         return line if self.gguf_path else f"{line}\nno GGUF written: {skipped}"
