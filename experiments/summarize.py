@@ -68,6 +68,10 @@ HEAD_TO_HEAD = {
     "dpo_vs_format_control": ("arm-c-eval", "arm-b-eval"),
     "dpo_vs_sft": ("arm-a-eval", "arm-b-eval"),
     "distillation_crescent_vs_seed": ("distill-seed-eval", "distill-crescent-eval"),
+    # the teacher's rows against #19's format control (the student's own unvoted answers, same recipe): is the
+    # gain the teacher's answers, or only SFT on a math format?
+    "distillation_crescent_vs_format_control": ("arm-c-eval", "distill-crescent-eval"),
+    "distillation_seed_vs_format_control": ("arm-c-eval", "distill-seed-eval"),
     "teacher_vs_student": ("qwen05-eval0", "teacher-eval0"),  # on the teacher's 200 items: the gap to distil
 }
 # Written by experiments/common.sh `rescore` into a rescored audit: the run whose votes it scored again.
@@ -130,10 +134,20 @@ def _depths(paired: dict) -> list[dict] | None:
     return by_depth if any(d["depth"] != "unknown" for d in by_depth) else None
 
 
+def _eval_dir(runs: Path, name: str) -> Path | None:
+    """An eval's folder: in RUNS, or else its committed copy, so one experiment script can be paired with
+    another's finished runs (#20's student against #19's format control) without copying folders about."""
+    for folder in (runs / name, ROOT / "experiments" / "results" / name):
+        if (folder / "predictions.jsonl").exists():
+            return folder
+    return None
+
+
 def _paired(runs: Path, a: str, b: str) -> dict | None:
-    if not all((runs / d / "predictions.jsonl").exists() for d in (a, b)):
+    dir_a, dir_b = _eval_dir(runs, a), _eval_dir(runs, b)
+    if dir_a is None or dir_b is None:
         return None
-    paired = compare_runs(runs / a, runs / b)
+    paired = compare_runs(dir_a, dir_b)
     return {
         "a": a,
         "b": b,

@@ -59,3 +59,18 @@ def test_an_entrys_train_rows_are_what_the_model_trained_on(tmp_path: Path) -> N
     assert entry["train_rows"] == written + 5
     assert entry["diff"] > 0  # item 4 became right
     assert summarize._entry(tmp_path, *names, "no-train-run")["train_rows"] == written
+
+
+def test_a_pair_reads_a_run_missing_here_from_its_committed_copy(tmp_path: Path, monkeypatch) -> None:
+    """#20's runs pair with #19's format control, whose eval lives only in experiments/results/ now."""
+    runs, results = tmp_path / "runs", tmp_path / "repo" / "experiments" / "results"
+    runs.mkdir()
+    results.mkdir(parents=True)
+    eval_run(results)  # the committed copy: results/eval
+    (runs / "new").mkdir()
+    eval_run(runs / "new", wrong_gold=frozenset({1}))  # this script's own run: runs/new/eval
+    monkeypatch.setattr(summarize, "ROOT", tmp_path / "repo")
+
+    paired = summarize._paired(runs, "eval", "new/eval")
+    assert paired is not None and paired["diff"] > 0  # item 4 became right
+    assert summarize._paired(runs, "absent", "new/eval") is None
