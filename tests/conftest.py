@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the GSM8K files beside the repo, and a simulated full disk."""
+"""Shared fixtures: the GSM8K files beside the repo (skipped where absent), and a simulated full disk."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from crescent.store import RunStore
 GSM8K = REPO.parent / "shared" / "data" / "gsm8k"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gsm8k_dir() -> Path:
+    """The one home of the GSM8K path: a clone without ``../shared/data`` skips, naming the path."""
     if not (GSM8K / "test.jsonl").exists():
         pytest.skip(f"GSM8K files not found under {GSM8K}")
     return GSM8K

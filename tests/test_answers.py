@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 from crescent import answers as answers_module
 from crescent.answers import Tally, answers_equal, extract_answer, normalize_answer, tally
 
-GSM8K = Path(__file__).parents[1] / ".." / "shared" / "data" / "gsm8k" / "train.jsonl"
-
 EXTRACT_CASES = [
     # GSM8K marker
     ("#### 18", "18"),
@@ -236,10 +234,9 @@ def test_costly_symbolic_input_is_refused_quickly() -> None:
     assert time.perf_counter() - start < 2.0
 
 
-def test_gsm8k_train_solutions_extract_to_gold() -> None:
-    if not GSM8K.is_file():
-        pytest.skip(f"GSM8K train data not present at {GSM8K.resolve()}")
-    rows = [json.loads(line) for line in GSM8K.read_text(encoding="utf-8").split("\n") if line.strip()]
+def test_gsm8k_train_solutions_extract_to_gold(gsm8k_dir: Path) -> None:
+    text = (gsm8k_dir / "train.jsonl").read_text(encoding="utf-8")
+    rows = [json.loads(line) for line in text.split("\n") if line.strip()]
     failures = [
         (row["id"], row["answer"], extract_answer(row["solution"]))
         for row in rows

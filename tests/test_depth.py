@@ -16,8 +16,6 @@ from crescent.depth import (
     solution_depth,
 )
 
-GSM8K_TEST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "gsm8k" / "test.jsonl"
-
 
 @pytest.mark.parametrize(
     ("solution", "depth"),
@@ -51,10 +49,9 @@ def test_buckets_put_every_depth_in_exactly_one_place() -> None:
     assert sum(histogram.values()) == len(depths)
 
 
-@pytest.mark.skipif(not GSM8K_TEST.is_file(), reason="needs ../shared/data/gsm8k")
-def test_gsm8k_test_split_depth_profile() -> None:
+def test_gsm8k_test_split_depth_profile(gsm8k_dir: Path) -> None:
     """Every GSM8K test item gets a bucket; counts measured once from its annotations (2026-12)."""
-    rows = [json.loads(line) for line in GSM8K_TEST.read_text().splitlines()]
+    rows = [json.loads(line) for line in (gsm8k_dir / "test.jsonl").read_text().splitlines()]
     histogram = depth_histogram(solution_depth(row["solution"]) for row in rows)
     assert sum(histogram.values()) == len(rows) == 1319
     # 1301 items carry annotations (65/357/364/290 at 1-4 steps, 225 at 5+); of the 18 without, the

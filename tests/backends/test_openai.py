@@ -22,7 +22,6 @@ from .fault_server import CHAT, CONTEXT_DETAIL, EMBEDDINGS, PROMPT_TOKENS, Fault
 from .fault_server import TOKENS_PER_CHOICE as PER_CHOICE
 from .llama_server import running_server
 
-GSM8K = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
 FAST = RetryPolicy(max_attempts=5, base_s=0.01, cap_s=0.05)
 PARAMS = SamplingParams(temperature=0.7, top_p=0.9, max_tokens=16, stop=("\n\n",))
 MESSAGES = ({"role": "user", "content": "What is 2 + 3?"},)
@@ -226,7 +225,9 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tmp_path: Path, capsys) -> None:
+def test_generate_and_eval_through_a_real_llama_cpp_server(
+    llama_server: str, tmp_path: Path, gsm8k_dir: Path, capsys
+) -> None:
     from crescent.pipeline.generate import generate
 
     config = GenerateConfig(
@@ -262,7 +263,7 @@ def test_generate_and_eval_through_a_real_llama_cpp_server(llama_server: str, tm
 
     eval_config = EvalConfig(
         out=tmp_path / "eval",
-        data=GSM8K / "test.jsonl",
+        data=gsm8k_dir / "test.jsonl",
         limit=2,
         backend="openai",
         base_url=llama_server,

@@ -19,7 +19,6 @@ from crescent.pipeline.dedup import Deduplicator
 from crescent.pipeline.generate import generate
 from crescent.similarity import NgramIndex, words
 
-GSM8K = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
 DIFFERENT = "A train leaves at noon at sixty miles per hour. How far has it gone by three o'clock?"
 
 
@@ -29,8 +28,8 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | str]) -> Path:
 
 
 @pytest.fixture(scope="module")
-def benchmark_rows() -> list[dict[str, Any]]:
-    with (GSM8K / "test.jsonl").open() as handle:
+def benchmark_rows(gsm8k_dir: Path) -> list[dict[str, Any]]:
+    with (gsm8k_dir / "test.jsonl").open() as handle:
         return [json.loads(next(handle)) for _ in range(200)]
 
 

@@ -21,8 +21,6 @@ from crescent.eval.run import evaluate
 from crescent.eval.stats import wilson_interval
 from crescent.executors.local import LocalExecutor
 
-GSM8K = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "gsm8k"
-
 
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any] | str]) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
@@ -247,8 +245,8 @@ def test_cli_runs_without_the_word_run_and_compares(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_embedded_model_smoke(tmp_path: Path) -> None:
-    rows = [json.loads(line) for line in (GSM8K / "test.jsonl").read_text().splitlines()[:2]]
+def test_embedded_model_smoke(tmp_path: Path, gsm8k_dir: Path) -> None:
+    rows = [json.loads(line) for line in (gsm8k_dir / "test.jsonl").read_text().splitlines()[:2]]
     data = write_jsonl(tmp_path / "two.jsonl", rows)
     config = EvalConfig(data=data, out=tmp_path / "run", quiet=True, max_tokens=24, n_ctx=512, threads=1)
     r = evaluate(config).results.as_json()
