@@ -47,6 +47,12 @@ def files(tmp_path: Path, benchmark_rows: list[dict[str, Any]]) -> tuple[Path, P
     return write_jsonl(tmp_path / "data.jsonl", generated), bench, [copied, edited]
 
 
+@pytest.fixture
+def own_questions(tmp_path: Path) -> Path:
+    """Generated rows that need no benchmark, so the bad-input tests run without the GSM8K files."""
+    return write_jsonl(tmp_path / "data.jsonl", [{"id": "new", "question": DIFFERENT}])
+
+
 def config(data: Path, bench: Path, out: Path, **kwargs: Any) -> ContaminationConfig:
     return ContaminationConfig(
         data=data, against=[bench], out=out, backend="fake", model="dim=256", quiet=True, **kwargs
@@ -119,20 +125,18 @@ def test_without_embeddings_no_model_is_needed(tmp_path: Path, files: tuple[Path
     ],
 )
 def test_bad_benchmark_file_names_file_and_line(
-    tmp_path: Path, files: tuple[Path, Path, list[str]], bench_lines: list[str], message: str
+    tmp_path: Path, own_questions: Path, bench_lines: list[str], message: str
 ) -> None:
-    data, _, _ = files
     bad = write_jsonl(tmp_path / "bench.jsonl", bench_lines)
     with pytest.raises(CrescentError, match=message):
-        check_contamination(config(data, bad, tmp_path / "out"))
+        check_contamination(config(own_questions, bad, tmp_path / "out"))
     assert not (tmp_path / "out").exists()
 
 
-def test_embedding_check_needs_several_benchmark_questions(tmp_path: Path, files) -> None:
-    data, _, _ = files
+def test_embedding_check_needs_several_benchmark_questions(tmp_path: Path, own_questions: Path) -> None:
     one = write_jsonl(tmp_path / "one.jsonl", [{"question": DIFFERENT}])
     with pytest.raises(CrescentError, match="--no-embeddings"):
-        check_contamination(config(data, one, tmp_path / "out"))
+        check_contamination(config(own_questions, one, tmp_path / "out"))
 
 
 def test_cli_writes_both_files_and_errors_in_one_line(
